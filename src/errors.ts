@@ -1,0 +1,71 @@
+/**
+ * The one error hierarchy of Latchkey. Every failure that a caller may need to tell apart carries a
+ * stable string `code`; the HTTP edge maps codes to statuses in one table. Messages name the rule that
+ * failed and never contain a token, a key, a password or a hash.
+ */
+
+/** Token structure and signature failures (RFC 7515, RFC 8725). */
+export type JOSEErrorCode =
+  | 'ERR_JWT_TOO_LARGE'
+  | 'ERR_JWS_MALFORMED'
+  | 'ERR_JWS_ALG_NOT_ALLOWED'
+  | 'ERR_JWS_HEADER_REJECTED'
+  | 'ERR_JWS_SIGNATURE_INVALID'
+  | 'ERR_JWKS_NO_MATCHING_KEY';
+
+/** Claim-set failures (RFC 7519 §4.1, RFC 9068 §4). */
+export type JWTClaimErrorCode =
+  | 'ERR_JWT_MALFORMED'
+  | 'ERR_JWT_EXPIRED'
+  | 'ERR_JWT_NOT_YET_VALID'
+  | 'ERR_JWT_CLAIM_INVALID'
+  | 'ERR_JWT_TYP_INVALID';
+
+/** Key material failures: a JWK, PEM or secret that cannot be used safely. */
+export type KeyErrorCode = 'ERR_KEY_INVALID' | 'ERR_JWKS_INVALID';
+
+export type LatchkeyErrorCode = JOSEErrorCode | JWTClaimErrorCode | KeyErrorCode;
+
+export class LatchkeyError extends Error {
+  readonly code: LatchkeyErrorCode;
+
+  constructor(code: LatchkeyErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+
+  override get name(): string {
+    return this.constructor.name;
+  }
+}
+
+/** A compact JWS that is malformed, unsigned, badly signed, or signed with a key we do not hold. */
+export class JOSEError extends LatchkeyError {
+  declare readonly code: JOSEErrorCode;
+
+  // biome-ignore lint/complexity/noUselessConstructor: narrows the code type for callers
+  constructor(code: JOSEErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/** A correctly signed token whose claims are not acceptable. `claim` names the claim that failed. */
+export class JWTClaimError extends LatchkeyError {
+  declare readonly code: JWTClaimErrorCode;
+  readonly claim: string | undefined;
+
+  constructor(code: JWTClaimErrorCode, message: string, claim?: string) {
+    super(code, message);
+    this.claim = claim;
+  }
+}
+
+/** Key material that is refused at import: wrong type, weak, or not bound to a signature algorithm. */
+export class KeyError extends LatchkeyError {
+  declare readonly code: KeyErrorCode;
+
+  // biome-ignore lint/complexity/noUselessConstructor: narrows the code type for callers
+  constructor(code: KeyErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * Decoding of the JSON parts of a token. A segment must be canonical base64url of UTF-8 text that is
+ * one JSON object. Duplicate member names follow JSON.parse (the last one wins, as RFC 7515 §4
+ * permits); `__proto__` becomes an ordinary own property and never a prototype.
+ */
+import { isUtf8 } from 'node:buffer';
+import { isBase64url } from './base64url.js';
+
+/** The object, or a short reason why the segment is not one. */
+export type SegmentResult = { ok: true; value: Record<string, unknown> } | { ok: false; reason: string };
+
+export function decodeJSONSegment(segment: string): SegmentResult {
+  if (!isBase64url(segment)) return { ok: false, reason: 'is not canonical base64url' };
+  const bytes = Buffer.from(segment, 'base64url');
+  if (!isUtf8(bytes)) return { ok: false, reason: 'is not UTF-8' };
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return { ok: false, reason: 'is not JSON' };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { ok: false, reason: 'is not a JSON object' };
+  }
+  return { ok: true, value: value as Record<string, unknown> };
+}
+
+/** Freezes a parsed JSON value and everything in it, so a shared value cannot be changed by anyone. */
+export function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const member of Object.values(value)) deepFreeze(member);
+  }
+  return value;
+}

@@ -43,7 +43,6 @@ export class LatchkeyError extends Error {
 export class JOSEError extends LatchkeyError {
   declare readonly code: JOSEErrorCode;
 
-  // biome-ignore lint/complexity/noUselessConstructor: narrows the code type for callers
   constructor(code: JOSEErrorCode, message: string, options?: { cause?: unknown }) {
     super(code, message, options);
   }
@@ -64,7 +63,6 @@ export class JWTClaimError extends LatchkeyError {
 export class KeyError extends LatchkeyError {
   declare readonly code: KeyErrorCode;
 
-  // biome-ignore lint/complexity/noUselessConstructor: narrows the code type for callers
   constructor(code: KeyErrorCode, message: string, options?: { cause?: unknown }) {
     super(code, message, options);
   }

@@ -30,7 +30,9 @@ export function decodeBase64url(text: string): Buffer | null {
 }
 
 export function encodeBase64url(data: Uint8Array | string): string {
-  return (typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data.buffer, data.byteOffset, data.byteLength)).toString(
-    'base64url',
-  );
+  return (
+    typeof data === 'string'
+      ? Buffer.from(data, 'utf8')
+      : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+  ).toString('base64url');
 }

@@ -37,7 +37,11 @@ export function normalizeTyp(typ: string): string {
   return lower.startsWith('application/') ? lower.slice('application/'.length) : lower;
 }
 
-function fail(code: 'ERR_JWT_CLAIM_INVALID' | 'ERR_JWT_EXPIRED' | 'ERR_JWT_NOT_YET_VALID', claim: string, why: string): never {
+function fail(
+  code: 'ERR_JWT_CLAIM_INVALID' | 'ERR_JWT_EXPIRED' | 'ERR_JWT_NOT_YET_VALID',
+  claim: string,
+  why: string,
+): never {
   throw new JWTClaimError(code, `"${claim}" claim ${why}`, claim);
 }
 
@@ -45,7 +49,8 @@ function numericDate(payload: JWTPayload, claim: 'exp' | 'nbf' | 'iat'): number 
   const value = payload[claim];
   if (value === undefined) return undefined;
   // Strings, booleans, and JSON numbers too big for a double (1e309 parses as Infinity) are refused.
-  if (typeof value !== 'number' || !Number.isFinite(value)) fail('ERR_JWT_CLAIM_INVALID', claim, 'must be a finite number');
+  if (typeof value !== 'number' || !Number.isFinite(value))
+    fail('ERR_JWT_CLAIM_INVALID', claim, 'must be a finite number');
   return value;
 }
 
@@ -55,15 +60,19 @@ export function validateTimes(payload: JWTPayload, rules: ResolvedClaimRules, no
   const exp = numericDate(payload, 'exp');
   const nbf = numericDate(payload, 'nbf');
   const iat = numericDate(payload, 'iat');
-  if (exp !== undefined && exp <= nowSeconds - tolerance) fail('ERR_JWT_EXPIRED', 'exp', 'timestamp check failed: the token has expired');
+  if (exp !== undefined && exp <= nowSeconds - tolerance)
+    fail('ERR_JWT_EXPIRED', 'exp', 'timestamp check failed: the token has expired');
   if (nbf !== undefined && nbf > nowSeconds + tolerance) {
     fail('ERR_JWT_NOT_YET_VALID', 'nbf', 'timestamp check failed: the token is not valid yet');
   }
   if (rules.maxTokenAgeSeconds !== null) {
-    if (iat === undefined) fail('ERR_JWT_CLAIM_INVALID', 'iat', 'is required when a maximum token age is set');
+    if (iat === undefined)
+      fail('ERR_JWT_CLAIM_INVALID', 'iat', 'is required when a maximum token age is set');
     const age = nowSeconds - iat;
-    if (age - tolerance > rules.maxTokenAgeSeconds) fail('ERR_JWT_EXPIRED', 'iat', 'timestamp check failed: the token is too old');
-    if (age < -tolerance) fail('ERR_JWT_CLAIM_INVALID', 'iat', 'timestamp check failed: it lies in the future');
+    if (age - tolerance > rules.maxTokenAgeSeconds)
+      fail('ERR_JWT_EXPIRED', 'iat', 'timestamp check failed: the token is too old');
+    if (age < -tolerance)
+      fail('ERR_JWT_CLAIM_INVALID', 'iat', 'timestamp check failed: it lies in the future');
   }
 }
 
@@ -84,16 +93,22 @@ export function validateClaims(
   if (iss !== undefined && typeof iss !== 'string') fail('ERR_JWT_CLAIM_INVALID', 'iss', 'must be a string');
   if (sub !== undefined && typeof sub !== 'string') fail('ERR_JWT_CLAIM_INVALID', 'sub', 'must be a string');
   if (jti !== undefined && typeof jti !== 'string') fail('ERR_JWT_CLAIM_INVALID', 'jti', 'must be a string');
-  if (aud !== undefined && typeof aud !== 'string' && !(Array.isArray(aud) && aud.every((a) => typeof a === 'string'))) {
+  if (
+    aud !== undefined &&
+    typeof aud !== 'string' &&
+    !(Array.isArray(aud) && aud.every((a) => typeof a === 'string'))
+  ) {
     fail('ERR_JWT_CLAIM_INVALID', 'aud', 'must be a string or an array of strings');
   }
   if (rules.issuers !== null && (iss === undefined || !rules.issuers.includes(iss))) {
     fail('ERR_JWT_CLAIM_INVALID', 'iss', 'is not an accepted issuer');
   }
-  if (rules.subject !== null && sub !== rules.subject) fail('ERR_JWT_CLAIM_INVALID', 'sub', 'is not the expected subject');
+  if (rules.subject !== null && sub !== rules.subject)
+    fail('ERR_JWT_CLAIM_INVALID', 'sub', 'is not the expected subject');
   if (rules.audiences !== null) {
     const audiences = rules.audiences;
-    const accepted = typeof aud === 'string' ? audiences.includes(aud) : aud !== undefined && aud.some((a) => audiences.includes(a));
+    const accepted =
+      typeof aud === 'string' ? audiences.includes(aud) : aud?.some((a) => audiences.includes(a)) === true;
     if (!accepted) fail('ERR_JWT_CLAIM_INVALID', 'aud', 'does not name an accepted audience');
   }
   validateTimes(payload, rules, nowSeconds);

@@ -20,7 +20,8 @@ export function decodeUnverified(token: unknown, maxTokenBytes = DEFAULT_MAX_TOK
     throw new JOSEError('ERR_JWT_TOO_LARGE', `token is longer than the limit of ${maxTokenBytes} bytes`);
   }
   const segments = token.split('.');
-  if (segments.length !== 3) throw new JOSEError('ERR_JWS_MALFORMED', 'a compact JWS has exactly three segments');
+  if (segments.length !== 3)
+    throw new JOSEError('ERR_JWS_MALFORMED', 'a compact JWS has exactly three segments');
   const [headerSegment, payloadSegment, signature] = segments as [string, string, string];
   const header = decodeJSONSegment(headerSegment);
   if (!header.ok) throw new JOSEError('ERR_JWS_MALFORMED', `JWS header ${header.reason}`);

@@ -2,11 +2,11 @@
  * JSON Web Keys (RFC 7517, RFC 7518 §6, RFC 8037): strict import into algorithm-bound `Key`s, export
  * of public or complete JWKs, and RFC 7638 thumbprints.
  */
-import { type JsonWebKey as NodeJWK, createHash, createPrivateKey, createPublicKey } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, type JsonWebKey as NodeJWK } from 'node:crypto';
 import { KeyError } from '../errors.js';
 import { type Algorithm, type AlgorithmSpec, findAlgorithm } from './algorithms.js';
 import { decodeBase64url, isBase64url } from './base64url.js';
-import { Key, importSecret, parseKey } from './keys.js';
+import { importSecret, Key, parseKey } from './keys.js';
 
 /** A JWK as published: public members, plus private members only in a private JWK. */
 export interface JWK {
@@ -52,7 +52,12 @@ const CURVE_ALGORITHMS: Readonly<Record<string, Algorithm>> = {
 };
 
 /** Bytes of one EC coordinate or OKP public key, which RFC 7518 §6.2.1.2 fixes to the full size. */
-const COORDINATE_BYTES: Readonly<Record<string, number>> = { 'P-256': 32, 'P-384': 48, 'P-521': 66, Ed25519: 32 };
+const COORDINATE_BYTES: Readonly<Record<string, number>> = {
+  'P-256': 32,
+  'P-384': 48,
+  'P-521': 66,
+  Ed25519: 32,
+};
 
 function refuse(why: string): never {
   throw new KeyError('ERR_KEY_INVALID', `JWK rejected: ${why}`);
@@ -67,7 +72,8 @@ export function importJWK(input: unknown, options: ImportJWKOptions = {}): Key {
   const spec = resolveAlgorithm(jwk, kty, options.alg);
   requireSignatureUse(jwk);
   const kid = jwk.kid;
-  if (kid !== undefined && (typeof kid !== 'string' || kid.length === 0)) refuse('kid must be a non-empty string');
+  if (kid !== undefined && (typeof kid !== 'string' || kid.length === 0))
+    refuse('kid must be a non-empty string');
   const members = KEY_MEMBERS[kty] as readonly string[];
   for (const name of members) {
     const value = jwk[name];
@@ -97,12 +103,18 @@ export function importJWK(input: unknown, options: ImportJWKOptions = {}): Key {
   for (const name of members) if (jwk[name] !== undefined) nodeJWK[name] = jwk[name];
   const isPrivate = jwk.d !== undefined;
   const keyObject = parseKey(() =>
-    isPrivate ? createPrivateKey({ key: nodeJWK, format: 'jwk' }) : createPublicKey({ key: nodeJWK, format: 'jwk' }),
+    isPrivate
+      ? createPrivateKey({ key: nodeJWK, format: 'jwk' })
+      : createPublicKey({ key: nodeJWK, format: 'jwk' }),
   );
   return new Key(keyObject, spec.alg, keyOptions);
 }
 
-function resolveAlgorithm(jwk: Record<string, unknown>, kty: string, requested: Algorithm | undefined): AlgorithmSpec {
+function resolveAlgorithm(
+  jwk: Record<string, unknown>,
+  kty: string,
+  requested: Algorithm | undefined,
+): AlgorithmSpec {
   let alg: unknown = jwk.alg ?? requested;
   if (jwk.alg !== undefined && requested !== undefined && jwk.alg !== requested) {
     refuse('its alg differs from the requested algorithm');

@@ -5,7 +5,7 @@
  */
 import { KeyError } from '../errors.js';
 import { type Algorithm, findAlgorithm } from './algorithms.js';
-import { type JWK, exportPublicJWK, importJWK } from './jwk.js';
+import { exportPublicJWK, importJWK, type JWK } from './jwk.js';
 import type { Key } from './keys.js';
 
 export interface JWKSet {
@@ -47,7 +47,8 @@ export class KeySet {
     for (const key of list) {
       if (key.kind === 'secret') secrets += 1;
       if (key.kid !== undefined) {
-        if (byKid.has(key.kid)) throw new KeyError('ERR_JWKS_INVALID', 'key set has two keys with the same kid');
+        if (byKid.has(key.kid))
+          throw new KeyError('ERR_JWKS_INVALID', 'key set has two keys with the same kid');
         byKid.set(key.kid, key);
       }
       const sameAlg = byAlg.get(key.alg);

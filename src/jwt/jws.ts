@@ -58,22 +58,31 @@ function checkHeader(segment: string): Readonly<JWSHeader> {
   const header = decoded.value;
   const { alg } = header;
   if (typeof alg !== 'string') malformed('JWS header has no alg');
-  if (alg.toLowerCase() === 'none') throw new JOSEError('ERR_JWS_ALG_NOT_ALLOWED', 'alg "none" is not allowed');
-  if (findAlgorithm(alg) === undefined) throw new JOSEError('ERR_JWS_ALG_NOT_ALLOWED', 'alg is not a supported algorithm');
+  if (alg.toLowerCase() === 'none')
+    throw new JOSEError('ERR_JWS_ALG_NOT_ALLOWED', 'alg "none" is not allowed');
+  if (findAlgorithm(alg) === undefined)
+    throw new JOSEError('ERR_JWS_ALG_NOT_ALLOWED', 'alg is not a supported algorithm');
   for (const name of KEY_LOCATING_PARAMETERS) {
     if (header[name] !== undefined) {
-      throw new JOSEError('ERR_JWS_HEADER_REJECTED', `header parameter "${name}" is not accepted: keys are never taken from a token`);
+      throw new JOSEError(
+        'ERR_JWS_HEADER_REJECTED',
+        `header parameter "${name}" is not accepted: keys are never taken from a token`,
+      );
     }
   }
   if (header.crit !== undefined) {
-    throw new JOSEError('ERR_JWS_HEADER_REJECTED', 'header lists critical extensions ("crit") that are not supported');
+    throw new JOSEError(
+      'ERR_JWS_HEADER_REJECTED',
+      'header lists critical extensions ("crit") that are not supported',
+    );
   }
   // RFC 7797 unencoded payloads are an extension we do not implement; b64 must not change meaning.
   if (header.b64 !== undefined && header.b64 !== true) {
     throw new JOSEError('ERR_JWS_HEADER_REJECTED', 'header parameter "b64" is not supported');
   }
   for (const name of ['kid', 'typ', 'cty'] as const) {
-    if (header[name] !== undefined && typeof header[name] !== 'string') malformed(`JWS header parameter "${name}" must be a string`);
+    if (header[name] !== undefined && typeof header[name] !== 'string')
+      malformed(`JWS header parameter "${name}" must be a string`);
   }
   return Object.freeze(header) as Readonly<JWSHeader>;
 }
@@ -82,7 +91,11 @@ function checkHeader(segment: string): Readonly<JWSHeader> {
  * Verifies a compact JWS against one key or a key set and returns its header, key and encoded
  * payload. Every failure is a `JOSEError` whose message names the rule, never the token.
  */
-export function verifyJWS(token: unknown, keys: Key | KeySet, maxTokenBytes = DEFAULT_MAX_TOKEN_BYTES): VerifiedJWS {
+export function verifyJWS(
+  token: unknown,
+  keys: Key | KeySet,
+  maxTokenBytes = DEFAULT_MAX_TOKEN_BYTES,
+): VerifiedJWS {
   if (typeof token !== 'string') malformed('token must be a string');
   if (token.length > maxTokenBytes) {
     throw new JOSEError('ERR_JWT_TOO_LARGE', `token is longer than the limit of ${maxTokenBytes} bytes`);
@@ -107,19 +120,29 @@ export function verifyJWS(token: unknown, keys: Key | KeySet, maxTokenBytes = DE
 function resolveKey(header: Readonly<JWSHeader>, keys: Key | KeySet): Key {
   if ('verifyInput' in keys) {
     if (header.alg !== keys.alg) {
-      throw new JOSEError('ERR_JWS_ALG_NOT_ALLOWED', `token alg ${header.alg} does not match the key's alg ${keys.alg}`);
+      throw new JOSEError(
+        'ERR_JWS_ALG_NOT_ALLOWED',
+        `token alg ${header.alg} does not match the key's alg ${keys.alg}`,
+      );
     }
     return keys;
   }
   const key = keys.select(header.alg, header.kid);
   if (key === undefined) {
-    throw new JOSEError('ERR_JWKS_NO_MATCHING_KEY', `no key in the key set matches the token's kid and alg ${header.alg}`);
+    throw new JOSEError(
+      'ERR_JWKS_NO_MATCHING_KEY',
+      `no key in the key set matches the token's kid and alg ${header.alg}`,
+    );
   }
   return key;
 }
 
 /** Signs `payload` (bytes or text) as a compact JWS. `header` may add parameters, never replace alg. */
-export function signJWS(payload: Uint8Array | string, key: Key, header: Record<string, unknown> = {}): string {
+export function signJWS(
+  payload: Uint8Array | string,
+  key: Key,
+  header: Record<string, unknown> = {},
+): string {
   if (key.signInput === null) throw new TypeError('a public key cannot sign');
   const fullHeader: Record<string, unknown> = { ...header, alg: key.alg };
   if (key.kid !== undefined && fullHeader.kid === undefined) fullHeader.kid = key.kid;

@@ -4,7 +4,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { JOSEError, JWTClaimError } from '../errors.js';
-import { type JWTPayload, type ResolvedClaimRules, normalizeTyp, validateClaims, validateTimes } from './claims.js';
+import {
+  type JWTPayload,
+  normalizeTyp,
+  type ResolvedClaimRules,
+  validateClaims,
+  validateTimes,
+} from './claims.js';
 import { deepFreeze } from './json.js';
 import { KeySet } from './jwks.js';
 import { DEFAULT_MAX_TOKEN_BYTES, type JWSHeader, verifyJWS } from './jws.js';
@@ -63,7 +69,11 @@ function optionalInteger(value: unknown, name: string, min: number, max: number)
 function stringList(value: unknown, name: string): readonly string[] | null {
   if (value === undefined) return null;
   const list = typeof value === 'string' ? [value] : value;
-  if (!Array.isArray(list) || list.length === 0 || list.some((item) => typeof item !== 'string' || item.length === 0)) {
+  if (
+    !Array.isArray(list) ||
+    list.length === 0 ||
+    list.some((item) => typeof item !== 'string' || item.length === 0)
+  ) {
     throw new TypeError(`${name} must be a non-empty string or a non-empty array of them`);
   }
   return Object.freeze([...list]);
@@ -77,7 +87,8 @@ function requireClock(now: unknown): () => number {
 
 export function createVerifier(options: VerifierOptions): JWTVerifier {
   const keys = options.key;
-  if (!(keys instanceof Key) && !(keys instanceof KeySet)) throw new TypeError('key must be a Key or a KeySet');
+  if (!(keys instanceof Key) && !(keys instanceof KeySet))
+    throw new TypeError('key must be a Key or a KeySet');
   if (options.subject !== undefined && (typeof options.subject !== 'string' || options.subject === '')) {
     throw new TypeError('subject must be a non-empty string');
   }
@@ -90,13 +101,26 @@ export function createVerifier(options: VerifierOptions): JWTVerifier {
     subject: options.subject ?? null,
     typ: options.typ === undefined ? null : normalizeTyp(options.typ),
     clockToleranceSeconds:
-      optionalInteger(options.clockToleranceSeconds, 'clockToleranceSeconds', 0, MAX_CLOCK_TOLERANCE_SECONDS) ??
-      DEFAULT_CLOCK_TOLERANCE_SECONDS,
-    maxTokenAgeSeconds: optionalInteger(options.maxTokenAgeSeconds, 'maxTokenAgeSeconds', 1, 10 * 365 * 86400),
+      optionalInteger(
+        options.clockToleranceSeconds,
+        'clockToleranceSeconds',
+        0,
+        MAX_CLOCK_TOLERANCE_SECONDS,
+      ) ?? DEFAULT_CLOCK_TOLERANCE_SECONDS,
+    maxTokenAgeSeconds: optionalInteger(
+      options.maxTokenAgeSeconds,
+      'maxTokenAgeSeconds',
+      1,
+      10 * 365 * 86400,
+    ),
     // An explicit empty list is how a caller opts out of requiring exp.
-    requiredClaims: options.requiredClaims?.length === 0 ? [] : (stringList(options.requiredClaims, 'requiredClaims') ?? ['exp']),
+    requiredClaims:
+      options.requiredClaims?.length === 0
+        ? []
+        : (stringList(options.requiredClaims, 'requiredClaims') ?? ['exp']),
   });
-  const maxTokenBytes = optionalInteger(options.maxTokenBytes, 'maxTokenBytes', 256, 1024 * 1024) ?? DEFAULT_MAX_TOKEN_BYTES;
+  const maxTokenBytes =
+    optionalInteger(options.maxTokenBytes, 'maxTokenBytes', 256, 1024 * 1024) ?? DEFAULT_MAX_TOKEN_BYTES;
   const now = requireClock(options.now);
   const cacheOption = options.cache ?? false;
   if (typeof cacheOption !== 'boolean' && (typeof cacheOption !== 'object' || cacheOption === null)) {
@@ -105,7 +129,9 @@ export function createVerifier(options: VerifierOptions): JWTVerifier {
   const cache =
     cacheOption === false
       ? null
-      : new LRUCache<string, VerifiedJWT>(cacheOption === true ? DEFAULT_CACHE_ENTRIES : cacheOption.maxEntries);
+      : new LRUCache<string, VerifiedJWT>(
+          cacheOption === true ? DEFAULT_CACHE_ENTRIES : cacheOption.maxEntries,
+        );
   const keySet = keys instanceof KeySet ? keys : null;
   let cachedVersion = keySet?.version ?? 0;
 
@@ -187,7 +213,8 @@ export function createSigner(options: SignerOptions): JWTSigner {
   const header: Record<string, string> = { alg: key.alg, typ: options.typ ?? 'JWT' };
   if (key.kid !== undefined) header.kid = key.kid;
   const headerSegment = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.`;
-  const addsClaims = options.issuer !== undefined || audience !== undefined || ttl !== null || issuedAt || jti;
+  const addsClaims =
+    options.issuer !== undefined || audience !== undefined || ttl !== null || issuedAt || jti;
 
   return function sign(claims: JWTPayload): string {
     if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) {

@@ -4,7 +4,6 @@
  * decides how to call `node:crypto` (and a token can never choose the algorithm: the key did).
  */
 import {
-  type KeyObject,
   constants,
   createHmac,
   createPrivateKey,
@@ -13,6 +12,7 @@ import {
   sign as cryptoSign,
   verify as cryptoVerify,
   generateKeyPair as generateKeyPairCallback,
+  type KeyObject,
   randomBytes,
   timingSafeEqual,
 } from 'node:crypto';
@@ -88,7 +88,8 @@ function requireSuitableKey(keyObject: KeyObject, spec: AlgorithmSpec): void {
   if (spec.nodeKeyType === 'secret') {
     if (keyObject.type !== 'secret') refuse('it needs a secret key, not an asymmetric one');
     const bytes = keyObject.symmetricKeySize ?? 0;
-    if (bytes < spec.minKeySize) refuse(`the secret must be at least ${spec.minKeySize} bytes (RFC 7518 §3.2)`);
+    if (bytes < spec.minKeySize)
+      refuse(`the secret must be at least ${spec.minKeySize} bytes (RFC 7518 §3.2)`);
     return;
   }
   if (keyObject.type === 'secret') refuse('it needs an asymmetric key, not a secret');
@@ -97,11 +98,13 @@ function requireSuitableKey(keyObject: KeyObject, spec: AlgorithmSpec): void {
   }
   const details = keyObject.asymmetricKeyDetails ?? {};
   if (spec.family === 'rsa' || spec.family === 'rsa-pss') {
-    if ((details.modulusLength ?? 0) < spec.minKeySize) refuse(`the RSA modulus must be at least ${spec.minKeySize} bits`);
+    if ((details.modulusLength ?? 0) < spec.minKeySize)
+      refuse(`the RSA modulus must be at least ${spec.minKeySize} bits`);
     const e = details.publicExponent ?? 0n;
     if (e < 3n || e % 2n === 0n) refuse('the RSA public exponent must be odd and at least 3');
   }
-  if (spec.namedCurve !== null && details.namedCurve !== spec.namedCurve) refuse(`it needs curve ${spec.curve}`);
+  if (spec.namedCurve !== null && details.namedCurve !== spec.namedCurve)
+    refuse(`it needs curve ${spec.curve}`);
 }
 
 function bindFunctions(
@@ -133,8 +136,16 @@ function bindFunctions(
       break;
     case 'rsa-pss':
       // RFC 7518 §3.5: MGF1 with the same hash, and a salt as long as the hash output.
-      signOptions = { key: keyObject, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST };
-      verifyOptions = { key: publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST };
+      signOptions = {
+        key: keyObject,
+        padding: constants.RSA_PKCS1_PSS_PADDING,
+        saltLength: constants.RSA_PSS_SALTLEN_DIGEST,
+      };
+      verifyOptions = {
+        key: publicKey,
+        padding: constants.RSA_PKCS1_PSS_PADDING,
+        saltLength: constants.RSA_PSS_SALTLEN_DIGEST,
+      };
       signatureLength = Math.ceil((publicKey.asymmetricKeyDetails?.modulusLength ?? 0) / 8);
       break;
     case 'ecdsa':
@@ -176,7 +187,11 @@ export function importPublicPEM(pem: string, alg: Algorithm, options: KeyOptions
   if (label === undefined || !PUBLIC_PEM_LABELS.includes(label)) {
     throw new KeyError('ERR_KEY_INVALID', 'expected a PEM public key (BEGIN PUBLIC KEY)');
   }
-  return new Key(parseKey(() => createPublicKey({ key: pem, format: 'pem' })), alg, options);
+  return new Key(
+    parseKey(() => createPublicKey({ key: pem, format: 'pem' })),
+    alg,
+    options,
+  );
 }
 
 /** Imports a private key from PEM (PKCS#8, or PKCS#1 / SEC 1). */
@@ -185,13 +200,18 @@ export function importPrivatePEM(pem: string, alg: Algorithm, options: KeyOption
   if (label === undefined || !PRIVATE_PEM_LABELS.includes(label)) {
     throw new KeyError('ERR_KEY_INVALID', 'expected a PEM private key (BEGIN PRIVATE KEY)');
   }
-  return new Key(parseKey(() => createPrivateKey({ key: pem, format: 'pem' })), alg, options);
+  return new Key(
+    parseKey(() => createPrivateKey({ key: pem, format: 'pem' })),
+    alg,
+    options,
+  );
 }
 
 /** Imports an HMAC secret. Bytes only: a string would invite passing a public key PEM as a secret. */
 export function importSecret(secret: Uint8Array, alg: Algorithm, options: KeyOptions = {}): Key {
   if (!(secret instanceof Uint8Array)) throw new TypeError('secret must be a Uint8Array');
-  if (ALGORITHMS[alg]?.family !== 'hmac') throw new TypeError('a secret can only be imported for HS256, HS384 or HS512');
+  if (ALGORITHMS[alg]?.family !== 'hmac')
+    throw new TypeError('a secret can only be imported for HS256, HS384 or HS512');
   return new Key(createSecretKey(secret), alg, options);
 }
 
@@ -215,9 +235,13 @@ export interface GenerateKeyPairOptions extends KeyOptions {
 const generateKeyPairAsync = promisify(generateKeyPairCallback);
 
 /** Generates a key pair for an asymmetric algorithm, off the event loop. */
-export async function generateKeyPair(alg: Algorithm, options: GenerateKeyPairOptions = {}): Promise<KeyPair> {
+export async function generateKeyPair(
+  alg: Algorithm,
+  options: GenerateKeyPairOptions = {},
+): Promise<KeyPair> {
   const spec = findAlgorithm(alg);
-  if (spec === undefined || spec.family === 'hmac') throw new TypeError('generateKeyPair needs an asymmetric algorithm');
+  if (spec === undefined || spec.family === 'hmac')
+    throw new TypeError('generateKeyPair needs an asymmetric algorithm');
   const { kid, modulusLength = 2048 } = options;
   let pair: { privateKey: KeyObject; publicKey: KeyObject };
   switch (spec.family) {
@@ -235,7 +259,10 @@ export async function generateKeyPair(alg: Algorithm, options: GenerateKeyPairOp
       pair = await generateKeyPairAsync('ed25519', {});
   }
   const keyOptions = kid === undefined ? {} : { kid };
-  return { privateKey: new Key(pair.privateKey, alg, keyOptions), publicKey: new Key(pair.publicKey, alg, keyOptions) };
+  return {
+    privateKey: new Key(pair.privateKey, alg, keyOptions),
+    publicKey: new Key(pair.publicKey, alg, keyOptions),
+  };
 }
 
 export function exportPublicPEM(key: Key): string {

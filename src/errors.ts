@@ -5,26 +5,34 @@
  */
 
 /** Token structure and signature failures (RFC 7515, RFC 8725). */
-export type JOSEErrorCode =
-  | 'ERR_JWT_TOO_LARGE'
-  | 'ERR_JWS_MALFORMED'
-  | 'ERR_JWS_ALG_NOT_ALLOWED'
-  | 'ERR_JWS_HEADER_REJECTED'
-  | 'ERR_JWS_SIGNATURE_INVALID'
-  | 'ERR_JWKS_NO_MATCHING_KEY';
+export const JOSE_ERROR_CODES = [
+  'ERR_JWT_TOO_LARGE',
+  'ERR_JWS_MALFORMED',
+  'ERR_JWS_ALG_NOT_ALLOWED',
+  'ERR_JWS_HEADER_REJECTED',
+  'ERR_JWS_SIGNATURE_INVALID',
+  'ERR_JWKS_NO_MATCHING_KEY',
+] as const;
 
 /** Claim-set failures (RFC 7519 §4.1, RFC 9068 §4). */
-export type JWTClaimErrorCode =
-  | 'ERR_JWT_MALFORMED'
-  | 'ERR_JWT_EXPIRED'
-  | 'ERR_JWT_NOT_YET_VALID'
-  | 'ERR_JWT_CLAIM_INVALID'
-  | 'ERR_JWT_TYP_INVALID';
+export const JWT_CLAIM_ERROR_CODES = [
+  'ERR_JWT_MALFORMED',
+  'ERR_JWT_EXPIRED',
+  'ERR_JWT_NOT_YET_VALID',
+  'ERR_JWT_CLAIM_INVALID',
+  'ERR_JWT_TYP_INVALID',
+] as const;
 
 /** Key material failures: a JWK, PEM or secret that cannot be used safely. */
-export type KeyErrorCode = 'ERR_KEY_INVALID' | 'ERR_JWKS_INVALID';
+export const KEY_ERROR_CODES = ['ERR_KEY_INVALID', 'ERR_JWKS_INVALID'] as const;
 
-export type LatchkeyErrorCode = JOSEErrorCode | JWTClaimErrorCode | KeyErrorCode;
+export type JOSEErrorCode = (typeof JOSE_ERROR_CODES)[number];
+export type JWTClaimErrorCode = (typeof JWT_CLAIM_ERROR_CODES)[number];
+export type KeyErrorCode = (typeof KEY_ERROR_CODES)[number];
+
+/** Every code, for documentation and for tests that keep docs/errors.md in step. */
+export const ERROR_CODES = [...JOSE_ERROR_CODES, ...JWT_CLAIM_ERROR_CODES, ...KEY_ERROR_CODES] as const;
+export type LatchkeyErrorCode = (typeof ERROR_CODES)[number];
 
 export class LatchkeyError extends Error {
   readonly code: LatchkeyErrorCode;

@@ -1,0 +1,163 @@
+import { describe, expect, it } from 'vitest';
+import { JWTClaimError } from '../../src/errors.js';
+import {
+  type JWTPayload,
+  normalizeTyp,
+  type ResolvedClaimRules,
+  validateClaims,
+} from '../../src/jwt/claims.js';
+
+const NOW = 1_800_000_000;
+
+const rules = (overrides: Partial<ResolvedClaimRules> = {}): ResolvedClaimRules => ({
+  issuers: null,
+  audiences: null,
+  subject: null,
+  typ: null,
+  clockToleranceSeconds: 30,
+  maxTokenAgeSeconds: null,
+  requiredClaims: [],
+  ...overrides,
+});
+
+function rejection(run: () => void): { code: string; message: string; claim: string | undefined } {
+  try {
+    run();
+  } catch (error) {
+    if (!(error instanceof JWTClaimError)) throw error;
+    return { code: error.code, message: error.message, claim: error.claim };
+  }
+  throw new Error('expected a JWTClaimError');
+}
+
+describe('validateClaims', () => {
+  it('accepts a payload that meets every rule', () => {
+    const payload = { iss: 'a', aud: ['x', 'y'], sub: 's', exp: NOW + 60, nbf: NOW - 1, iat: NOW - 1 };
+    expect(() =>
+      validateClaims(
+        payload,
+        'at+jwt',
+        rules({ issuers: ['a'], audiences: ['y'], subject: 's', typ: 'at+jwt', requiredClaims: ['exp'] }),
+        NOW,
+      ),
+    ).not.toThrow();
+  });
+
+  it.each([
+    [
+      'exp exactly at now - tolerance',
+      { exp: NOW - 30 },
+      'ERR_JWT_EXPIRED',
+      '"exp" claim timestamp check failed: the token has expired',
+    ],
+    [
+      'exp zero (never skipped as falsy)',
+      { exp: 0 },
+      'ERR_JWT_EXPIRED',
+      '"exp" claim timestamp check failed: the token has expired',
+    ],
+    [
+      'nbf beyond the tolerance',
+      { nbf: NOW + 31 },
+      'ERR_JWT_NOT_YET_VALID',
+      '"nbf" claim timestamp check failed: the token is not valid yet',
+    ],
+    [
+      'exp as a string',
+      { exp: String(NOW + 60) },
+      'ERR_JWT_CLAIM_INVALID',
+      '"exp" claim must be a finite number',
+    ],
+    [
+      'exp as Infinity (JSON 1e309)',
+      { exp: Number.POSITIVE_INFINITY },
+      'ERR_JWT_CLAIM_INVALID',
+      '"exp" claim must be a finite number',
+    ],
+    ['nbf as null', { nbf: null }, 'ERR_JWT_CLAIM_INVALID', '"nbf" claim must be a finite number'],
+    ['iat as a boolean', { iat: true }, 'ERR_JWT_CLAIM_INVALID', '"iat" claim must be a finite number'],
+    ['iss as a number', { iss: 1 }, 'ERR_JWT_CLAIM_INVALID', '"iss" claim must be a string'],
+    ['sub as an object', { sub: {} }, 'ERR_JWT_CLAIM_INVALID', '"sub" claim must be a string'],
+    ['jti as a number', { jti: 5 }, 'ERR_JWT_CLAIM_INVALID', '"jti" claim must be a string'],
+    [
+      'aud with a non-string',
+      { aud: ['a', 1] },
+      'ERR_JWT_CLAIM_INVALID',
+      '"aud" claim must be a string or an array of strings',
+    ],
+  ])('refuses %s', (_, payload, code, message) => {
+    expect(rejection(() => validateClaims(payload as JWTPayload, undefined, rules(), NOW))).toMatchObject({
+      code,
+      message,
+    });
+  });
+
+  it('accepts exp and nbf within the tolerance', () => {
+    expect(() => validateClaims({ exp: NOW - 29, nbf: NOW + 30 }, undefined, rules(), NOW)).not.toThrow();
+  });
+
+  it('uses no tolerance when it is zero', () => {
+    expect(
+      rejection(() => validateClaims({ exp: NOW }, undefined, rules({ clockToleranceSeconds: 0 }), NOW)).code,
+    ).toBe('ERR_JWT_EXPIRED');
+  });
+
+  it('checks required claims, issuer, subject and audience', () => {
+    expect(rejection(() => validateClaims({}, undefined, rules({ requiredClaims: ['exp'] }), NOW))).toEqual({
+      code: 'ERR_JWT_CLAIM_INVALID',
+      message: '"exp" claim is missing',
+      claim: 'exp',
+    });
+    expect(
+      rejection(() => validateClaims({ iss: 'b' }, undefined, rules({ issuers: ['a'] }), NOW)).message,
+    ).toBe('"iss" claim is not an accepted issuer');
+    expect(rejection(() => validateClaims({}, undefined, rules({ issuers: ['a'] }), NOW)).claim).toBe('iss');
+    expect(
+      rejection(() => validateClaims({ sub: 't' }, undefined, rules({ subject: 's' }), NOW)).message,
+    ).toBe('"sub" claim is not the expected subject');
+    for (const aud of [undefined, 'z', ['z', 'w'], []]) {
+      expect(
+        rejection(() => validateClaims({ aud } as JWTPayload, undefined, rules({ audiences: ['x'] }), NOW)),
+      ).toMatchObject({
+        code: 'ERR_JWT_CLAIM_INVALID',
+        message: '"aud" claim does not name an accepted audience',
+      });
+    }
+  });
+
+  it('does not let an inherited property satisfy a claim', () => {
+    const payload = JSON.parse('{"__proto__":{"aud":"x","iss":"a"}}');
+    expect(rejection(() => validateClaims(payload, undefined, rules({ audiences: ['x'] }), NOW)).claim).toBe(
+      'aud',
+    );
+  });
+
+  it('checks typ case-insensitively and with or without application/', () => {
+    for (const typ of ['at+jwt', 'AT+JWT', 'application/at+jwt', 'Application/At+JWT']) {
+      expect(() => validateClaims({}, typ, rules({ typ: 'at+jwt' }), NOW)).not.toThrow();
+    }
+    for (const typ of [undefined, 'JWT', 'at+jwt ', 'application/jwt']) {
+      expect(rejection(() => validateClaims({}, typ, rules({ typ: 'at+jwt' }), NOW))).toEqual({
+        code: 'ERR_JWT_TYP_INVALID',
+        message: 'token type ("typ" header) must be at+jwt',
+        claim: 'typ',
+      });
+    }
+    expect(normalizeTyp('Application/AT+JWT')).toBe('at+jwt');
+  });
+
+  it('enforces the maximum token age through iat', () => {
+    const aged = rules({ maxTokenAgeSeconds: 60 });
+    expect(() => validateClaims({ iat: NOW - 90 }, undefined, aged, NOW)).not.toThrow();
+    expect(rejection(() => validateClaims({ iat: NOW - 91 }, undefined, aged, NOW))).toMatchObject({
+      code: 'ERR_JWT_EXPIRED',
+      message: '"iat" claim timestamp check failed: the token is too old',
+    });
+    expect(rejection(() => validateClaims({}, undefined, aged, NOW)).message).toBe(
+      '"iat" claim is required when a maximum token age is set',
+    );
+    expect(rejection(() => validateClaims({ iat: NOW + 31 }, undefined, aged, NOW)).message).toBe(
+      '"iat" claim timestamp check failed: it lies in the future',
+    );
+  });
+});

@@ -11,7 +11,11 @@ export type SegmentResult = { ok: true; value: Record<string, unknown> } | { ok:
 
 export function decodeJSONSegment(segment: string): SegmentResult {
   if (!isBase64url(segment)) return { ok: false, reason: 'is not canonical base64url' };
-  const bytes = Buffer.from(segment, 'base64url');
+  return parseJSONObject(Buffer.from(segment, 'base64url'));
+}
+
+/** Parses bytes that must be one JSON object in UTF-8. */
+export function parseJSONObject(bytes: Buffer): SegmentResult {
   if (!isUtf8(bytes)) return { ok: false, reason: 'is not UTF-8' };
   let value: unknown;
   try {

@@ -8,7 +8,7 @@
 import { JOSEError } from '../errors.js';
 import { type Algorithm, findAlgorithm } from './algorithms.js';
 import { isBase64url } from './base64url.js';
-import { decodeJSONSegment } from './json.js';
+import { decodeJSONSegment, deepFreeze } from './json.js';
 import type { KeySet } from './jwks.js';
 import type { Key } from './keys.js';
 
@@ -84,7 +84,8 @@ function checkHeader(segment: string): Readonly<JWSHeader> {
     if (header[name] !== undefined && typeof header[name] !== 'string')
       malformed(`JWS header parameter "${name}" must be a string`);
   }
-  return Object.freeze(header) as Readonly<JWSHeader>;
+  // Parsed headers are shared through the cache, so nobody may change one, however deep.
+  return deepFreeze(header) as Readonly<JWSHeader>;
 }
 
 /**

@@ -11,7 +11,7 @@ import {
   validateClaims,
   validateTimes,
 } from './claims.js';
-import { deepFreeze } from './json.js';
+import { deepFreeze, parseJSONObject } from './json.js';
 import { KeySet } from './jwks.js';
 import { DEFAULT_MAX_TOKEN_BYTES, type JWSHeader, verifyJWS } from './jws.js';
 import { Key } from './keys.js';
@@ -160,17 +160,9 @@ export function createVerifier(options: VerifierOptions): JWTVerifier {
 
 /** The payload of a verified JWS, which must be a JSON object in UTF-8 (RFC 7519 §7.2). */
 function parsePayload(segment: string): JWTPayload {
-  const bytes = Buffer.from(segment, 'base64url');
-  let value: unknown;
-  try {
-    value = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    throw new JWTClaimError('ERR_JWT_MALFORMED', 'JWT payload is not JSON');
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new JWTClaimError('ERR_JWT_MALFORMED', 'JWT payload is not a JSON object');
-  }
-  return value as JWTPayload;
+  const parsed = parseJSONObject(Buffer.from(segment, 'base64url'));
+  if (!parsed.ok) throw new JWTClaimError('ERR_JWT_MALFORMED', `JWT payload ${parsed.reason}`);
+  return parsed.value as JWTPayload;
 }
 
 export interface SignerOptions {

@@ -84,7 +84,8 @@ export function validateClaims(
   nowSeconds: number,
 ): void {
   for (const claim of rules.requiredClaims) {
-    if (payload[claim] === undefined) fail('ERR_JWT_CLAIM_INVALID', claim, 'is missing');
+    // Own properties only: "constructor" or "toString" must not be satisfied by Object.prototype.
+    if (!Object.hasOwn(payload, claim)) fail('ERR_JWT_CLAIM_INVALID', claim, 'is missing');
   }
   if (rules.typ !== null && (headerTyp === undefined || normalizeTyp(headerTyp) !== rules.typ)) {
     throw new JWTClaimError('ERR_JWT_TYP_INVALID', `token type ("typ" header) must be ${rules.typ}`, 'typ');

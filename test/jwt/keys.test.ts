@@ -109,7 +109,10 @@ describe('keys are bound to one algorithm', () => {
     expect(keyError(() => importPrivatePEM(publicPEM, 'ES256')).message).toBe(
       'expected a PEM private key (BEGIN PRIVATE KEY)',
     );
-    const broken = publicPEM.split('\n').filter((_, line) => line !== 1).join('\n');
+    const broken = publicPEM
+      .split('\n')
+      .filter((_, line) => line !== 1)
+      .join('\n');
     expect(keyError(() => importPublicPEM(broken, 'ES256'))).toEqual({
       code: 'ERR_KEY_INVALID',
       message: 'key material could not be parsed',

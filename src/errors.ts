@@ -26,12 +26,48 @@ export const JWT_CLAIM_ERROR_CODES = [
 /** Key material failures: a JWK, PEM or secret that cannot be used safely. */
 export const KEY_ERROR_CODES = ['ERR_KEY_INVALID', 'ERR_JWKS_INVALID'] as const;
 
+/** Domain failures of the auth service. */
+export const AUTH_ERROR_CODES = [
+  'ERR_INVALID_INPUT',
+  'ERR_EMAIL_TAKEN',
+  'ERR_INVALID_CREDENTIALS',
+  'ERR_WRONG_PASSWORD',
+  'ERR_RATE_LIMITED',
+  'ERR_INVALID_GRANT',
+  'ERR_SESSION_REVOKED',
+  'ERR_SESSION_NOT_FOUND',
+  'ERR_OVERLOADED',
+] as const;
+
+/** Failures the HTTP edge finds before any service call. */
+export const REQUEST_ERROR_CODES = [
+  'ERR_BAD_REQUEST',
+  'ERR_MISSING_TOKEN',
+  'ERR_CSRF_REJECTED',
+  'ERR_NOT_FOUND',
+  'ERR_PAYLOAD_TOO_LARGE',
+  'ERR_UNSUPPORTED_MEDIA_TYPE',
+] as const;
+
+/** Storage failures. */
+export const STORE_ERROR_CODES = ['ERR_STORE_CONFLICT', 'ERR_STORE_UNAVAILABLE'] as const;
+
 export type JOSEErrorCode = (typeof JOSE_ERROR_CODES)[number];
 export type JWTClaimErrorCode = (typeof JWT_CLAIM_ERROR_CODES)[number];
 export type KeyErrorCode = (typeof KEY_ERROR_CODES)[number];
+export type AuthErrorCode = (typeof AUTH_ERROR_CODES)[number];
+export type StoreErrorCode = (typeof STORE_ERROR_CODES)[number];
+export type RequestErrorCode = (typeof REQUEST_ERROR_CODES)[number];
 
 /** Every code, for documentation and for tests that keep docs/errors.md in step. */
-export const ERROR_CODES = [...JOSE_ERROR_CODES, ...JWT_CLAIM_ERROR_CODES, ...KEY_ERROR_CODES] as const;
+export const ERROR_CODES = [
+  ...JOSE_ERROR_CODES,
+  ...JWT_CLAIM_ERROR_CODES,
+  ...KEY_ERROR_CODES,
+  ...AUTH_ERROR_CODES,
+  ...REQUEST_ERROR_CODES,
+  ...STORE_ERROR_CODES,
+] as const;
 export type LatchkeyErrorCode = (typeof ERROR_CODES)[number];
 
 export class LatchkeyError extends Error {
@@ -72,6 +108,40 @@ export class KeyError extends LatchkeyError {
   declare readonly code: KeyErrorCode;
 
   constructor(code: KeyErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/**
+ * A request the auth service refuses. `retryAfterSeconds` is set for ERR_RATE_LIMITED and
+ * ERR_OVERLOADED; `field` names the offending input of ERR_INVALID_INPUT.
+ */
+export class AuthError extends LatchkeyError {
+  declare readonly code: AuthErrorCode;
+  readonly retryAfterSeconds: number | undefined;
+  readonly field: string | undefined;
+
+  constructor(code: AuthErrorCode, message: string, extra: { retryAfterSeconds?: number; field?: string } = {}) {
+    super(code, message);
+    this.retryAfterSeconds = extra.retryAfterSeconds;
+    this.field = extra.field;
+  }
+}
+
+/** A storage rule was broken (a unique value taken) or the database cannot be reached. */
+export class StoreError extends LatchkeyError {
+  declare readonly code: StoreErrorCode;
+
+  constructor(code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/** A request refused at the HTTP edge: malformed, unauthenticated, cross-site, or for nothing we serve. */
+export class RequestError extends LatchkeyError {
+  declare readonly code: RequestErrorCode;
+
+  constructor(code: RequestErrorCode, message: string, options?: { cause?: unknown }) {
     super(code, message, options);
   }
 }

@@ -1,0 +1,19 @@
+/**
+ * Email addresses as account names: trimmed, lower-cased (the whole address: in practice no mail
+ * provider distinguishes case in the local part, and two accounts differing only by case are an
+ * attack surface), and checked against a deliberately plain shape.
+ */
+import { AuthError } from '../errors.js';
+
+/** RFC 5321 §4.5.3.1.3: a path is at most 256 octets, so an address at most 254. */
+const MAX_EMAIL_LENGTH = 254;
+// One @, no spaces or control characters, a dot in the domain, no empty labels.
+const EMAIL_SHAPE = /^[^\s@\p{Cc}]+@[^\s@\p{Cc}.]+(\.[^\s@\p{Cc}.]+)+$/u;
+
+export function normalizeEmail(input: string): string {
+  const email = input.trim().toLowerCase();
+  if (email.length === 0 || email.length > MAX_EMAIL_LENGTH || !EMAIL_SHAPE.test(email)) {
+    throw new AuthError('ERR_INVALID_INPUT', 'email must be a valid email address', { field: 'email' });
+  }
+  return email;
+}

@@ -1,0 +1,41 @@
+/**
+ * Revoked sessions, remembered by `sid` for as long as an access token of theirs can still be valid
+ * (access-token lifetime + clock tolerance); after that every such token has expired on its own.
+ * Fed by this instance at once and by the store's revocation list for the others.
+ */
+import type { Store } from '../store/types.js';
+
+/** Re-read this much of the past on every sync, for commits that land out of clock order. */
+const SYNC_OVERLAP_MS = 5_000;
+
+export class RevokedSessions {
+  readonly #retentionMs: number;
+  readonly #revoked = new Map<string, number>();
+  #syncedUntil: number | null = null;
+
+  constructor(retentionMs: number) {
+    this.#retentionMs = retentionMs;
+  }
+
+  get size(): number {
+    return this.#revoked.size;
+  }
+
+  add(sessionId: string, revokedAt: number): void {
+    this.#revoked.set(sessionId, revokedAt);
+  }
+
+  has(sessionId: string): boolean {
+    return this.#revoked.has(sessionId);
+  }
+
+  /** Pulls revocations made since the last sync (by any instance) and forgets those too old to matter. */
+  async sync(store: Store, now: number): Promise<void> {
+    const since = this.#syncedUntil === null ? now - this.#retentionMs : this.#syncedUntil - SYNC_OVERLAP_MS;
+    for (const { id, revokedAt } of await store.listRevokedSessionsSince(since)) this.add(id, revokedAt);
+    this.#syncedUntil = now;
+    for (const [id, revokedAt] of this.#revoked) {
+      if (revokedAt < now - this.#retentionMs) this.#revoked.delete(id);
+    }
+  }
+}

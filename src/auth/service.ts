@@ -1,0 +1,340 @@
+/**
+ * The auth service: every use case of the HTTP contract as one method taking plain values. It
+ * combines the pure decisions (sessions.ts, throttle policy), one atomic store operation per change,
+ * and the JWT core. It knows nothing of HTTP; failures are `AuthError`s with stable codes, or the
+ * JWT core's errors for bad access tokens.
+ */
+import { randomBytes } from 'node:crypto';
+import { AuthError, StoreError } from '../errors.js';
+import type { SessionRecord, Store, UserRecord } from '../store/types.js';
+import type { AccessTokenClaims, AccessTokens } from './access-tokens.js';
+import { normalizeEmail } from './emails.js';
+import type { ResolvedAuthOptions } from './options.js';
+import { MAX_PASSWORD_LENGTH, normalizePassword, type PasswordHasher } from './passwords.js';
+import {
+  deriveSuccessor,
+  generateRefreshToken,
+  hashRefreshToken,
+  isRefreshTokenShape,
+} from './refresh-tokens.js';
+import type { RevokedSessions } from './revocations.js';
+import { decideRefresh } from './sessions.js';
+import type { Throttle } from './throttle.js';
+
+/** Where a request came from, as the edge determined it. */
+export interface ClientContext {
+  ip: string;
+  userAgent: string | null;
+}
+
+export interface IssuedTokens {
+  accessToken: string;
+  expiresIn: number;
+  refreshToken: string;
+  sessionId: string;
+  /** When the refresh token stops working unless used: the session's idle (or absolute) end. */
+  refreshExpiresAt: number;
+}
+
+export interface UserView {
+  id: string;
+  email: string;
+  createdAt: number;
+}
+
+export interface Principal {
+  userId: string;
+  sessionId: string;
+  claims: AccessTokenClaims;
+}
+
+/** What happened, for metrics and the security log; never carries a secret. */
+export type AuthEvent =
+  | { type: 'registered'; userId: string }
+  | { type: 'login_succeeded'; userId: string; sessionId: string }
+  | { type: 'login_failed'; reason: 'unknown_email' | 'wrong_password' | 'disabled' }
+  | { type: 'login_throttled'; retryAfterSeconds: number }
+  | { type: 'registration_throttled'; retryAfterSeconds: number }
+  | { type: 'refreshed'; sessionId: string }
+  | { type: 'refresh_rejected'; reason: 'unknown' | 'expired_or_revoked' | 'disabled' }
+  | { type: 'refresh_reuse_detected'; sessionId: string; userId: string }
+  | { type: 'sessions_revoked'; sessionIds: string[]; reason: string }
+  | { type: 'password_changed'; userId: string };
+
+export interface AuthServiceDependencies {
+  store: Store;
+  passwords: PasswordHasher;
+  throttle: Throttle;
+  accessTokens: AccessTokens;
+  revocations: RevokedSessions;
+  /** Server secret from which refresh-token successors are derived. */
+  refreshSecret: Buffer;
+  options: ResolvedAuthOptions;
+  now?: () => number;
+  onEvent?: (event: AuthEvent) => void;
+}
+
+const MAX_USER_AGENT_LENGTH = 512;
+
+const invalidCredentials = () => new AuthError('ERR_INVALID_CREDENTIALS', 'email or password is incorrect');
+const invalidGrant = () => new AuthError('ERR_INVALID_GRANT', 'refresh token is invalid, expired or revoked');
+
+function view(user: UserRecord): UserView {
+  return { id: user.id, email: user.email, createdAt: user.createdAt };
+}
+
+/** A password as typed at login: normalised like at registration, but only the upper bound applies. */
+function loginPassword(password: string, field: string): string {
+  const normalized = password.normalize('NFKC');
+  if ([...normalized].length > MAX_PASSWORD_LENGTH) {
+    throw new AuthError(
+      'ERR_INVALID_INPUT',
+      `${field} must be at most ${MAX_PASSWORD_LENGTH} characters long`,
+      {
+        field,
+      },
+    );
+  }
+  return normalized;
+}
+
+export class AuthService {
+  readonly #d: Required<AuthServiceDependencies>;
+
+  constructor(dependencies: AuthServiceDependencies) {
+    this.#d = { now: Date.now, onEvent: () => {}, ...dependencies };
+  }
+
+  async register(emailInput: string, passwordInput: string, client: ClientContext): Promise<UserView> {
+    const email = normalizeEmail(emailInput);
+    const password = normalizePassword(passwordInput);
+    const { store, throttle, passwords, now } = this.#d;
+    try {
+      await throttle.admitRegistration(client.ip, now());
+    } catch (error) {
+      if (error instanceof AuthError && error.retryAfterSeconds !== undefined) {
+        this.#d.onEvent({ type: 'registration_throttled', retryAfterSeconds: error.retryAfterSeconds });
+      }
+      throw error;
+    }
+    const passwordHash = await passwords.hash(password);
+    try {
+      const user = await store.createUser({
+        id: randomBytes(16).toString('base64url'),
+        email,
+        passwordHash,
+        createdAt: now(),
+      });
+      this.#d.onEvent({ type: 'registered', userId: user.id });
+      return view(user);
+    } catch (error) {
+      if (error instanceof StoreError && error.code === 'ERR_STORE_CONFLICT') {
+        throw new AuthError('ERR_EMAIL_TAKEN', 'an account with this email exists already', {
+          field: 'email',
+        });
+      }
+      throw error;
+    }
+  }
+
+  async login(emailInput: string, passwordInput: string, client: ClientContext): Promise<IssuedTokens> {
+    const email = normalizeEmail(emailInput);
+    const password = loginPassword(passwordInput, 'password');
+    const { store, throttle, passwords, now } = this.#d;
+    try {
+      await throttle.checkLogin(email, client.ip, now());
+    } catch (error) {
+      if (error instanceof AuthError && error.retryAfterSeconds !== undefined) {
+        this.#d.onEvent({ type: 'login_throttled', retryAfterSeconds: error.retryAfterSeconds });
+      }
+      throw error;
+    }
+    const user = await store.findUserByEmail(email);
+    if (user === null || user.disabledAt !== null) {
+      await passwords.checkDummy(password);
+      await throttle.recordLoginFailure(email, client.ip, now());
+      this.#d.onEvent({ type: 'login_failed', reason: user === null ? 'unknown_email' : 'disabled' });
+      throw invalidCredentials();
+    }
+    const check = await passwords.check(user.passwordHash, password);
+    if (!check.ok) {
+      await throttle.recordLoginFailure(email, client.ip, now());
+      this.#d.onEvent({ type: 'login_failed', reason: 'wrong_password' });
+      throw invalidCredentials();
+    }
+    await throttle.recordLoginSuccess(email, client.ip);
+    if (check.needsRehash) await store.updatePasswordHash(user.id, await passwords.hash(password));
+    const issued = await this.#startSession(user, client);
+    this.#d.onEvent({ type: 'login_succeeded', userId: user.id, sessionId: issued.sessionId });
+    return issued;
+  }
+
+  async refresh(refreshToken: string): Promise<IssuedTokens> {
+    // Anything not shaped like a refresh token (an access token, say) is refused before any lookup.
+    if (!isRefreshTokenShape(refreshToken)) {
+      this.#d.onEvent({ type: 'refresh_rejected', reason: 'unknown' });
+      throw invalidGrant();
+    }
+    const { store, now, options, refreshSecret } = this.#d;
+    const successor = deriveSuccessor(refreshSecret, refreshToken);
+    const successorHash = hashRefreshToken(successor);
+    const at = now();
+    const policy = { idleTtlMs: options.sessions.idleTtlMs, graceMs: options.sessions.refreshGraceMs };
+    const outcome = await store.consumeRefreshToken(hashRefreshToken(refreshToken), (state) =>
+      decideRefresh(state, at, policy, successorHash),
+    );
+    if (outcome === null) {
+      this.#d.onEvent({ type: 'refresh_rejected', reason: 'unknown' });
+      throw invalidGrant();
+    }
+    const { session } = outcome;
+    switch (outcome.action) {
+      case 'revoke':
+        this.#d.revocations.add(session.id, session.revokedAt ?? at);
+        this.#d.onEvent({ type: 'refresh_reuse_detected', sessionId: session.id, userId: session.userId });
+        throw invalidGrant();
+      case 'reject':
+        this.#d.onEvent({ type: 'refresh_rejected', reason: 'expired_or_revoked' });
+        throw invalidGrant();
+      case 'repeat':
+        // The stored successor must be the one we derive; anything else means a changed secret.
+        if (outcome.successorHash !== successorHash) throw invalidGrant();
+        break;
+      case 'rotate':
+        break;
+    }
+    const user = await store.findUserById(session.userId);
+    if (user === null || user.disabledAt !== null) {
+      await this.#revoke([session.id], 'user_disabled');
+      this.#d.onEvent({ type: 'refresh_rejected', reason: 'disabled' });
+      throw invalidGrant();
+    }
+    this.#d.onEvent({ type: 'refreshed', sessionId: session.id });
+    return this.#tokens(session, successor);
+  }
+
+  /** Ends the session a refresh token belongs to. Unknown tokens are ignored: logout always succeeds. */
+  async logout(refreshToken: string): Promise<void> {
+    if (!isRefreshTokenShape(refreshToken)) return;
+    const at = this.#d.now();
+    const outcome = await this.#d.store.consumeRefreshToken(hashRefreshToken(refreshToken), () => ({
+      action: 'revoke',
+      now: at,
+      reason: 'logout',
+    }));
+    if (outcome !== null) {
+      this.#d.revocations.add(outcome.session.id, outcome.session.revokedAt ?? at);
+      this.#d.onEvent({ type: 'sessions_revoked', sessionIds: [outcome.session.id], reason: 'logout' });
+    }
+  }
+
+  /** Ends one session by id (logout with an access token). */
+  async endSession(sessionId: string): Promise<void> {
+    await this.#revoke([sessionId], 'logout');
+  }
+
+  async logoutAll(userId: string): Promise<void> {
+    const at = this.#d.now();
+    const ids = await this.#d.store.revokeUserSessions(userId, at, 'logout_all');
+    this.#remember(ids, at, 'logout_all');
+  }
+
+  /** Verifies an access token and that its session is not revoked. */
+  authenticate(accessToken: string): Principal {
+    const claims = this.#d.accessTokens.verify(accessToken);
+    if (this.#d.revocations.has(claims.sid)) {
+      throw new AuthError('ERR_SESSION_REVOKED', 'the session of this token has been revoked');
+    }
+    return { userId: claims.sub, sessionId: claims.sid, claims };
+  }
+
+  async getUser(userId: string): Promise<UserView> {
+    const user = await this.#d.store.findUserById(userId);
+    if (user === null || user.disabledAt !== null) {
+      throw new AuthError('ERR_SESSION_REVOKED', 'the account of this token no longer exists or is disabled');
+    }
+    return view(user);
+  }
+
+  listSessions(userId: string): Promise<SessionRecord[]> {
+    return this.#d.store.listActiveSessions(userId, this.#d.now());
+  }
+
+  /** Revokes one of the user's own sessions; another user's session is "not found", never "forbidden". */
+  async revokeSession(userId: string, sessionId: string): Promise<void> {
+    const session = await this.#d.store.findSession(sessionId);
+    if (session === null || session.userId !== userId) {
+      throw new AuthError('ERR_SESSION_NOT_FOUND', 'no such session');
+    }
+    await this.#revoke([sessionId], 'revoked_by_user');
+  }
+
+  /** Changes the password and revokes every other session of the user. */
+  async changePassword(principal: Principal, currentInput: string, nextInput: string, client: ClientContext) {
+    const { store, passwords, throttle, now } = this.#d;
+    const current = loginPassword(currentInput, 'current_password');
+    const next = normalizePassword(nextInput, 'new_password');
+    const user = await store.findUserById(principal.userId);
+    if (user === null || user.disabledAt !== null) {
+      throw new AuthError('ERR_SESSION_REVOKED', 'the account of this token no longer exists or is disabled');
+    }
+    // A stolen access token must not become a way to guess the password: same throttle as login.
+    await throttle.checkLogin(user.email, client.ip, now());
+    if (!(await passwords.check(user.passwordHash, current)).ok) {
+      await throttle.recordLoginFailure(user.email, client.ip, now());
+      throw new AuthError('ERR_WRONG_PASSWORD', 'current password is incorrect');
+    }
+    const at = now();
+    const revoked = await store.changePassword(user.id, await passwords.hash(next), principal.sessionId, at);
+    this.#remember(revoked, at, 'password_changed');
+    this.#d.onEvent({ type: 'password_changed', userId: user.id });
+  }
+
+  async #startSession(user: UserRecord, client: ClientContext): Promise<IssuedTokens> {
+    const { store, options, now } = this.#d;
+    const at = now();
+    const refreshToken = generateRefreshToken();
+    const expiresAt = at + options.sessions.absoluteTtlMs;
+    const session = await store.createSession(
+      {
+        id: randomBytes(16).toString('base64url'),
+        userId: user.id,
+        createdAt: at,
+        lastUsedAt: at,
+        expiresAt,
+        idleExpiresAt: Math.min(at + options.sessions.idleTtlMs, expiresAt),
+        userAgent: client.userAgent === null ? null : client.userAgent.slice(0, MAX_USER_AGENT_LENGTH),
+        ip: client.ip,
+      },
+      hashRefreshToken(refreshToken),
+    );
+    return this.#tokens(session, refreshToken);
+  }
+
+  #tokens(session: SessionRecord, refreshToken: string): IssuedTokens {
+    const { accessTokens } = this.#d;
+    return {
+      accessToken: accessTokens.issue(session.userId, session.id),
+      expiresIn: accessTokens.ttlSeconds,
+      refreshToken,
+      sessionId: session.id,
+      refreshExpiresAt: session.idleExpiresAt,
+    };
+  }
+
+  async #revoke(sessionIds: string[], reason: string): Promise<void> {
+    const at = this.#d.now();
+    const revoked: string[] = [];
+    for (const id of sessionIds) {
+      const session = await this.#d.store.revokeSession(id, at, reason);
+      if (session !== null) revoked.push(session.id);
+    }
+    this.#remember(revoked, at, reason);
+  }
+
+  #remember(sessionIds: string[], at: number, reason: string): void {
+    if (sessionIds.length === 0) return;
+    for (const id of sessionIds) this.#d.revocations.add(id, at);
+    this.#d.onEvent({ type: 'sessions_revoked', sessionIds, reason });
+  }
+}

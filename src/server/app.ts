@@ -1,0 +1,160 @@
+/**
+ * Builds the Fastify app of one Latchkey instance from its configuration. It never listens: main.ts
+ * does that, and tests use `inject()` or listen on port 0.
+ */
+import fastifyCookie from '@fastify/cookie';
+import fastifyHelmet from '@fastify/helmet';
+import fastifySwagger from '@fastify/swagger';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { RequestError } from '../errors.js';
+import { createAuthGuard } from './auth-guard.js';
+import type { ServerConfig } from './config.js';
+import { type HttpProblem, INTERNAL_ERROR, toHttpProblem } from './errors.js';
+import { registerAccountRoutes } from './routes/account.js';
+import { registerDiscoveryRoutes } from './routes/discovery.js';
+import { registerHealthRoutes } from './routes/health.js';
+import { registerHomeRoutes } from './routes/home.js';
+import { registerTokenRoutes } from './routes/tokens.js';
+import { createRuntime, type Runtime, type RuntimeOptions } from './runtime.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    latchkey: Runtime;
+  }
+}
+
+export const BODY_LIMIT_BYTES = 64 * 1024;
+
+/** Never logged, whatever a serializer or a log call hands pino. */
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'res.headers["set-cookie"]',
+  '*.password',
+  '*.current_password',
+  '*.new_password',
+  '*.refresh_token',
+  '*.access_token',
+  '*.token',
+];
+
+export interface BuildAppOptions extends RuntimeOptions {
+  /** Pino options or `false`; default: JSON logs at the configured level to stdout. */
+  logger?: FastifyServerOptions['logger'];
+}
+
+/** Fastify's own 4xx errors (body parsing, content type) in the contract's terms. */
+function fastifyProblem(error: FastifyError): HttpProblem | null {
+  const status = error.statusCode ?? 500;
+  if (error.validation !== undefined) {
+    return { status: 400, error: 'invalid_request', message: error.message, headers: {} };
+  }
+  if (status === 413)
+    return toHttpProblem(new RequestError('ERR_PAYLOAD_TOO_LARGE', 'request body is larger than 64 KiB'));
+  if (status === 415) {
+    return toHttpProblem(
+      new RequestError('ERR_UNSUPPORTED_MEDIA_TYPE', 'request body must be application/json'),
+    );
+  }
+  if (status >= 400 && status < 500) {
+    // JSON parser messages quote the body, which may hold a password: say only what is wrong.
+    const message =
+      /JSON/i.test(error.message) || error.name === 'SyntaxError'
+        ? 'request body is not valid JSON'
+        : 'malformed request';
+    return toHttpProblem(new RequestError('ERR_BAD_REQUEST', message));
+  }
+  return null;
+}
+
+export async function buildApp(
+  config: ServerConfig,
+  options: BuildAppOptions = {},
+): Promise<FastifyInstance> {
+  const runtime = await createRuntime(config, options);
+  const app = Fastify({
+    logger: options.logger ?? {
+      level: config.logLevel,
+      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    },
+    bodyLimit: BODY_LIMIT_BYTES,
+    trustProxy: config.trustProxy,
+    // Strict schemas: no coercion ("[\"a@b.c\"]" is not an email), unknown properties are errors.
+    ajv: {
+      customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false },
+    },
+    return503OnClosing: true,
+  });
+  app.decorate('latchkey', runtime);
+  app.decorateRequest('principal', null);
+  app.addHook('onClose', async () => runtime.close());
+
+  // Only JSON bodies: a text/plain POST is a 415, not a string handed to a route.
+  app.removeContentTypeParser('text/plain');
+
+  // Over plain http (local development) HSTS and upgrade-insecure-requests would only break the page.
+  await app.register(fastifyHelmet, {
+    global: true,
+    hsts: config.secureCookies,
+    contentSecurityPolicy: { directives: { upgradeInsecureRequests: config.secureCookies ? [] : null } },
+  });
+  await app.register(fastifyCookie);
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: { title: 'Latchkey', version: '0.1.0', description: 'Stateless JWT authentication server' },
+      servers: [{ url: config.issuer }],
+      components: {
+        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+      },
+    },
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    runtime.metrics.requestDuration.observe(
+      { method: request.method, route, status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const problem = toHttpProblem(error) ?? fastifyProblem(error);
+    if (problem === null) {
+      request.log.error({ err: error }, 'request failed');
+      reply.code(500).send({ error: INTERNAL_ERROR.error, message: INTERNAL_ERROR.message });
+      return;
+    }
+    if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
+    else
+      request.log.info(
+        { code: (error as { code?: string }).code, status: problem.status },
+        'request refused',
+      );
+    reply
+      .code(problem.status)
+      .headers(problem.headers)
+      .send({ error: problem.error, message: problem.message });
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '';
+    if (/^\/(auth|api|\.well-known)(\/|$)/.test(path) || request.method !== 'GET') {
+      reply.code(404).send({ error: 'not_found', message: 'no such route' });
+      return;
+    }
+    // Everything else belongs to the web UI, which for now is the home page.
+    reply
+      .code(404)
+      .type('text/html; charset=utf-8')
+      .send('<!doctype html><title>Not found</title><p>Not found. <a href="/">Latchkey</a>');
+  });
+
+  const requireBearer = createAuthGuard(runtime.service);
+  registerHomeRoutes(app, runtime);
+  registerTokenRoutes(app, runtime);
+  registerAccountRoutes(app, runtime, requireBearer);
+  registerDiscoveryRoutes(app, runtime);
+  registerHealthRoutes(app, runtime);
+  await app.ready();
+  return app;
+}

@@ -1,0 +1,166 @@
+/**
+ * Configuration from environment variables (DESIGN "Running it"), checked once at start. A bad value
+ * stops start-up with a message naming the variable; nothing is silently replaced by a default.
+ */
+import { resolve } from 'node:path';
+import { type Algorithm, isAlgorithm } from '../jwt/index.js';
+
+export type DatabaseConfig = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string };
+
+export interface ServerConfig {
+  host: string;
+  port: number;
+  /** Without a trailing slash. */
+  issuer: string;
+  audience: string;
+  clientId: string;
+  alg: Algorithm;
+  accessTtlSeconds: number;
+  clockToleranceSeconds: number;
+  refreshGraceSeconds: number;
+  dataDir: string;
+  database: DatabaseConfig;
+  redisUrl: string | null;
+  masterKey: Buffer | null;
+  allowedOrigins: readonly string[];
+  trustProxy: boolean;
+  /** Cookies get `Secure` when the issuer is https. */
+  secureCookies: boolean;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  readonly variable: string;
+
+  constructor(variable: string, message: string) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigError';
+    this.variable = variable;
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(name, `must be a whole number from ${min} to ${max}`);
+  const value = Number(raw.trim());
+  if (value < min || value > max) throw new ConfigError(name, `must be from ${min} to ${max}`);
+  return value;
+}
+
+function flag(env: Env, name: string): boolean {
+  const raw = (env[name] ?? '').trim().toLowerCase();
+  if (['', '0', 'false', 'no', 'off'].includes(raw)) return false;
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+  throw new ConfigError(name, 'must be true or false');
+}
+
+function httpUrl(name: string, raw: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(name, 'must be an absolute http(s) URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new ConfigError(name, 'must be an http(s) URL');
+  if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
+    throw new ConfigError(name, 'must not have a query, fragment or credentials');
+  }
+  return url;
+}
+
+/** A 256-bit key as 64 hex digits or base64/base64url; anything else is refused rather than stretched. */
+function masterKey(env: Env): Buffer | null {
+  const raw = env.LATCHKEY_MASTER_KEY?.trim();
+  if (raw === undefined || raw === '') return null;
+  const key = /^[0-9a-fA-F]{64}$/.test(raw)
+    ? Buffer.from(raw, 'hex')
+    : /^[A-Za-z0-9+/_-]{43}=?$/.test(raw)
+      ? Buffer.from(raw, 'base64url')
+      : null;
+  if (key === null || key.length !== 32) {
+    throw new ConfigError(
+      'LATCHKEY_MASTER_KEY',
+      'must be 32 random bytes as 64 hex digits or base64 (openssl rand -hex 32)',
+    );
+  }
+  return key;
+}
+
+function database(env: Env, dataDir: string): DatabaseConfig {
+  const raw = env.DATABASE_URL?.trim();
+  if (raw === undefined || raw === '') return { kind: 'sqlite', path: resolve(dataDir, 'latchkey.sqlite') };
+  if (/^postgres(ql)?:\/\//.test(raw)) return { kind: 'postgres', url: raw };
+  if (raw.startsWith('sqlite:')) {
+    const path = raw.slice('sqlite:'.length);
+    if (path === '')
+      throw new ConfigError('DATABASE_URL', 'sqlite: needs a path, as in sqlite:./data/latchkey.sqlite');
+    return { kind: 'sqlite', path: path === ':memory:' ? path : resolve(path) };
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw)) {
+    throw new ConfigError('DATABASE_URL', 'must be postgres://…, sqlite:PATH, or a file path');
+  }
+  return { kind: 'sqlite', path: resolve(raw) };
+}
+
+/** The origins allowed for cookie requests; with a localhost issuer, its loopback twins too. */
+function allowedOrigins(env: Env, issuer: URL): string[] {
+  const raw = env.LATCHKEY_ALLOWED_ORIGINS?.trim();
+  if (raw !== undefined && raw !== '') {
+    return raw.split(',').map((entry) => {
+      const url = httpUrl('LATCHKEY_ALLOWED_ORIGINS', entry.trim());
+      if (url.pathname !== '/')
+        throw new ConfigError('LATCHKEY_ALLOWED_ORIGINS', 'lists origins, which have no path');
+      return url.origin;
+    });
+  }
+  const origins = [issuer.origin];
+  if (issuer.hostname === 'localhost') {
+    const port = issuer.port === '' ? '' : `:${issuer.port}`;
+    origins.push(`${issuer.protocol}//127.0.0.1${port}`, `${issuer.protocol}//[::1]${port}`);
+  }
+  return origins;
+}
+
+export function loadConfig(env: Env = process.env): ServerConfig {
+  const host = env.HOST?.trim() || '127.0.0.1';
+  const port = integer(env, 'PORT', 3000, 0, 65535);
+  const issuerUrl = httpUrl('LATCHKEY_ISSUER', env.LATCHKEY_ISSUER?.trim() || `http://localhost:${port}`);
+  const issuer = issuerUrl.href.replace(/\/$/, '');
+  const alg = env.LATCHKEY_ALG?.trim() || 'ES256';
+  if (!isAlgorithm(alg) || !['ES256', 'EdDSA', 'RS256', 'PS256', 'HS256'].includes(alg)) {
+    throw new ConfigError('LATCHKEY_ALG', 'must be ES256, EdDSA, RS256, PS256 or HS256');
+  }
+  const audience = env.LATCHKEY_AUDIENCE?.trim() || issuer;
+  const clientId = env.LATCHKEY_CLIENT_ID?.trim() || 'latchkey';
+  const dataDir = resolve(env.LATCHKEY_DATA_DIR?.trim() || './data');
+  const logLevel = env.LOG_LEVEL?.trim() || 'info';
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    throw new ConfigError('LOG_LEVEL', 'must be fatal, error, warn, info, debug, trace or silent');
+  }
+  const redisUrl = env.REDIS_URL?.trim() || null;
+  if (redisUrl !== null && !/^rediss?:\/\//.test(redisUrl))
+    throw new ConfigError('REDIS_URL', 'must be redis://… or rediss://…');
+  return {
+    host,
+    port,
+    issuer,
+    audience,
+    clientId,
+    alg,
+    accessTtlSeconds: integer(env, 'LATCHKEY_ACCESS_TTL', 900, 1, 86400),
+    clockToleranceSeconds: integer(env, 'LATCHKEY_CLOCK_TOLERANCE', 30, 0, 300),
+    refreshGraceSeconds: integer(env, 'LATCHKEY_REFRESH_GRACE', 10, 0, 60),
+    dataDir,
+    database: database(env, dataDir),
+    redisUrl,
+    masterKey: masterKey(env),
+    allowedOrigins: allowedOrigins(env, issuerUrl),
+    trustProxy: flag(env, 'LATCHKEY_TRUST_PROXY'),
+    secureCookies: issuerUrl.protocol === 'https:',
+    logLevel,
+  };
+}

@@ -1,0 +1,51 @@
+/** Starts one Latchkey instance: configuration from the environment, then listen. */
+import { buildApp } from './app.js';
+import { ConfigError, loadConfig, type ServerConfig } from './config.js';
+
+export async function startServer(config: ServerConfig): Promise<() => Promise<void>> {
+  const app = await buildApp(config);
+  if (config.masterKey === null) {
+    app.log.warn(
+      'LATCHKEY_MASTER_KEY is not set: private signing keys are stored unencrypted. Set it to 32 random bytes (openssl rand -hex 32).',
+    );
+  }
+  if (config.redisUrl !== null) {
+    app.log.warn(
+      'REDIS_URL is set, but this build shares counters and revocations through the database only',
+    );
+  }
+  await app.listen({ host: config.host, port: config.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : config.port;
+  const shownHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+  process.stdout.write(
+    `Latchkey is listening on http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port} (issuer ${config.issuer})\n`,
+  );
+  return () => app.close();
+}
+
+export async function main(): Promise<void> {
+  let config: ServerConfig;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`latchkey: invalid configuration: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const stop = await startServer(config);
+  const shutdown = () => {
+    stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  await main();
+}

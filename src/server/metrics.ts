@@ -1,0 +1,88 @@
+/** Prometheus metrics of one instance, on a registry of its own (never prom-client's global one). */
+import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import type { AuthEvent } from '../auth/service.js';
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly logins = new Counter({
+    name: 'latchkey_logins_total',
+    help: 'Login attempts by result',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly refreshes = new Counter({
+    name: 'latchkey_refreshes_total',
+    help: 'Refresh-token uses by result',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly reuseDetected = new Counter({
+    name: 'latchkey_refresh_reuse_detected_total',
+    help: 'Rotated refresh tokens used again after the grace window (family revoked)',
+    registers: [this.registry],
+  });
+  readonly throttled = new Counter({
+    name: 'latchkey_throttled_total',
+    help: 'Requests refused by throttling',
+    labelNames: ['action'] as const,
+    registers: [this.registry],
+  });
+  readonly registrations = new Counter({
+    name: 'latchkey_registrations_total',
+    help: 'Accounts created',
+    registers: [this.registry],
+  });
+  readonly sessionsRevoked = new Counter({
+    name: 'latchkey_sessions_revoked_total',
+    help: 'Sessions revoked by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly requestDuration = new Histogram({
+    name: 'latchkey_http_request_duration_seconds',
+    help: 'HTTP request latency by route',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'latchkey_' });
+  }
+
+  record(event: AuthEvent): void {
+    switch (event.type) {
+      case 'registered':
+        this.registrations.inc();
+        break;
+      case 'login_succeeded':
+        this.logins.inc({ result: 'success' });
+        break;
+      case 'login_failed':
+        this.logins.inc({ result: 'failure' });
+        break;
+      case 'login_throttled':
+        this.logins.inc({ result: 'throttled' });
+        this.throttled.inc({ action: 'login' });
+        break;
+      case 'registration_throttled':
+        this.throttled.inc({ action: 'register' });
+        break;
+      case 'refreshed':
+        this.refreshes.inc({ result: 'rotated' });
+        break;
+      case 'refresh_rejected':
+        this.refreshes.inc({ result: 'rejected' });
+        break;
+      case 'refresh_reuse_detected':
+        this.refreshes.inc({ result: 'reuse' });
+        this.reuseDetected.inc();
+        break;
+      case 'sessions_revoked':
+        this.sessionsRevoked.inc({ reason: event.reason }, event.sessionIds.length);
+        break;
+      case 'password_changed':
+        break;
+    }
+  }
+}

@@ -1,0 +1,36 @@
+/** What routes need to know about a request, read once from Fastify's request. */
+import type { FastifyRequest } from 'fastify';
+import type { ClientContext, Principal } from '../auth/service.js';
+import { RequestError } from '../errors.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the bearer guard on protected routes. */
+    principal: Principal | null;
+  }
+}
+
+export function clientContext(request: FastifyRequest): ClientContext {
+  const userAgent = request.headers['user-agent'];
+  // request.ip honours X-Forwarded-For only when LATCHKEY_TRUST_PROXY set Fastify's trustProxy.
+  return { ip: request.ip, userAgent: typeof userAgent === 'string' ? userAgent : null };
+}
+
+export function requirePrincipal(request: FastifyRequest): Principal {
+  if (request.principal === null)
+    throw new RequestError('ERR_MISSING_TOKEN', 'this route needs a Bearer access token');
+  return request.principal;
+}
+
+/**
+ * The Bearer token of a request (RFC 6750 §2.1): `undefined` when there is no Authorization header
+ * or it uses another scheme (missing_token); an empty or malformed token is returned as it is, for
+ * verification to refuse (invalid_token).
+ */
+export function bearerToken(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (typeof header !== 'string') return undefined;
+  const match = /^Bearer(?: +(.*))?$/i.exec(header.trim());
+  if (match === null) return undefined;
+  return (match[1] ?? '').trim();
+}

@@ -1,0 +1,137 @@
+/**
+ * The running parts of one Latchkey instance, wired from the configuration: store, password hasher,
+ * throttle, signing keys, access tokens, revocation set and the auth service, plus the background
+ * work they need (key maintenance, revocation sync, housekeeping). The HTTP app is built on top.
+ */
+import { AccessTokens } from '../auth/access-tokens.js';
+import { DEFAULT_SESSION_POLICY, type ResolvedAuthOptions } from '../auth/options.js';
+import { type Argon2Parameters, DEFAULT_ARGON2, PasswordHasher } from '../auth/passwords.js';
+import { RevokedSessions } from '../auth/revocations.js';
+import { type AuthEvent, AuthService } from '../auth/service.js';
+import { SigningKeys } from '../auth/signing-keys.js';
+import { DEFAULT_THROTTLE, Throttle, type ThrottlePolicy } from '../auth/throttle.js';
+import { openSQLiteStore } from '../store/sql/sqlite.js';
+import type { Store } from '../store/types.js';
+import type { ServerConfig } from './config.js';
+import { ConfigError } from './config.js';
+import { Metrics } from './metrics.js';
+
+const DAY = 86_400_000;
+
+export interface RuntimeOptions {
+  /** Use this store instead of opening the configured one (tests); it is not closed by `close()`. */
+  store?: Store;
+  argon2?: Argon2Parameters;
+  throttle?: ThrottlePolicy;
+  now?: () => number;
+  onEvent?: (event: AuthEvent) => void;
+  /** Background timers; off for tests that drive time themselves. Default on. */
+  background?: boolean;
+}
+
+export interface Runtime {
+  config: ServerConfig;
+  store: Store;
+  service: AuthService;
+  keys: SigningKeys;
+  revocations: RevokedSessions;
+  passwords: PasswordHasher;
+  metrics: Metrics;
+  now: () => number;
+  close(): Promise<void>;
+}
+
+export async function openStore(config: ServerConfig): Promise<Store> {
+  if (config.database.kind === 'postgres') {
+    throw new ConfigError(
+      'DATABASE_URL',
+      'PostgreSQL is not supported by this build yet; use SQLite (sqlite:PATH)',
+    );
+  }
+  return openSQLiteStore(config.database.path);
+}
+
+/** Every refresh secret is 32 random bytes, created by the first instance and shared through the store. */
+async function refreshSecret(store: Store): Promise<Buffer> {
+  const { randomBytes } = await import('node:crypto');
+  const stored = await store.ensureSecret('refresh-token-successor', randomBytes(32).toString('base64url'));
+  return Buffer.from(stored, 'base64url');
+}
+
+export async function createRuntime(config: ServerConfig, options: RuntimeOptions = {}): Promise<Runtime> {
+  const now = options.now ?? Date.now;
+  const ownsStore = options.store === undefined;
+  const store = options.store ?? (await openStore(config));
+  const metrics = new Metrics();
+  const accessTtlMs = config.accessTtlSeconds * 1000;
+  const toleranceMs = config.clockToleranceSeconds * 1000;
+  const keys = new SigningKeys(
+    store,
+    {
+      alg: config.alg,
+      rotationMs: 30 * DAY,
+      prePublishMs: 2 * DAY,
+      retentionMs: accessTtlMs + toleranceMs,
+    },
+    config.masterKey,
+    now,
+  );
+  await keys.maintain();
+  const revocations = new RevokedSessions(accessTtlMs + toleranceMs);
+  await revocations.sync(store, now());
+  const passwords = new PasswordHasher({ argon2: options.argon2 ?? DEFAULT_ARGON2 });
+  const auth: ResolvedAuthOptions = {
+    sessions: { ...DEFAULT_SESSION_POLICY, refreshGraceMs: config.refreshGraceSeconds * 1000 },
+    throttle: options.throttle ?? DEFAULT_THROTTLE,
+  };
+  const accessTokens = new AccessTokens(keys, {
+    issuer: config.issuer,
+    audience: config.audience,
+    clientId: config.clientId,
+    ttlSeconds: config.accessTtlSeconds,
+    clockToleranceSeconds: config.clockToleranceSeconds,
+    now,
+  });
+  const service = new AuthService({
+    store,
+    passwords,
+    throttle: new Throttle(store, auth.throttle),
+    accessTokens,
+    revocations,
+    refreshSecret: await refreshSecret(store),
+    options: auth,
+    now,
+    onEvent: (event) => {
+      metrics.record(event);
+      options.onEvent?.(event);
+    },
+  });
+
+  const timers: NodeJS.Timeout[] = [];
+  if (options.background ?? true) {
+    const every = (ms: number, work: () => Promise<unknown>) => {
+      // Failures are retried on the next tick; a failing database shows up in /readyz.
+      const timer = setInterval(() => void work().catch(() => {}), ms);
+      timer.unref();
+      timers.push(timer);
+    };
+    every(1000, () => revocations.sync(store, now()));
+    every(60_000, () => keys.maintain());
+    every(3_600_000, () => store.deleteExpiredSessions(now() - DAY));
+  }
+
+  return {
+    config,
+    store,
+    service,
+    keys,
+    revocations,
+    passwords,
+    metrics,
+    now,
+    async close() {
+      for (const timer of timers) clearInterval(timer);
+      if (ownsStore) await store.close();
+    },
+  };
+}

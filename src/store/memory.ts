@@ -1,0 +1,309 @@
+/**
+ * The store in Maps, for unit tests of the domain, with the SQL store's semantics (the conformance suite
+ * holds both to them). No method awaits anything, so each runs to its end before another starts: that
+ * is its atomicity. Records go in and out as copies, so no caller can change what is stored.
+ */
+import { StoreError } from '../errors.js';
+import type {
+  CounterState,
+  NewSession,
+  NewUser,
+  RefreshDecision,
+  RefreshOutcome,
+  RefreshTokenRecord,
+  RefreshTokenState,
+  RevokedSession,
+  SessionRecord,
+  SigningKeyRecord,
+  Store,
+  UserRecord,
+} from './types.js';
+
+/** `revokedReason` of the sessions a password change ends, as in the SQL store. */
+const PASSWORD_CHANGED = 'password_changed';
+
+export class MemoryStore implements Store {
+  readonly #users = new Map<string, UserRecord>();
+  readonly #sessions = new Map<string, SessionRecord>();
+  readonly #refreshTokens = new Map<string, RefreshTokenRecord>();
+  readonly #counters = new Map<string, CounterState>();
+  readonly #signingKeys = new Map<string, SigningKeyRecord>();
+  readonly #secrets = new Map<string, string>();
+  #closed = false;
+
+  async createUser(user: NewUser): Promise<UserRecord> {
+    if (this.#users.has(user.id)) throw new Error('a user with this id exists');
+    for (const existing of this.#users.values()) {
+      if (existing.email === user.email) throw new StoreError('ERR_STORE_CONFLICT', 'email is taken');
+    }
+    const record: UserRecord = {
+      id: user.id,
+      email: user.email,
+      passwordHash: user.passwordHash,
+      createdAt: user.createdAt,
+      disabledAt: null,
+    };
+    this.#users.set(record.id, record);
+    return { ...record };
+  }
+
+  async findUserByEmail(email: string): Promise<UserRecord | null> {
+    for (const user of this.#users.values()) {
+      if (user.email === email) return { ...user };
+    }
+    return null;
+  }
+
+  async findUserById(id: string): Promise<UserRecord | null> {
+    return copyOrNull(this.#users.get(id));
+  }
+
+  async listUsers(): Promise<UserRecord[]> {
+    return [...this.#users.values()]
+      .sort((a, b) => a.createdAt - b.createdAt || compareText(a.id, b.id))
+      .map((user) => ({ ...user }));
+  }
+
+  async updatePasswordHash(userId: string, passwordHash: string): Promise<void> {
+    this.#setPasswordHash(userId, passwordHash);
+  }
+
+  async changePassword(
+    userId: string,
+    passwordHash: string,
+    keepSessionId: string | null,
+    now: number,
+  ): Promise<string[]> {
+    this.#setPasswordHash(userId, passwordHash);
+    return this.#revokeLiveSessions(userId, now, PASSWORD_CHANGED, keepSessionId);
+  }
+
+  async setUserDisabled(userId: string, disabledAt: number | null): Promise<boolean> {
+    const user = this.#users.get(userId);
+    if (user === undefined) return false;
+    user.disabledAt = disabledAt;
+    return true;
+  }
+
+  async createSession(session: NewSession, refreshTokenHash: string): Promise<SessionRecord> {
+    if (this.#sessions.has(session.id)) throw new Error('a session with this id exists');
+    if (this.#refreshTokens.has(refreshTokenHash)) throw new Error('a refresh token with this hash exists');
+    const record: SessionRecord = {
+      id: session.id,
+      userId: session.userId,
+      createdAt: session.createdAt,
+      lastUsedAt: session.lastUsedAt,
+      expiresAt: session.expiresAt,
+      idleExpiresAt: session.idleExpiresAt,
+      userAgent: session.userAgent,
+      ip: session.ip,
+      revokedAt: null,
+      revokedReason: null,
+    };
+    this.#sessions.set(record.id, record);
+    this.#refreshTokens.set(refreshTokenHash, {
+      hash: refreshTokenHash,
+      sessionId: session.id,
+      createdAt: session.createdAt,
+      rotatedAt: null,
+      successorHash: null,
+    });
+    return { ...record };
+  }
+
+  async findSession(id: string): Promise<SessionRecord | null> {
+    return copyOrNull(this.#sessions.get(id));
+  }
+
+  async listActiveSessions(userId: string, now: number): Promise<SessionRecord[]> {
+    return [...this.#sessions.values()]
+      .filter(
+        (session) =>
+          session.userId === userId &&
+          session.revokedAt === null &&
+          session.expiresAt > now &&
+          session.idleExpiresAt > now,
+      )
+      .sort((a, b) => b.createdAt - a.createdAt || compareText(b.id, a.id))
+      .map((session) => ({ ...session }));
+  }
+
+  async consumeRefreshToken(
+    hash: string,
+    decide: (state: RefreshTokenState) => RefreshDecision,
+  ): Promise<RefreshOutcome | null> {
+    const token = this.#refreshTokens.get(hash);
+    if (token === undefined) return null;
+    const session = this.#sessions.get(token.sessionId);
+    if (session === undefined) throw new Error('refresh token without a session');
+    const decision = decide({ token: { ...token }, session: { ...session } });
+    switch (decision.action) {
+      case 'rotate':
+        if (token.rotatedAt !== null)
+          throw new Error('cannot rotate a refresh token that was already rotated');
+        if (this.#refreshTokens.has(decision.successorHash)) {
+          throw new Error('a refresh token with this hash exists');
+        }
+        token.rotatedAt = decision.now;
+        token.successorHash = decision.successorHash;
+        this.#refreshTokens.set(decision.successorHash, {
+          hash: decision.successorHash,
+          sessionId: session.id,
+          createdAt: decision.now,
+          rotatedAt: null,
+          successorHash: null,
+        });
+        session.lastUsedAt = decision.now;
+        session.idleExpiresAt = decision.idleExpiresAt;
+        return { action: 'rotate', session: { ...session } };
+      case 'repeat':
+        if (token.successorHash === null) {
+          throw new Error('cannot repeat a refresh token that was never rotated: it has no successor');
+        }
+        return { action: 'repeat', session: { ...session }, successorHash: token.successorHash };
+      case 'revoke':
+        revokeIfLive(session, decision.now, decision.reason);
+        return { action: 'revoke', session: { ...session } };
+      case 'reject':
+        return { action: 'reject', session: { ...session } };
+    }
+  }
+
+  async revokeSession(id: string, now: number, reason: string): Promise<SessionRecord | null> {
+    const session = this.#sessions.get(id);
+    if (session === undefined) return null;
+    revokeIfLive(session, now, reason);
+    return { ...session };
+  }
+
+  async revokeUserSessions(
+    userId: string,
+    now: number,
+    reason: string,
+    exceptSessionId?: string,
+  ): Promise<string[]> {
+    return this.#revokeLiveSessions(userId, now, reason, exceptSessionId ?? null);
+  }
+
+  async listRevokedSessionsSince(since: number): Promise<RevokedSession[]> {
+    const revoked: RevokedSession[] = [];
+    for (const session of this.#sessions.values()) {
+      if (session.revokedAt !== null && session.revokedAt >= since) {
+        revoked.push({ id: session.id, revokedAt: session.revokedAt });
+      }
+    }
+    return revoked.sort((a, b) => a.revokedAt - b.revokedAt || compareText(a.id, b.id));
+  }
+
+  async deleteExpiredSessions(before: number): Promise<number> {
+    const deleted = new Set<string>();
+    for (const session of this.#sessions.values()) {
+      if (
+        session.expiresAt < before ||
+        session.idleExpiresAt < before ||
+        (session.revokedAt !== null && session.revokedAt < before)
+      ) {
+        deleted.add(session.id);
+      }
+    }
+    for (const id of deleted) this.#sessions.delete(id);
+    for (const token of [...this.#refreshTokens.values()]) {
+      if (deleted.has(token.sessionId)) this.#refreshTokens.delete(token.hash);
+    }
+    return deleted.size;
+  }
+
+  async recordFailure(key: string, windowMs: number, now: number): Promise<CounterState> {
+    const counter = this.#counters.get(key);
+    const next: CounterState =
+      counter === undefined || now >= counter.expiresAt
+        ? { count: 1, windowStartedAt: now, lastAt: now, expiresAt: now + windowMs }
+        : { ...counter, count: counter.count + 1, lastAt: now };
+    this.#counters.set(key, next);
+    return { ...next };
+  }
+
+  async readCounter(key: string, now: number): Promise<CounterState | null> {
+    const counter = this.#counters.get(key);
+    return counter === undefined || now >= counter.expiresAt ? null : { ...counter };
+  }
+
+  async clearCounter(key: string): Promise<void> {
+    this.#counters.delete(key);
+  }
+
+  async listSigningKeys(): Promise<SigningKeyRecord[]> {
+    return [...this.#signingKeys.values()]
+      .sort((a, b) => a.createdAt - b.createdAt || compareText(a.kid, b.kid))
+      .map((key) => ({ ...key }));
+  }
+
+  async insertSigningKey(key: SigningKeyRecord): Promise<boolean> {
+    if (this.#signingKeys.has(key.kid)) return false;
+    this.#signingKeys.set(key.kid, {
+      kid: key.kid,
+      alg: key.alg,
+      publicJwk: key.publicJwk,
+      privateKey: key.privateKey,
+      createdAt: key.createdAt,
+      activatesAt: key.activatesAt,
+      retiresAt: key.retiresAt,
+      expiresAt: key.expiresAt,
+    });
+    return true;
+  }
+
+  async deleteExpiredSigningKeys(before: number): Promise<string[]> {
+    const kids = [...this.#signingKeys.values()]
+      .filter((key) => key.expiresAt < before)
+      .map((key) => key.kid);
+    for (const kid of kids) this.#signingKeys.delete(kid);
+    return kids;
+  }
+
+  async ensureSecret(name: string, value: string): Promise<string> {
+    const stored = this.#secrets.get(name);
+    if (stored !== undefined) return stored;
+    this.#secrets.set(name, value);
+    return value;
+  }
+
+  async ping(): Promise<void> {
+    if (this.#closed) throw new StoreError('ERR_STORE_UNAVAILABLE', 'the store is closed');
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+
+  #setPasswordHash(userId: string, passwordHash: string): void {
+    const user = this.#users.get(userId);
+    if (user !== undefined) user.passwordHash = passwordHash;
+  }
+
+  #revokeLiveSessions(userId: string, now: number, reason: string, exceptSessionId: string | null): string[] {
+    const revoked: string[] = [];
+    for (const session of this.#sessions.values()) {
+      if (session.userId !== userId || session.id === exceptSessionId || session.revokedAt !== null) continue;
+      revokeIfLive(session, now, reason);
+      revoked.push(session.id);
+    }
+    return revoked;
+  }
+}
+
+/** A revoked session keeps its first revocation, as in the SQL store. */
+function revokeIfLive(session: SessionRecord, now: number, reason: string): void {
+  if (session.revokedAt !== null) return;
+  session.revokedAt = now;
+  session.revokedReason = reason;
+}
+
+function copyOrNull<T extends object>(record: T | undefined): T | null {
+  return record === undefined ? null : { ...record };
+}
+
+/** Code-unit order, as SQLite's default BINARY collation sorts text. */
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,96 @@
+/**
+ * The schema's history, in code so that nothing is read from disk at run time, and written with Kysely's
+ * schema builder so that one history serves SQLite and PostgreSQL. Times are `bigint` milliseconds
+ * (SQLite gives the column INTEGER affinity). Never edit a migration that has shipped: add the next one.
+ */
+import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely';
+
+const initial: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema
+      .createTable('users')
+      .addColumn('id', 'text', (col) => col.primaryKey())
+      .addColumn('email', 'text', (col) => col.notNull())
+      .addColumn('password_hash', 'text', (col) => col.notNull())
+      .addColumn('created_at', 'bigint', (col) => col.notNull())
+      .addColumn('disabled_at', 'bigint')
+      .execute();
+    await db.schema.createIndex('users_email_key').unique().on('users').column('email').execute();
+
+    await db.schema
+      .createTable('sessions')
+      .addColumn('id', 'text', (col) => col.primaryKey())
+      .addColumn('user_id', 'text', (col) => col.notNull().references('users.id'))
+      .addColumn('created_at', 'bigint', (col) => col.notNull())
+      .addColumn('last_used_at', 'bigint', (col) => col.notNull())
+      .addColumn('expires_at', 'bigint', (col) => col.notNull())
+      .addColumn('idle_expires_at', 'bigint', (col) => col.notNull())
+      .addColumn('user_agent', 'text')
+      .addColumn('ip', 'text')
+      .addColumn('revoked_at', 'bigint')
+      .addColumn('revoked_reason', 'text')
+      .execute();
+    await db.schema.createIndex('sessions_user_id_idx').on('sessions').column('user_id').execute();
+    // The revocation feed asks for recent revocations every second on every instance.
+    await db.schema.createIndex('sessions_revoked_at_idx').on('sessions').column('revoked_at').execute();
+
+    await db.schema
+      .createTable('refresh_tokens')
+      .addColumn('hash', 'text', (col) => col.primaryKey())
+      .addColumn('session_id', 'text', (col) => col.notNull().references('sessions.id'))
+      .addColumn('created_at', 'bigint', (col) => col.notNull())
+      .addColumn('rotated_at', 'bigint')
+      .addColumn('successor_hash', 'text')
+      .execute();
+    await db.schema
+      .createIndex('refresh_tokens_session_id_idx')
+      .on('refresh_tokens')
+      .column('session_id')
+      .execute();
+
+    await db.schema
+      .createTable('counters')
+      .addColumn('key', 'text', (col) => col.primaryKey())
+      .addColumn('count', 'integer', (col) => col.notNull())
+      .addColumn('window_started_at', 'bigint', (col) => col.notNull())
+      .addColumn('last_at', 'bigint', (col) => col.notNull())
+      .addColumn('expires_at', 'bigint', (col) => col.notNull())
+      .execute();
+
+    await db.schema
+      .createTable('signing_keys')
+      .addColumn('kid', 'text', (col) => col.primaryKey())
+      .addColumn('alg', 'text', (col) => col.notNull())
+      .addColumn('public_jwk', 'text', (col) => col.notNull())
+      .addColumn('private_key', 'text', (col) => col.notNull())
+      .addColumn('created_at', 'bigint', (col) => col.notNull())
+      .addColumn('activates_at', 'bigint', (col) => col.notNull())
+      .addColumn('retires_at', 'bigint', (col) => col.notNull())
+      .addColumn('expires_at', 'bigint', (col) => col.notNull())
+      .execute();
+
+    await db.schema
+      .createTable('secrets')
+      .addColumn('name', 'text', (col) => col.primaryKey())
+      .addColumn('value', 'text', (col) => col.notNull())
+      .execute();
+  },
+};
+
+/** Names sort in the order the migrations must run. */
+const migrations: Record<string, Migration> = {
+  '0001_initial': initial,
+};
+
+const provider: MigrationProvider = {
+  getMigrations: async () => migrations,
+};
+
+/** Brings the schema up to date; throws naming the migration that failed (its cause attached). */
+export async function migrateToLatest<DB>(db: Kysely<DB>): Promise<void> {
+  const { error, results = [] } = await new Migrator({ db, provider }).migrateToLatest();
+  if (error === undefined) return;
+  const failed = results.find((result) => result.status === 'Error');
+  const what = failed === undefined ? 'reading the migration state' : `migration ${failed.migrationName}`;
+  throw new Error(`database schema update failed at ${what}`, { cause: error });
+}

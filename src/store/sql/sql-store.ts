@@ -1,0 +1,445 @@
+/**
+ * The store over any SQL database Kysely speaks to. Everything here is dialect-independent; the dialect
+ * files (sqlite.ts, later postgres.ts) only open the connection and say how a writer keeps others out.
+ */
+import { type ExpressionBuilder, type Kysely, sql } from 'kysely';
+import { StoreError } from '../../errors.js';
+import type {
+  CounterState,
+  NewSession,
+  NewUser,
+  RefreshDecision,
+  RefreshOutcome,
+  RefreshTokenRecord,
+  RefreshTokenState,
+  RevokedSession,
+  SessionRecord,
+  SigningKeyRecord,
+  Store,
+  UserRecord,
+} from '../types.js';
+import {
+  fromSigningKeyRecord,
+  toCounterState,
+  toRefreshTokenRecord,
+  toSessionRecord,
+  toSigningKeyRecord,
+  toUserRecord,
+} from './rows.js';
+import type { Database } from './schema.js';
+import { isUniqueViolation } from './unique-violation.js';
+import { withSQLiteWriteLock } from './write-lock.js';
+
+export interface SQLStoreOptions {
+  /**
+   * How a transaction that reads and then writes keeps a concurrent writer from reading the same
+   * state: `'database'` takes SQLite's write lock at BEGIN (one writer per file); `'rows'` locks the
+   * rows it reads with SELECT … FOR UPDATE (PostgreSQL).
+   */
+  writeLock: 'database' | 'rows';
+}
+
+/** `revokedReason` of the sessions a password change ends. */
+const PASSWORD_CHANGED = 'password_changed';
+
+export class SQLStore implements Store {
+  readonly #db: Kysely<Database>;
+  readonly #lockRows: boolean;
+
+  constructor(db: Kysely<Database>, options: SQLStoreOptions) {
+    if (options.writeLock !== 'database' && options.writeLock !== 'rows') {
+      throw new TypeError("writeLock must be 'database' or 'rows'");
+    }
+    this.#db = db;
+    this.#lockRows = options.writeLock === 'rows';
+  }
+
+  async createUser(user: NewUser): Promise<UserRecord> {
+    try {
+      await this.#db
+        .insertInto('users')
+        .values({
+          id: user.id,
+          email: user.email,
+          password_hash: user.passwordHash,
+          created_at: user.createdAt,
+          disabled_at: null,
+        })
+        .execute();
+    } catch (error) {
+      // The id is unique too; only a taken email is the caller's conflict.
+      if (isUniqueViolation(error) && (await this.findUserByEmail(user.email)) !== null) {
+        throw new StoreError('ERR_STORE_CONFLICT', 'email is taken', { cause: error });
+      }
+      throw error;
+    }
+    return {
+      id: user.id,
+      email: user.email,
+      passwordHash: user.passwordHash,
+      createdAt: user.createdAt,
+      disabledAt: null,
+    };
+  }
+
+  async findUserByEmail(email: string): Promise<UserRecord | null> {
+    const row = await this.#db.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
+    return row === undefined ? null : toUserRecord(row);
+  }
+
+  async findUserById(id: string): Promise<UserRecord | null> {
+    const row = await this.#db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+    return row === undefined ? null : toUserRecord(row);
+  }
+
+  async listUsers(): Promise<UserRecord[]> {
+    const rows = await this.#db.selectFrom('users').selectAll().orderBy('created_at').orderBy('id').execute();
+    return rows.map(toUserRecord);
+  }
+
+  async updatePasswordHash(userId: string, passwordHash: string): Promise<void> {
+    await this.#db
+      .updateTable('users')
+      .set({ password_hash: passwordHash })
+      .where('id', '=', userId)
+      .execute();
+  }
+
+  async changePassword(
+    userId: string,
+    passwordHash: string,
+    keepSessionId: string | null,
+    now: number,
+  ): Promise<string[]> {
+    return this.#write(async (trx) => {
+      await trx.updateTable('users').set({ password_hash: passwordHash }).where('id', '=', userId).execute();
+      return revokeLiveSessions(trx, userId, now, PASSWORD_CHANGED, keepSessionId);
+    });
+  }
+
+  async setUserDisabled(userId: string, disabledAt: number | null): Promise<boolean> {
+    const result = await this.#db
+      .updateTable('users')
+      .set({ disabled_at: disabledAt })
+      .where('id', '=', userId)
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  async createSession(session: NewSession, refreshTokenHash: string): Promise<SessionRecord> {
+    await this.#write(async (trx) => {
+      await trx
+        .insertInto('sessions')
+        .values({
+          id: session.id,
+          user_id: session.userId,
+          created_at: session.createdAt,
+          last_used_at: session.lastUsedAt,
+          expires_at: session.expiresAt,
+          idle_expires_at: session.idleExpiresAt,
+          user_agent: session.userAgent,
+          ip: session.ip,
+          revoked_at: null,
+          revoked_reason: null,
+        })
+        .execute();
+      await trx
+        .insertInto('refresh_tokens')
+        .values({
+          hash: refreshTokenHash,
+          session_id: session.id,
+          created_at: session.createdAt,
+          rotated_at: null,
+          successor_hash: null,
+        })
+        .execute();
+    });
+    return {
+      id: session.id,
+      userId: session.userId,
+      createdAt: session.createdAt,
+      lastUsedAt: session.lastUsedAt,
+      expiresAt: session.expiresAt,
+      idleExpiresAt: session.idleExpiresAt,
+      userAgent: session.userAgent,
+      ip: session.ip,
+      revokedAt: null,
+      revokedReason: null,
+    };
+  }
+
+  async findSession(id: string): Promise<SessionRecord | null> {
+    const row = await this.#db.selectFrom('sessions').selectAll().where('id', '=', id).executeTakeFirst();
+    return row === undefined ? null : toSessionRecord(row);
+  }
+
+  async listActiveSessions(userId: string, now: number): Promise<SessionRecord[]> {
+    const rows = await this.#db
+      .selectFrom('sessions')
+      .selectAll()
+      .where('user_id', '=', userId)
+      .where('revoked_at', 'is', null)
+      .where('expires_at', '>', now)
+      .where('idle_expires_at', '>', now)
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .execute();
+    return rows.map(toSessionRecord);
+  }
+
+  async consumeRefreshToken(
+    hash: string,
+    decide: (state: RefreshTokenState) => RefreshDecision,
+  ): Promise<RefreshOutcome | null> {
+    return this.#write(async (trx) => {
+      const tokenRow = await trx
+        .selectFrom('refresh_tokens')
+        .selectAll()
+        .where('hash', '=', hash)
+        .$if(this.#lockRows, (query) => query.forUpdate())
+        .executeTakeFirst();
+      if (tokenRow === undefined) return null;
+      const sessionRow = await trx
+        .selectFrom('sessions')
+        .selectAll()
+        .where('id', '=', tokenRow.session_id)
+        .$if(this.#lockRows, (query) => query.forUpdate())
+        .executeTakeFirstOrThrow();
+      const token = toRefreshTokenRecord(tokenRow);
+      const session = toSessionRecord(sessionRow);
+      // Copies: what `decide` does to its argument must not leak into what is written.
+      return applyDecision(trx, token, session, decide({ token: { ...token }, session: { ...session } }));
+    });
+  }
+
+  async revokeSession(id: string, now: number, reason: string): Promise<SessionRecord | null> {
+    await revokeSessionIfLive(this.#db, id, now, reason);
+    return this.findSession(id);
+  }
+
+  async revokeUserSessions(
+    userId: string,
+    now: number,
+    reason: string,
+    exceptSessionId?: string,
+  ): Promise<string[]> {
+    return revokeLiveSessions(this.#db, userId, now, reason, exceptSessionId ?? null);
+  }
+
+  async listRevokedSessionsSince(since: number): Promise<RevokedSession[]> {
+    const rows = await this.#db
+      .selectFrom('sessions')
+      .select(['id', 'revoked_at'])
+      .where('revoked_at', '>=', since)
+      .orderBy('revoked_at')
+      .orderBy('id')
+      .$narrowType<{ revoked_at: number }>()
+      .execute();
+    return rows.map((row) => ({ id: row.id, revokedAt: row.revoked_at }));
+  }
+
+  async deleteExpiredSessions(before: number): Promise<number> {
+    const expired = (eb: ExpressionBuilder<Database, 'sessions'>) =>
+      eb.or([
+        eb('expires_at', '<', before),
+        eb('idle_expires_at', '<', before),
+        eb('revoked_at', '<', before),
+      ]);
+    return this.#write(async (trx) => {
+      await trx
+        .deleteFrom('refresh_tokens')
+        .where('session_id', 'in', trx.selectFrom('sessions').select('id').where(expired))
+        .execute();
+      const result = await trx.deleteFrom('sessions').where(expired).executeTakeFirst();
+      return Number(result.numDeletedRows);
+    });
+  }
+
+  async recordFailure(key: string, windowMs: number, now: number): Promise<CounterState> {
+    // One statement, so concurrent failures never lose a count. `excluded` is the row that would have
+    // been inserted: a fresh window starting now.
+    const row = await this.#db
+      .insertInto('counters')
+      .values({ key, count: 1, window_started_at: now, last_at: now, expires_at: now + windowMs })
+      .onConflict((conflict) =>
+        conflict.column('key').doUpdateSet((eb) => {
+          const ended = eb('counters.expires_at', '<=', eb.ref('excluded.last_at'));
+          return {
+            count: eb
+              .case()
+              .when(ended)
+              .then(eb.ref('excluded.count'))
+              .else(eb('counters.count', '+', 1))
+              .end(),
+            window_started_at: eb
+              .case()
+              .when(ended)
+              .then(eb.ref('excluded.window_started_at'))
+              .else(eb.ref('counters.window_started_at'))
+              .end(),
+            expires_at: eb
+              .case()
+              .when(ended)
+              .then(eb.ref('excluded.expires_at'))
+              .else(eb.ref('counters.expires_at'))
+              .end(),
+            last_at: eb.ref('excluded.last_at'),
+          };
+        }),
+      )
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toCounterState(row);
+  }
+
+  async readCounter(key: string, now: number): Promise<CounterState | null> {
+    const row = await this.#db.selectFrom('counters').selectAll().where('key', '=', key).executeTakeFirst();
+    return row === undefined || now >= row.expires_at ? null : toCounterState(row);
+  }
+
+  async clearCounter(key: string): Promise<void> {
+    await this.#db.deleteFrom('counters').where('key', '=', key).execute();
+  }
+
+  async listSigningKeys(): Promise<SigningKeyRecord[]> {
+    const rows = await this.#db
+      .selectFrom('signing_keys')
+      .selectAll()
+      .orderBy('created_at')
+      .orderBy('kid')
+      .execute();
+    return rows.map(toSigningKeyRecord);
+  }
+
+  async insertSigningKey(key: SigningKeyRecord): Promise<boolean> {
+    const result = await this.#db
+      .insertInto('signing_keys')
+      .values(fromSigningKeyRecord(key))
+      .onConflict((conflict) => conflict.column('kid').doNothing())
+      .executeTakeFirst();
+    return (result.numInsertedOrUpdatedRows ?? 0n) > 0n;
+  }
+
+  async deleteExpiredSigningKeys(before: number): Promise<string[]> {
+    const rows = await this.#db
+      .deleteFrom('signing_keys')
+      .where('expires_at', '<', before)
+      .returning('kid')
+      .execute();
+    return rows.map((row) => row.kid);
+  }
+
+  async ensureSecret(name: string, value: string): Promise<string> {
+    await this.#db
+      .insertInto('secrets')
+      .values({ name, value })
+      .onConflict((conflict) => conflict.column('name').doNothing())
+      .execute();
+    const row = await this.#db
+      .selectFrom('secrets')
+      .select('value')
+      .where('name', '=', name)
+      .executeTakeFirstOrThrow();
+    return row.value;
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await sql`select 1`.execute(this.#db);
+    } catch (error) {
+      throw new StoreError('ERR_STORE_UNAVAILABLE', 'the database does not answer', { cause: error });
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#db.destroy();
+  }
+
+  #write<T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+    return this.#lockRows ? this.#db.transaction().execute(work) : withSQLiteWriteLock(this.#db, work);
+  }
+}
+
+async function applyDecision(
+  trx: Kysely<Database>,
+  token: RefreshTokenRecord,
+  session: SessionRecord,
+  decision: RefreshDecision,
+): Promise<RefreshOutcome> {
+  switch (decision.action) {
+    case 'rotate': {
+      // A second successor would fork the family; the domain may only repeat or revoke a rotated token.
+      if (token.rotatedAt !== null) throw new Error('cannot rotate a refresh token that was already rotated');
+      await trx
+        .updateTable('refresh_tokens')
+        .set({ rotated_at: decision.now, successor_hash: decision.successorHash })
+        .where('hash', '=', token.hash)
+        .execute();
+      await trx
+        .insertInto('refresh_tokens')
+        .values({
+          hash: decision.successorHash,
+          session_id: session.id,
+          created_at: decision.now,
+          rotated_at: null,
+          successor_hash: null,
+        })
+        .execute();
+      await trx
+        .updateTable('sessions')
+        .set({ last_used_at: decision.now, idle_expires_at: decision.idleExpiresAt })
+        .where('id', '=', session.id)
+        .execute();
+      return {
+        action: 'rotate',
+        session: { ...session, lastUsedAt: decision.now, idleExpiresAt: decision.idleExpiresAt },
+      };
+    }
+    case 'repeat':
+      if (token.successorHash === null) {
+        throw new Error('cannot repeat a refresh token that was never rotated: it has no successor');
+      }
+      return { action: 'repeat', session, successorHash: token.successorHash };
+    case 'revoke':
+      if (session.revokedAt !== null) return { action: 'revoke', session };
+      await revokeSessionIfLive(trx, session.id, decision.now, decision.reason);
+      return {
+        action: 'revoke',
+        session: { ...session, revokedAt: decision.now, revokedReason: decision.reason },
+      };
+    case 'reject':
+      return { action: 'reject', session };
+  }
+}
+
+/** A revoked session keeps its first revocation: the time the feed already announced. */
+async function revokeSessionIfLive(
+  db: Kysely<Database>,
+  id: string,
+  now: number,
+  reason: string,
+): Promise<void> {
+  await db
+    .updateTable('sessions')
+    .set({ revoked_at: now, revoked_reason: reason })
+    .where('id', '=', id)
+    .where('revoked_at', 'is', null)
+    .execute();
+}
+
+async function revokeLiveSessions(
+  db: Kysely<Database>,
+  userId: string,
+  now: number,
+  reason: string,
+  exceptSessionId: string | null,
+): Promise<string[]> {
+  let query = db
+    .updateTable('sessions')
+    .set({ revoked_at: now, revoked_reason: reason })
+    .where('user_id', '=', userId)
+    .where('revoked_at', 'is', null);
+  if (exceptSessionId !== null) query = query.where('id', '!=', exceptSessionId);
+  const rows = await query.returning('id').execute();
+  return rows.map((row) => row.id);
+}

@@ -1,0 +1,597 @@
+/**
+ * The one suite every store passes (memory, SQLite, PostgreSQL): the Store contract in executable form.
+ * Every time is explicit, so nothing sleeps and no clock is faked.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { StoreError } from '../../src/errors.js';
+import type {
+  NewSession,
+  NewUser,
+  RefreshDecision,
+  RefreshTokenState,
+  SessionRecord,
+  SigningKeyRecord,
+  Store,
+} from '../../src/store/types.js';
+
+const T0 = 1_700_000_000_000;
+const MINUTE = 60_000;
+const DAY = 24 * 60 * MINUTE;
+
+const reject = (): RefreshDecision => ({ action: 'reject' });
+
+function newUser(id: string, overrides: Partial<NewUser> = {}): NewUser {
+  return {
+    id,
+    email: `${id}@example.com`,
+    passwordHash: `$argon2id$v=19$${id}`,
+    createdAt: T0,
+    ...overrides,
+  };
+}
+
+function newSession(id: string, overrides: Partial<NewSession> = {}): NewSession {
+  return {
+    id,
+    userId: 'u1',
+    createdAt: T0,
+    lastUsedAt: T0,
+    expiresAt: T0 + 30 * DAY,
+    idleExpiresAt: T0 + 7 * DAY,
+    userAgent: 'Mozilla/5.0',
+    ip: '203.0.113.7',
+    ...overrides,
+  };
+}
+
+function newSigningKey(kid: string, overrides: Partial<SigningKeyRecord> = {}): SigningKeyRecord {
+  return {
+    kid,
+    alg: 'ES256',
+    publicJwk: `{"kty":"EC","kid":"${kid}"}`,
+    privateKey: `-----BEGIN PRIVATE KEY-----\n${kid}\n-----END PRIVATE KEY-----\n`,
+    createdAt: T0,
+    activatesAt: T0 + MINUTE,
+    retiresAt: T0 + DAY,
+    expiresAt: T0 + 2 * DAY,
+    ...overrides,
+  };
+}
+
+function rotateTo(successorHash: string, now: number, idleExpiresAt = now + 7 * DAY): RefreshDecision {
+  return { action: 'rotate', successorHash, now, idleExpiresAt };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => expect.fail('expected a rejection'),
+    (error: unknown) => error,
+  );
+}
+
+export function describeStoreConformance(name: string, open: () => Promise<Store>): void {
+  describe(`${name}: Store conformance`, () => {
+    let store: Store;
+
+    beforeEach(async () => {
+      store = await open();
+      await store.createUser(newUser('u1'));
+    });
+
+    afterEach(async () => {
+      await store.close();
+    });
+
+    /** What the store holds for a refresh token, read without changing anything. */
+    async function peekToken(hash: string): Promise<RefreshTokenState | null> {
+      let seen: RefreshTokenState | null = null;
+      await store.consumeRefreshToken(hash, (state) => {
+        seen = state;
+        return { action: 'reject' };
+      });
+      return seen;
+    }
+
+    describe('users', () => {
+      it('creates a user and finds it by email and by id', async () => {
+        const created = await store.createUser(newUser('u2', { createdAt: T0 + 1 }));
+        const expected = {
+          id: 'u2',
+          email: 'u2@example.com',
+          passwordHash: '$argon2id$v=19$u2',
+          createdAt: T0 + 1,
+          disabledAt: null,
+        };
+        expect(created).toEqual(expected);
+        expect(await store.findUserByEmail('u2@example.com')).toEqual(expected);
+        expect(await store.findUserById('u2')).toEqual(expected);
+      });
+
+      it('returns null for an unknown email or id', async () => {
+        expect(await store.findUserByEmail('nobody@example.com')).toBeNull();
+        expect(await store.findUserById('nobody')).toBeNull();
+      });
+
+      it('refuses a taken email with ERR_STORE_CONFLICT and keeps the first user', async () => {
+        const error = await rejection(store.createUser(newUser('u2', { email: 'u1@example.com' })));
+        expect(error).toBeInstanceOf(StoreError);
+        expect(error).toMatchObject({ code: 'ERR_STORE_CONFLICT', message: 'email is taken' });
+        expect(await store.findUserById('u2')).toBeNull();
+        expect((await store.findUserByEmail('u1@example.com'))?.id).toBe('u1');
+      });
+
+      it('lists every user, oldest first', async () => {
+        await store.createUser(newUser('u3', { createdAt: T0 + 2 }));
+        await store.createUser(newUser('u2', { createdAt: T0 + 1 }));
+        expect((await store.listUsers()).map((user) => user.id)).toEqual(['u1', 'u2', 'u3']);
+      });
+
+      it('replaces the password hash', async () => {
+        await store.updatePasswordHash('u1', '$argon2id$v=19$new');
+        expect((await store.findUserById('u1'))?.passwordHash).toBe('$argon2id$v=19$new');
+      });
+
+      it('disables and enables a user, and says false for an unknown one', async () => {
+        expect(await store.setUserDisabled('u1', T0 + 5)).toBe(true);
+        expect((await store.findUserById('u1'))?.disabledAt).toBe(T0 + 5);
+        expect(await store.setUserDisabled('u1', null)).toBe(true);
+        expect((await store.findUserById('u1'))?.disabledAt).toBeNull();
+        expect(await store.setUserDisabled('nobody', T0)).toBe(false);
+      });
+    });
+
+    describe('sessions', () => {
+      it('creates a session together with its first refresh token', async () => {
+        const created = await store.createSession(newSession('s1'), 'rt-1');
+        const expected: SessionRecord = { ...newSession('s1'), revokedAt: null, revokedReason: null };
+        expect(created).toEqual(expected);
+        expect(await store.findSession('s1')).toEqual(expected);
+        expect(await peekToken('rt-1')).toEqual({
+          token: { hash: 'rt-1', sessionId: 's1', createdAt: T0, rotatedAt: null, successorHash: null },
+          session: expected,
+        });
+      });
+
+      it('returns null for an unknown session', async () => {
+        expect(await store.findSession('nope')).toBeNull();
+      });
+
+      it('lists live sessions newest first, leaving out revoked, expired and idle-expired ones', async () => {
+        const now = T0 + DAY;
+        await store.createUser(newUser('u2', { createdAt: T0 }));
+        await store.createSession(newSession('old', { createdAt: T0 }), 'rt-old');
+        await store.createSession(newSession('new', { createdAt: T0 + 2 }), 'rt-new');
+        await store.createSession(newSession('mid', { createdAt: T0 + 1 }), 'rt-mid');
+        await store.createSession(newSession('revoked', { createdAt: T0 + 3 }), 'rt-revoked');
+        await store.revokeSession('revoked', T0 + 4, 'logout');
+        // Expired at exactly `now` counts as expired.
+        await store.createSession(newSession('expired', { createdAt: T0 + 3, expiresAt: now }), 'rt-exp');
+        await store.createSession(newSession('idle', { createdAt: T0 + 3, idleExpiresAt: now }), 'rt-idle');
+        await store.createSession(newSession('other', { userId: 'u2', createdAt: T0 + 3 }), 'rt-other');
+        const active = await store.listActiveSessions('u1', now);
+        expect(active.map((session) => session.id)).toEqual(['new', 'mid', 'old']);
+        expect(active[0]).toEqual({
+          ...newSession('new', { createdAt: T0 + 2 }),
+          revokedAt: null,
+          revokedReason: null,
+        });
+        expect(await store.listActiveSessions('nobody', now)).toEqual([]);
+      });
+
+      it('revokes a session once: a second revocation keeps the first time and reason', async () => {
+        await store.createSession(newSession('s1'), 'rt-1');
+        const first = await store.revokeSession('s1', T0 + 10, 'logout');
+        expect(first).toEqual({ ...newSession('s1'), revokedAt: T0 + 10, revokedReason: 'logout' });
+        expect(await store.revokeSession('s1', T0 + 20, 'admin')).toEqual(first);
+        expect(await store.findSession('s1')).toEqual(first);
+        expect(await store.revokeSession('nope', T0, 'logout')).toBeNull();
+      });
+
+      it("revokes a user's live sessions, all or all but one, and names them", async () => {
+        await store.createUser(newUser('u2'));
+        await store.createSession(newSession('a'), 'rt-a');
+        await store.createSession(newSession('b'), 'rt-b');
+        await store.createSession(newSession('c'), 'rt-c');
+        await store.createSession(newSession('gone'), 'rt-gone');
+        await store.createSession(newSession('theirs', { userId: 'u2' }), 'rt-theirs');
+        await store.revokeSession('gone', T0 + 1, 'logout');
+
+        expect(await store.revokeUserSessions('u1', T0 + 5, 'logout_all', 'b')).toEqual(
+          expect.arrayContaining(['a', 'c']),
+        );
+        expect((await store.findSession('a'))?.revokedReason).toBe('logout_all');
+        expect((await store.findSession('b'))?.revokedAt).toBeNull();
+        expect(await store.findSession('gone')).toMatchObject({ revokedAt: T0 + 1, revokedReason: 'logout' });
+        expect((await store.findSession('theirs'))?.revokedAt).toBeNull();
+
+        expect(await store.revokeUserSessions('u1', T0 + 6, 'disabled')).toEqual(['b']);
+        expect(await store.findSession('b')).toMatchObject({ revokedAt: T0 + 6, revokedReason: 'disabled' });
+        expect(await store.findSession('a')).toMatchObject({
+          revokedAt: T0 + 5,
+          revokedReason: 'logout_all',
+        });
+        expect(await store.revokeUserSessions('u1', T0 + 7, 'disabled')).toEqual([]);
+      });
+
+      it('lists the sessions revoked at or after a time, oldest revocation first', async () => {
+        for (const id of ['a', 'b', 'c', 'live']) await store.createSession(newSession(id), `rt-${id}`);
+        await store.revokeSession('c', T0 + 30, 'logout');
+        await store.revokeSession('a', T0 + 10, 'logout');
+        await store.revokeSession('b', T0 + 20, 'logout');
+        expect(await store.listRevokedSessionsSince(T0 + 20)).toEqual([
+          { id: 'b', revokedAt: T0 + 20 },
+          { id: 'c', revokedAt: T0 + 30 },
+        ]);
+        expect(await store.listRevokedSessionsSince(T0 + 31)).toEqual([]);
+      });
+
+      it('deletes expired, idle-expired and long-revoked sessions with their refresh tokens', async () => {
+        const before = T0 + 5 * DAY;
+        await store.createSession(newSession('expired', { expiresAt: before - 1 }), 'rt-expired');
+        await store.createSession(newSession('idle', { idleExpiresAt: before - 1 }), 'rt-idle');
+        await store.createSession(newSession('revoked'), 'rt-revoked');
+        await store.revokeSession('revoked', before - 1, 'logout');
+        await store.createSession(newSession('recent'), 'rt-recent');
+        await store.revokeSession('recent', before, 'logout');
+        await store.createSession(
+          newSession('edge', { expiresAt: before, idleExpiresAt: before }),
+          'rt-edge',
+        );
+        await store.createSession(newSession('live'), 'rt-live');
+        await store.consumeRefreshToken('rt-live', () => rotateTo('rt-live-2', T0 + 1));
+
+        expect(await store.deleteExpiredSessions(before)).toBe(3);
+        for (const id of ['expired', 'idle', 'revoked']) {
+          expect(await store.findSession(id)).toBeNull();
+          expect(await peekToken(`rt-${id}`)).toBeNull();
+        }
+        for (const id of ['recent', 'edge', 'live']) expect(await store.findSession(id)).not.toBeNull();
+        expect(await peekToken('rt-live')).not.toBeNull();
+        expect(await peekToken('rt-live-2')).not.toBeNull();
+        expect(await store.deleteExpiredSessions(before)).toBe(0);
+      });
+    });
+
+    describe('consumeRefreshToken', () => {
+      beforeEach(async () => {
+        await store.createSession(newSession('s1'), 'rt-1');
+      });
+
+      it('returns null for an unknown token without asking decide', async () => {
+        let asked = false;
+        const outcome = await store.consumeRefreshToken('rt-unknown', () => {
+          asked = true;
+          return { action: 'reject' };
+        });
+        expect(outcome).toBeNull();
+        expect(asked).toBe(false);
+      });
+
+      it('hands decide exactly the stored token and session', async () => {
+        await store.consumeRefreshToken('rt-1', () => rotateTo('rt-2', T0 + 5, T0 + 6 * DAY));
+        await store.revokeSession('s1', T0 + 7, 'logout');
+        const states: RefreshTokenState[] = [];
+        await store.consumeRefreshToken('rt-1', (state) => {
+          states.push(state);
+          return { action: 'reject' };
+        });
+        const session: SessionRecord = {
+          ...newSession('s1'),
+          lastUsedAt: T0 + 5,
+          idleExpiresAt: T0 + 6 * DAY,
+          revokedAt: T0 + 7,
+          revokedReason: 'logout',
+        };
+        expect(states).toEqual([
+          {
+            token: { hash: 'rt-1', sessionId: 's1', createdAt: T0, rotatedAt: T0 + 5, successorHash: 'rt-2' },
+            session,
+          },
+        ]);
+      });
+
+      it('rotate: marks the token, stores its successor and moves the session times', async () => {
+        const outcome = await store.consumeRefreshToken('rt-1', () => rotateTo('rt-2', T0 + 5, T0 + 6 * DAY));
+        const session: SessionRecord = {
+          ...newSession('s1'),
+          lastUsedAt: T0 + 5,
+          idleExpiresAt: T0 + 6 * DAY,
+          revokedAt: null,
+          revokedReason: null,
+        };
+        expect(outcome).toEqual({ action: 'rotate', session });
+        expect(await store.findSession('s1')).toEqual(session);
+        expect((await peekToken('rt-1'))?.token).toEqual({
+          hash: 'rt-1',
+          sessionId: 's1',
+          createdAt: T0,
+          rotatedAt: T0 + 5,
+          successorHash: 'rt-2',
+        });
+        expect(await peekToken('rt-2')).toEqual({
+          token: { hash: 'rt-2', sessionId: 's1', createdAt: T0 + 5, rotatedAt: null, successorHash: null },
+          session,
+        });
+      });
+
+      it('refuses to rotate a token that was already rotated, and changes nothing', async () => {
+        await store.consumeRefreshToken('rt-1', () => rotateTo('rt-2', T0 + 5));
+        const before = await store.findSession('s1');
+        const error = await rejection(store.consumeRefreshToken('rt-1', () => rotateTo('rt-3', T0 + 6)));
+        expect(error).toBeInstanceOf(Error);
+        expect((error as Error).message).toBe('cannot rotate a refresh token that was already rotated');
+        expect(await peekToken('rt-3')).toBeNull();
+        expect((await peekToken('rt-1'))?.token.successorHash).toBe('rt-2');
+        expect(await store.findSession('s1')).toEqual(before);
+      });
+
+      it('repeat: changes nothing and returns the stored successor', async () => {
+        await store.consumeRefreshToken('rt-1', () => rotateTo('rt-2', T0 + 5));
+        const session = await store.findSession('s1');
+        const outcome = await store.consumeRefreshToken('rt-1', () => ({ action: 'repeat' }));
+        expect(outcome).toEqual({ action: 'repeat', session, successorHash: 'rt-2' });
+        expect(await store.findSession('s1')).toEqual(session);
+        expect((await peekToken('rt-2'))?.token.rotatedAt).toBeNull();
+      });
+
+      it('refuses to repeat a token that has no successor', async () => {
+        const error = await rejection(store.consumeRefreshToken('rt-1', () => ({ action: 'repeat' })));
+        expect(error).toBeInstanceOf(Error);
+        expect((error as Error).message).toBe(
+          'cannot repeat a refresh token that was never rotated: it has no successor',
+        );
+      });
+
+      it('revoke: revokes the session, and the revocation stays', async () => {
+        await store.consumeRefreshToken('rt-1', () => rotateTo('rt-2', T0 + 5));
+        const outcome = await store.consumeRefreshToken('rt-1', () => ({
+          action: 'revoke',
+          now: T0 + MINUTE,
+          reason: 'refresh_token_reuse',
+        }));
+        const session: SessionRecord = {
+          ...newSession('s1'),
+          lastUsedAt: T0 + 5,
+          idleExpiresAt: T0 + 5 + 7 * DAY,
+          revokedAt: T0 + MINUTE,
+          revokedReason: 'refresh_token_reuse',
+        };
+        expect(outcome).toEqual({ action: 'revoke', session });
+        expect(await store.findSession('s1')).toEqual(session);
+        expect(await store.listRevokedSessionsSince(T0)).toEqual([{ id: 's1', revokedAt: T0 + MINUTE }]);
+        expect(await store.listActiveSessions('u1', T0 + MINUTE)).toEqual([]);
+      });
+
+      it('revoke of a revoked session keeps the first revocation', async () => {
+        await store.revokeSession('s1', T0 + 1, 'logout');
+        const outcome = await store.consumeRefreshToken('rt-1', () => ({
+          action: 'revoke',
+          now: T0 + 2,
+          reason: 'refresh_token_reuse',
+        }));
+        expect(outcome?.session).toMatchObject({ revokedAt: T0 + 1, revokedReason: 'logout' });
+        expect(await store.findSession('s1')).toMatchObject({ revokedAt: T0 + 1, revokedReason: 'logout' });
+      });
+
+      it('reject: changes nothing', async () => {
+        const session = await store.findSession('s1');
+        const token = await peekToken('rt-1');
+        expect(await store.consumeRefreshToken('rt-1', reject)).toEqual({ action: 'reject', session });
+        expect(await store.findSession('s1')).toEqual(session);
+        expect(await peekToken('rt-1')).toEqual(token);
+      });
+
+      it('changes nothing when decide throws, and passes the error on', async () => {
+        const failure = new Error('decide failed');
+        const error = await rejection(
+          store.consumeRefreshToken('rt-1', () => {
+            throw failure;
+          }),
+        );
+        expect(error).toBe(failure);
+        expect((await peekToken('rt-1'))?.token.rotatedAt).toBeNull();
+      });
+
+      it('lets one of 20 concurrent uses rotate; the other 19 repeat with its successor', async () => {
+        const outcomes = await Promise.all(
+          Array.from({ length: 20 }, (_, caller) =>
+            store.consumeRefreshToken('rt-1', ({ token }) =>
+              token.rotatedAt === null
+                ? rotateTo(`rt-next-${caller}`, T0 + 5 + caller)
+                : { action: 'repeat' },
+            ),
+          ),
+        );
+        const rotations = outcomes.filter((outcome) => outcome?.action === 'rotate');
+        const repeats = outcomes.filter((outcome) => outcome?.action === 'repeat');
+        expect(rotations).toHaveLength(1);
+        expect(repeats).toHaveLength(19);
+        const winner = (await peekToken('rt-1'))?.token.successorHash;
+        expect(winner).toMatch(/^rt-next-\d+$/);
+        for (const repeat of repeats) expect(repeat).toMatchObject({ successorHash: winner });
+        expect((await peekToken(winner ?? ''))?.token.rotatedAt).toBeNull();
+      });
+    });
+
+    describe('changePassword', () => {
+      beforeEach(async () => {
+        await store.createUser(newUser('u2'));
+        for (const id of ['keep', 'a', 'b', 'gone']) await store.createSession(newSession(id), `rt-${id}`);
+        await store.createSession(newSession('theirs', { userId: 'u2' }), 'rt-theirs');
+        await store.revokeSession('gone', T0 + 1, 'logout');
+      });
+
+      it('sets the hash and revokes every other live session of the user', async () => {
+        const revoked = await store.changePassword('u1', '$argon2id$v=19$new', 'keep', T0 + 9);
+        expect([...revoked].sort()).toEqual(['a', 'b']);
+        expect((await store.findUserById('u1'))?.passwordHash).toBe('$argon2id$v=19$new');
+        expect((await store.listActiveSessions('u1', T0 + 9)).map((session) => session.id)).toEqual(['keep']);
+        expect(await store.findSession('a')).toMatchObject({ revokedAt: T0 + 9 });
+        expect((await store.findSession('a'))?.revokedReason).toEqual(expect.any(String));
+        expect(await store.findSession('gone')).toMatchObject({ revokedAt: T0 + 1, revokedReason: 'logout' });
+        expect((await store.findSession('theirs'))?.revokedAt).toBeNull();
+        expect((await store.findUserById('u2'))?.passwordHash).toBe('$argon2id$v=19$u2');
+      });
+
+      it('revokes every live session when there is none to keep', async () => {
+        const revoked = await store.changePassword('u1', '$argon2id$v=19$new', null, T0 + 9);
+        expect([...revoked].sort()).toEqual(['a', 'b', 'keep']);
+        expect(await store.listActiveSessions('u1', T0 + 9)).toEqual([]);
+      });
+    });
+
+    describe('counters', () => {
+      it('counts failures within a window and starts a new window once it has ended', async () => {
+        expect(await store.recordFailure('login:u1', MINUTE, T0)).toEqual({
+          count: 1,
+          windowStartedAt: T0,
+          lastAt: T0,
+          expiresAt: T0 + MINUTE,
+        });
+        await store.recordFailure('login:u1', MINUTE, T0 + 1);
+        const third = { count: 3, windowStartedAt: T0, lastAt: T0 + MINUTE - 1, expiresAt: T0 + MINUTE };
+        expect(await store.recordFailure('login:u1', MINUTE, T0 + MINUTE - 1)).toEqual(third);
+        expect(await store.readCounter('login:u1', T0 + MINUTE - 1)).toEqual(third);
+        expect(await store.readCounter('login:other', T0)).toBeNull();
+        expect(await store.recordFailure('login:u1', 2 * MINUTE, T0 + MINUTE)).toEqual({
+          count: 1,
+          windowStartedAt: T0 + MINUTE,
+          lastAt: T0 + MINUTE,
+          expiresAt: T0 + 3 * MINUTE,
+        });
+      });
+
+      it('forgets a counter once its window has ended', async () => {
+        await store.recordFailure('ip:203.0.113.7', MINUTE, T0);
+        expect(await store.readCounter('ip:203.0.113.7', T0 + MINUTE - 1)).not.toBeNull();
+        expect(await store.readCounter('ip:203.0.113.7', T0 + MINUTE)).toBeNull();
+      });
+
+      it('clears a counter, and only that one', async () => {
+        await store.recordFailure('a', MINUTE, T0);
+        await store.recordFailure('b', MINUTE, T0);
+        await store.clearCounter('a');
+        await store.clearCounter('never-set');
+        expect(await store.readCounter('a', T0)).toBeNull();
+        expect((await store.readCounter('b', T0))?.count).toBe(1);
+      });
+
+      it('loses no failure to concurrency', async () => {
+        await Promise.all(Array.from({ length: 20 }, (_, i) => store.recordFailure('k', MINUTE, T0 + i)));
+        expect(await store.readCounter('k', T0 + 20)).toEqual({
+          count: 20,
+          windowStartedAt: T0,
+          lastAt: T0 + 19,
+          expiresAt: T0 + MINUTE,
+        });
+      });
+    });
+
+    describe('signing keys', () => {
+      it('inserts keys and lists them, oldest first', async () => {
+        expect(await store.insertSigningKey(newSigningKey('k2', { createdAt: T0 + 1 }))).toBe(true);
+        expect(await store.insertSigningKey(newSigningKey('k1'))).toBe(true);
+        expect(await store.listSigningKeys()).toEqual([
+          newSigningKey('k1'),
+          newSigningKey('k2', { createdAt: T0 + 1 }),
+        ]);
+      });
+
+      it('refuses a duplicate kid and keeps the first key', async () => {
+        await store.insertSigningKey(newSigningKey('k1'));
+        expect(await store.insertSigningKey(newSigningKey('k1', { alg: 'EdDSA', publicJwk: '{}' }))).toBe(
+          false,
+        );
+        expect(await store.listSigningKeys()).toEqual([newSigningKey('k1')]);
+      });
+
+      it('deletes the keys that expired before a time and names them', async () => {
+        await store.insertSigningKey(newSigningKey('old', { expiresAt: T0 + DAY }));
+        await store.insertSigningKey(newSigningKey('older', { expiresAt: T0 + 1 }));
+        await store.insertSigningKey(newSigningKey('edge', { expiresAt: T0 + 2 * DAY }));
+        expect([...(await store.deleteExpiredSigningKeys(T0 + 2 * DAY))].sort()).toEqual(['old', 'older']);
+        expect((await store.listSigningKeys()).map((key) => key.kid)).toEqual(['edge']);
+        expect(await store.deleteExpiredSigningKeys(T0 + 2 * DAY)).toEqual([]);
+      });
+    });
+
+    describe('secrets', () => {
+      it('keeps the first value written under a name', async () => {
+        expect(await store.ensureSecret('cookie', 'first')).toBe('first');
+        expect(await store.ensureSecret('cookie', 'second')).toBe('first');
+        expect(await store.ensureSecret('other', 'third')).toBe('third');
+      });
+
+      it('gives every concurrent writer the same value', async () => {
+        const values = await Promise.all(
+          Array.from({ length: 10 }, (_, i) => store.ensureSecret('cookie', `value-${i}`)),
+        );
+        expect(new Set(values).size).toBe(1);
+      });
+    });
+
+    describe('health', () => {
+      it('answers a ping while open', async () => {
+        await expect(store.ping()).resolves.toBeUndefined();
+      });
+
+      it('fails a ping with ERR_STORE_UNAVAILABLE once closed', async () => {
+        await store.close();
+        const error = await rejection(store.ping());
+        expect(error).toBeInstanceOf(StoreError);
+        expect(error).toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
+        expect((error as Error).message).not.toBe('');
+      });
+    });
+
+    describe('copies', () => {
+      it('keeps stored users and sessions out of reach of what callers hold', async () => {
+        const input = newUser('u2');
+        const created = await store.createUser(input);
+        input.email = 'changed@example.com';
+        created.passwordHash = 'changed';
+        const found = await store.findUserById('u2');
+        if (found === null) return expect.fail('user u2 is missing');
+        found.disabledAt = 1;
+        (await store.listUsers()).forEach((user) => {
+          user.email = 'changed@example.com';
+        });
+        expect(await store.findUserById('u2')).toEqual({ ...newUser('u2'), disabledAt: null });
+
+        const session = await store.createSession(newSession('s1'), 'rt-1');
+        session.revokedAt = 1;
+        const listed = await store.listActiveSessions('u1', T0);
+        for (const entry of listed) entry.expiresAt = 0;
+        await store.consumeRefreshToken('rt-1', (state) => {
+          state.session.revokedAt = 1;
+          state.token.rotatedAt = 1;
+          return { action: 'reject' };
+        });
+        const outcome = await store.consumeRefreshToken('rt-1', reject);
+        if (outcome === null) return expect.fail('token rt-1 is missing');
+        outcome.session.userId = 'u2';
+        expect(await store.findSession('s1')).toEqual({
+          ...newSession('s1'),
+          revokedAt: null,
+          revokedReason: null,
+        });
+        expect((await peekToken('rt-1'))?.token.rotatedAt).toBeNull();
+      });
+
+      it('keeps stored counters and keys out of reach of what callers hold', async () => {
+        const counter = await store.recordFailure('k', MINUTE, T0);
+        counter.count = 100;
+        const read = await store.readCounter('k', T0);
+        if (read !== null) read.expiresAt = 0;
+        expect(await store.readCounter('k', T0)).toMatchObject({ count: 1, expiresAt: T0 + MINUTE });
+
+        const key = newSigningKey('k1');
+        await store.insertSigningKey(key);
+        key.privateKey = 'changed';
+        const [listed] = await store.listSigningKeys();
+        if (listed !== undefined) listed.expiresAt = 0;
+        expect(await store.listSigningKeys()).toEqual([newSigningKey('k1')]);
+      });
+    });
+  });
+}

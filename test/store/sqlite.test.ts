@@ -1,0 +1,188 @@
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import BetterSqlite3 from 'better-sqlite3';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openSQLiteDatabase, openSQLiteStore } from '../../src/store/sql/sqlite.js';
+import type { RefreshOutcome } from '../../src/store/types.js';
+import { describeStoreConformance } from './conformance.js';
+
+const T0 = 1_700_000_000_000;
+const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const CONSUMER = fileURLToPath(new URL('./fixtures/consume-refresh-token.ts', import.meta.url));
+
+let dir = '';
+let files = 0;
+/** A fresh database path in a directory that does not exist yet. */
+const nextPath = (): string => join(dir, `store-${++files}`, 'latchkey.db');
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'latchkey-store-'));
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describeStoreConformance('SQLite file', () => openSQLiteStore(nextPath()));
+describeStoreConformance('SQLite :memory:', () => openSQLiteStore(':memory:'));
+
+interface Consumer {
+  ready: Promise<void>;
+  go(): void;
+  outcomes: Promise<RefreshOutcome[]>;
+}
+
+/** Another process with its own store on `path`, consuming `hash` `calls` times once told to go. */
+function startConsumer(path: string, hash: string, calls: number): Consumer {
+  const child = spawn(process.execPath, ['--import', 'tsx', CONSUMER, path, hash, String(calls)], {
+    cwd: PROJECT_ROOT,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  const exited = new Promise<void>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`consumer exited ${code}: ${stderr}`)),
+    );
+  });
+  // Marked handled so that a test failing early reports its own error; whoever awaits still sees the failure.
+  exited.catch(() => undefined);
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const ready = lines.next().then(async ({ value }) => {
+    if (value === 'ready') return;
+    await exited;
+    throw new Error(`consumer said ${JSON.stringify(value)} instead of ready`);
+  });
+  const outcomes = ready.then(async () => {
+    const { value } = await lines.next();
+    await exited;
+    return JSON.parse(String(value)) as RefreshOutcome[];
+  });
+  outcomes.catch(() => undefined);
+  return { ready, go: () => child.stdin.end('go\n'), outcomes };
+}
+
+describe('SQLite store', () => {
+  it('creates its directory and sets WAL, full sync, foreign keys and a busy timeout', async () => {
+    const db = await openSQLiteDatabase(nextPath());
+    try {
+      expect((await sql`pragma journal_mode`.execute(db)).rows).toEqual([{ journal_mode: 'wal' }]);
+      expect((await sql`pragma synchronous`.execute(db)).rows).toEqual([{ synchronous: 2 }]);
+      expect((await sql`pragma foreign_keys`.execute(db)).rows).toEqual([{ foreign_keys: 1 }]);
+      expect((await sql`pragma busy_timeout`.execute(db)).rows).toEqual([{ timeout: 5000 }]);
+    } finally {
+      await db.destroy();
+    }
+  });
+
+  it('leaves the file in WAL mode for every later connection', async () => {
+    const path = nextPath();
+    await (await openSQLiteStore(path)).close();
+    const raw = new BetterSqlite3(path, { readonly: true });
+    try {
+      expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
+    } finally {
+      raw.close();
+    }
+  });
+
+  it('keeps its data across close and reopen', async () => {
+    const path = nextPath();
+    const first = await openSQLiteStore(path);
+    await first.createUser({ id: 'u1', email: 'u1@example.com', passwordHash: 'phc', createdAt: T0 });
+    await first.createSession(
+      {
+        id: 's1',
+        userId: 'u1',
+        createdAt: T0,
+        lastUsedAt: T0,
+        expiresAt: T0 + 10,
+        idleExpiresAt: T0 + 5,
+        userAgent: null,
+        ip: null,
+      },
+      'rt-1',
+    );
+    await first.revokeSession('s1', T0 + 1, 'logout');
+    await first.close();
+
+    const second = await openSQLiteStore(path);
+    try {
+      expect((await second.findUserByEmail('u1@example.com'))?.id).toBe('u1');
+      expect(await second.findSession('s1')).toMatchObject({ revokedAt: T0 + 1, revokedReason: 'logout' });
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('names the migration that failed, and leaves no part of it behind', async () => {
+    const path = nextPath();
+    await mkdir(dirname(path));
+    const raw = new BetterSqlite3(path);
+    raw.exec('create table sessions (id text)');
+    raw.close();
+
+    const error = await openSQLiteStore(path).then(
+      () => expect.fail('expected the migration to fail'),
+      (failure: unknown) => failure,
+    );
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toBe('database schema update failed at migration 0001_initial');
+    expect((error as Error).cause).toBeInstanceOf(Error);
+
+    const check = new BetterSqlite3(path, { readonly: true });
+    try {
+      const tables = check.prepare("select name from sqlite_master where type = 'table'").pluck().all();
+      expect(tables).toEqual(['sessions']);
+    } finally {
+      check.close();
+    }
+  });
+
+  it('lets exactly one of two processes rotate a token both consume at once', async () => {
+    const path = nextPath();
+    const store = await openSQLiteStore(path);
+    try {
+      await store.createUser({ id: 'u1', email: 'u1@example.com', passwordHash: 'phc', createdAt: T0 });
+      await store.createSession(
+        {
+          id: 's1',
+          userId: 'u1',
+          createdAt: T0,
+          lastUsedAt: T0,
+          expiresAt: T0 + 10,
+          idleExpiresAt: T0 + 5,
+          userAgent: null,
+          ip: null,
+        },
+        'rt-1',
+      );
+
+      const consumers = [startConsumer(path, 'rt-1', 10), startConsumer(path, 'rt-1', 10)];
+      await Promise.all(consumers.map((consumer) => consumer.ready));
+      for (const consumer of consumers) consumer.go();
+      const outcomes = (await Promise.all(consumers.map((consumer) => consumer.outcomes))).flat();
+
+      let winner: string | null = null;
+      await store.consumeRefreshToken('rt-1', ({ token }) => {
+        winner = token.successorHash;
+        return { action: 'reject' };
+      });
+      expect(winner).toMatch(/^rt-1-\d+-\d+$/);
+      expect(outcomes.filter((outcome) => outcome.action === 'rotate')).toHaveLength(1);
+      const repeats = outcomes.filter((outcome) => outcome.action === 'repeat');
+      expect(repeats).toHaveLength(19);
+      for (const repeat of repeats) expect(repeat.successorHash).toBe(winner);
+    } finally {
+      await store.close();
+    }
+  });
+});

@@ -137,7 +137,14 @@ export class SigningKeys {
     let best: SigningKeyRecord | undefined;
     for (const record of this.#records) {
       if (record.alg !== this.#policy.alg || record.activatesAt > now || record.retiresAt <= now) continue;
-      if (best === undefined || record.activatesAt > best.activatesAt) best = record;
+      // Ties (a rotation in the same millisecond as a scheduled start) go to the newer key.
+      const newer =
+        best === undefined ||
+        record.activatesAt > best.activatesAt ||
+        (record.activatesAt === best.activatesAt &&
+          (record.createdAt > best.createdAt ||
+            (record.createdAt === best.createdAt && record.kid > best.kid)));
+      if (newer) best = record;
     }
     return best;
   }

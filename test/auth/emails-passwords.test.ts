@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import { normalizeEmail } from '../../src/auth/emails.js';
+import { normalizePassword, PasswordHasher } from '../../src/auth/passwords.js';
+import { AuthError } from '../../src/errors.js';
+
+const FAST = { memoryCost: 1024, timeCost: 1, parallelism: 1 };
+
+function authError(run: () => unknown): { code: string; message: string; field: string | undefined } {
+  try {
+    run();
+  } catch (error) {
+    if (!(error instanceof AuthError)) throw error;
+    return { code: error.code, message: error.message, field: error.field };
+  }
+  throw new Error('expected an AuthError');
+}
+
+describe('normalizeEmail', () => {
+  it('trims and lower-cases', () => {
+    expect(normalizeEmail('  Alice@Example.COM ')).toBe('alice@example.com');
+  });
+
+  it.each([
+    '',
+    'alice',
+    'alice@',
+    '@example.com',
+    'alice@example',
+    'a b@example.com',
+    'a@b@c.com',
+    'a@.com',
+    `${'a'.repeat(250)}@b.co`,
+    'a\u0000@b.co',
+  ])('refuses %j', (input) => {
+    expect(authError(() => normalizeEmail(input))).toEqual({
+      code: 'ERR_INVALID_INPUT',
+      message: 'email must be a valid email address',
+      field: 'email',
+    });
+  });
+});
+
+describe('normalizePassword', () => {
+  it('applies NFKC, so visually identical spellings are one password', () => {
+    expect(normalizePassword('ｐａｓｓｗｏｒｄ１')).toBe('password1');
+    expect(normalizePassword('Ａｅ\u0301xxxxxx')).toBe('Aéxxxxxx');
+  });
+
+  it('counts characters (code points), 8 to 1024', () => {
+    expect(normalizePassword('😀'.repeat(8))).toHaveLength(16);
+    expect(normalizePassword('x'.repeat(1024))).toHaveLength(1024);
+    for (const input of ['1234567', '😀'.repeat(7), 'x'.repeat(1025)]) {
+      expect(authError(() => normalizePassword(input))).toEqual({
+        code: 'ERR_INVALID_INPUT',
+        message: 'password must be 8 to 1024 characters long',
+        field: 'password',
+      });
+    }
+  });
+});
+
+describe('PasswordHasher', () => {
+  it('hashes as argon2id PHC strings with its parameters and checks them', async () => {
+    const hasher = new PasswordHasher({ argon2: FAST });
+    const hash = await hasher.hash('correct horse');
+    expect(hash).toMatch(/^\$argon2id\$v=19\$m=1024,t=1,p=1\$/);
+    expect(await hasher.check(hash, 'correct horse')).toEqual({ ok: true, needsRehash: false });
+    expect(await hasher.check(hash, 'wrong horse')).toEqual({ ok: false, needsRehash: false });
+    expect(await hasher.check('not a hash', 'correct horse')).toEqual({ ok: false, needsRehash: false });
+  });
+
+  it('uses the OWASP parameters by default', () => {
+    expect(new PasswordHasher().parameters).toEqual({ memoryCost: 19456, timeCost: 2, parallelism: 1 });
+  });
+
+  it('asks for a rehash when the parameters changed', async () => {
+    const old = await new PasswordHasher({ argon2: FAST }).hash('correct horse');
+    const hasher = new PasswordHasher({ argon2: { ...FAST, timeCost: 2 } });
+    expect(await hasher.check(old, 'correct horse')).toEqual({ ok: true, needsRehash: true });
+    expect(hasher.needsRehash('$argon2i$v=19$m=1024,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g')).toBe(true);
+  });
+
+  it('does the same work for an unknown account and always fails', async () => {
+    const hasher = new PasswordHasher({ argon2: FAST });
+    expect(await hasher.checkDummy('anything at all')).toBe(false);
+  });
+
+  it('refuses quickly with ERR_OVERLOADED once its queue is full, and recovers', async () => {
+    const hasher = new PasswordHasher({ argon2: FAST, maxConcurrent: 1, maxQueued: 2 });
+    const results = await Promise.allSettled(Array.from({ length: 6 }, () => hasher.hash('correct horse')));
+    const refused = results.filter((result) => result.status === 'rejected');
+    expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(3);
+    expect(refused).toHaveLength(3);
+    for (const result of refused) {
+      const error = (result as PromiseRejectedResult).reason as AuthError;
+      expect(error.code).toBe('ERR_OVERLOADED');
+      expect(error.retryAfterSeconds).toBe(1);
+    }
+    await expect(hasher.hash('correct horse')).resolves.toMatch(/^\$argon2id/);
+  });
+
+  it('refuses bad parameters as caller mistakes', () => {
+    expect(() => new PasswordHasher({ argon2: { ...FAST, memoryCost: 0 } })).toThrow(TypeError);
+    expect(() => new PasswordHasher({ maxConcurrent: 0 })).toThrow(TypeError);
+  });
+});

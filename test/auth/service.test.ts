@@ -1,0 +1,217 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { AccessTokens } from '../../src/auth/access-tokens.js';
+import { DEFAULT_SESSION_POLICY } from '../../src/auth/options.js';
+import { PasswordHasher } from '../../src/auth/passwords.js';
+import { RevokedSessions } from '../../src/auth/revocations.js';
+import { type AuthEvent, AuthService } from '../../src/auth/service.js';
+import { SigningKeys } from '../../src/auth/signing-keys.js';
+import { DEFAULT_THROTTLE, Throttle } from '../../src/auth/throttle.js';
+import { AuthError, LatchkeyError } from '../../src/errors.js';
+import { MemoryStore } from '../../src/store/memory.js';
+
+const FAST = { memoryCost: 1024, timeCost: 1, parallelism: 1 };
+const T0 = 1_800_000_000_000;
+const client = { ip: '10.0.0.1', userAgent: 'test' };
+
+let now: number;
+let store: MemoryStore;
+let service: AuthService;
+let events: AuthEvent[];
+let revocations: RevokedSessions;
+
+async function build(argon2 = FAST) {
+  const keys = new SigningKeys(
+    store,
+    { alg: 'ES256', rotationMs: 30 * 86_400_000, prePublishMs: 2 * 86_400_000, retentionMs: 930_000 },
+    null,
+    () => now,
+  );
+  await keys.maintain();
+  revocations = new RevokedSessions(930_000);
+  return new AuthService({
+    store,
+    passwords: new PasswordHasher({ argon2 }),
+    throttle: new Throttle(store, DEFAULT_THROTTLE),
+    accessTokens: new AccessTokens(keys, {
+      issuer: 'https://auth.example',
+      audience: 'https://auth.example',
+      clientId: 'latchkey',
+      ttlSeconds: 900,
+      clockToleranceSeconds: 30,
+      now: () => now,
+    }),
+    revocations,
+    refreshSecret: Buffer.alloc(32, 9),
+    options: { sessions: DEFAULT_SESSION_POLICY, throttle: DEFAULT_THROTTLE },
+    now: () => now,
+    onEvent: (event) => events.push(event),
+  });
+}
+
+async function code(run: () => unknown): Promise<string> {
+  try {
+    await run();
+  } catch (error) {
+    if (error instanceof LatchkeyError) return error.code;
+    throw error;
+  }
+  return 'none';
+}
+
+beforeEach(async () => {
+  now = T0;
+  store = new MemoryStore();
+  events = [];
+  service = await build();
+  await service.register(' Alice@Example.com ', 'correct horse', client);
+});
+
+describe('AuthService', () => {
+  it('registers with a normalised email and refuses the same email in another spelling', async () => {
+    expect((await store.findUserByEmail('alice@example.com'))?.passwordHash).toMatch(/^\$argon2id\$/);
+    expect(await code(() => service.register('ALICE@example.com', 'another password', client))).toBe(
+      'ERR_EMAIL_TAKEN',
+    );
+    expect(await code(() => service.register('bob@example.com', 'short', client))).toBe('ERR_INVALID_INPUT');
+  });
+
+  it('answers unknown email, wrong password and disabled account alike', async () => {
+    expect(await code(() => service.login('nobody@example.com', 'correct horse', client))).toBe(
+      'ERR_INVALID_CREDENTIALS',
+    );
+    expect(await code(() => service.login('alice@example.com', 'wrong horse', client))).toBe(
+      'ERR_INVALID_CREDENTIALS',
+    );
+    const user = await store.findUserByEmail('alice@example.com');
+    await store.setUserDisabled(user?.id ?? '', now);
+    expect(await code(() => service.login('alice@example.com', 'correct horse', client))).toBe(
+      'ERR_INVALID_CREDENTIALS',
+    );
+    expect(events.filter((event) => event.type === 'login_failed').map((event) => event.type)).toHaveLength(
+      3,
+    );
+  });
+
+  it('issues an RFC 9068 access token and a session on login', async () => {
+    const issued = await service.login('alice@example.com', 'correct horse', client);
+    const principal = service.authenticate(issued.accessToken);
+    expect(principal.sessionId).toBe(issued.sessionId);
+    expect(principal.claims).toMatchObject({
+      iss: 'https://auth.example',
+      client_id: 'latchkey',
+      exp: T0 / 1000 + 900,
+    });
+    expect(issued.refreshToken).toMatch(/^lk_rt_/);
+    const [session] = await service.listSessions(principal.userId);
+    expect(session).toMatchObject({ id: issued.sessionId, ip: '10.0.0.1', userAgent: 'test' });
+  });
+
+  it('rehashes on login when the parameters changed', async () => {
+    const before = (await store.findUserByEmail('alice@example.com'))?.passwordHash;
+    service = await build({ ...FAST, timeCost: 2 });
+    await service.login('alice@example.com', 'correct horse', client);
+    const after = (await store.findUserByEmail('alice@example.com'))?.passwordHash;
+    expect(after).not.toBe(before);
+    expect(after).toMatch(/t=2/);
+  });
+
+  it('rotates refresh tokens, repeats inside the grace window, and revokes the family on later reuse', async () => {
+    const login = await service.login('alice@example.com', 'correct horse', client);
+    const first = await service.refresh(login.refreshToken);
+    expect(first.sessionId).toBe(login.sessionId);
+    now += 10_000;
+    const repeated = await service.refresh(login.refreshToken);
+    expect(repeated.refreshToken).toBe(first.refreshToken);
+    const second = await service.refresh(first.refreshToken);
+    now += 10_001;
+    expect(await code(() => service.refresh(login.refreshToken))).toBe('ERR_INVALID_GRANT');
+    expect(events).toContainEqual({
+      type: 'refresh_reuse_detected',
+      sessionId: login.sessionId,
+      userId: expect.any(String),
+    });
+    expect(await code(() => service.refresh(second.refreshToken))).toBe('ERR_INVALID_GRANT');
+    expect(await code(() => service.authenticate(second.accessToken))).toBe('ERR_SESSION_REVOKED');
+  });
+
+  it('refuses unknown, malformed and idle-expired refresh tokens', async () => {
+    const login = await service.login('alice@example.com', 'correct horse', client);
+    expect(await code(() => service.refresh(login.accessToken))).toBe('ERR_INVALID_GRANT');
+    expect(await code(() => service.refresh(`lk_rt_${'A'.repeat(43)}`))).toBe('ERR_INVALID_GRANT');
+    now += DEFAULT_SESSION_POLICY.idleTtlMs;
+    expect(await code(() => service.refresh(login.refreshToken))).toBe('ERR_INVALID_GRANT');
+  });
+
+  it('ends the session of a disabled user on refresh', async () => {
+    const login = await service.login('alice@example.com', 'correct horse', client);
+    await store.setUserDisabled(service.authenticate(login.accessToken).userId, now);
+    expect(await code(() => service.refresh(login.refreshToken))).toBe('ERR_INVALID_GRANT');
+    expect(await code(() => service.authenticate(login.accessToken))).toBe('ERR_SESSION_REVOKED');
+  });
+
+  it('logs out by refresh token and by session, and everywhere', async () => {
+    const a = await service.login('alice@example.com', 'correct horse', client);
+    const b = await service.login('alice@example.com', 'correct horse', client);
+    await service.logout(a.refreshToken);
+    await service.logout('not a token');
+    expect(await code(() => service.authenticate(a.accessToken))).toBe('ERR_SESSION_REVOKED');
+    expect(service.authenticate(b.accessToken).sessionId).toBe(b.sessionId);
+    const c = await service.login('alice@example.com', 'correct horse', client);
+    await service.logoutAll(service.authenticate(c.accessToken).userId);
+    expect(await code(() => service.authenticate(b.accessToken))).toBe('ERR_SESSION_REVOKED');
+    expect(await code(() => service.authenticate(c.accessToken))).toBe('ERR_SESSION_REVOKED');
+  });
+
+  it("revokes only the user's own sessions by id", async () => {
+    await service.register('bob@example.com', 'bob password', client);
+    const alice = await service.login('alice@example.com', 'correct horse', client);
+    const bob = await service.login('bob@example.com', 'bob password', client);
+    const bobId = service.authenticate(bob.accessToken).userId;
+    expect(await code(() => service.revokeSession(bobId, alice.sessionId))).toBe('ERR_SESSION_NOT_FOUND');
+    expect(await code(() => service.revokeSession(bobId, 'nope'))).toBe('ERR_SESSION_NOT_FOUND');
+    expect(service.authenticate(alice.accessToken).sessionId).toBe(alice.sessionId);
+    await service.revokeSession(bobId, bob.sessionId);
+    expect(await code(() => service.authenticate(bob.accessToken))).toBe('ERR_SESSION_REVOKED');
+  });
+
+  it('changes the password, keeps the current session and revokes the others', async () => {
+    const current = await service.login('alice@example.com', 'correct horse', client);
+    const other = await service.login('alice@example.com', 'correct horse', client);
+    const principal = service.authenticate(current.accessToken);
+    expect(await code(() => service.changePassword(principal, 'wrong', 'new password!', client))).toBe(
+      'ERR_WRONG_PASSWORD',
+    );
+    expect(await code(() => service.changePassword(principal, 'correct horse', 'short', client))).toBe(
+      'ERR_INVALID_INPUT',
+    );
+    await service.changePassword(principal, 'correct horse', 'new password!', client);
+    expect(service.authenticate(current.accessToken).sessionId).toBe(current.sessionId);
+    expect(await code(() => service.authenticate(other.accessToken))).toBe('ERR_SESSION_REVOKED');
+    expect(await code(() => service.login('alice@example.com', 'correct horse', client))).toBe(
+      'ERR_INVALID_CREDENTIALS',
+    );
+    expect((await service.login('alice@example.com', 'new password!', client)).refreshToken).toMatch(
+      /^lk_rt_/,
+    );
+  });
+
+  it('throttles before checking the password, so even the right one waits', async () => {
+    for (let i = 0; i < 5; i += 1)
+      await code(() => service.login('alice@example.com', 'wrong horse', client));
+    const error = await service.login('alice@example.com', 'correct horse', client).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AuthError);
+    expect(error).toMatchObject({ code: 'ERR_RATE_LIMITED', retryAfterSeconds: 15 });
+    expect(events.at(-1)).toEqual({ type: 'login_throttled', retryAfterSeconds: 15 });
+    expect(
+      (await service.login('alice@example.com', 'correct horse', { ...client, ip: '10.0.0.2' })).sessionId,
+    ).toBeTruthy();
+  });
+
+  it('learns revocations made by another instance through the store', async () => {
+    const login = await service.login('alice@example.com', 'correct horse', client);
+    await store.revokeSession(login.sessionId, now, 'elsewhere');
+    expect(service.authenticate(login.accessToken).sessionId).toBe(login.sessionId);
+    await revocations.sync(store, now + 1000);
+    expect(await code(() => service.authenticate(login.accessToken))).toBe('ERR_SESSION_REVOKED');
+  });
+});

@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import { isSealed, openPrivateKey, sealPrivateKey } from '../../src/auth/key-encryption.js';
+import { type SigningKeyPolicy, SigningKeys } from '../../src/auth/signing-keys.js';
+import { createSigner, createVerifier } from '../../src/jwt/index.js';
+import { MemoryStore } from '../../src/store/memory.js';
+
+const DAY = 86_400_000;
+const T0 = 1_800_000_000_000;
+const policy: SigningKeyPolicy = {
+  alg: 'ES256',
+  rotationMs: 30 * DAY,
+  prePublishMs: 2 * DAY,
+  retentionMs: 930_000,
+};
+
+describe('private key encryption at rest', () => {
+  const masterKey = Buffer.alloc(32, 7);
+
+  it('seals with AES-256-GCM bound to the kid and opens again', () => {
+    const sealed = sealPrivateKey(masterKey, 'kid-1', 'secret pem');
+    expect(isSealed(sealed)).toBe(true);
+    expect(sealed).not.toContain('secret pem');
+    expect(openPrivateKey(masterKey, 'kid-1', sealed)).toBe('secret pem');
+  });
+
+  it('refuses another kid, another master key, a changed envelope, and a missing master key', () => {
+    const sealed = sealPrivateKey(masterKey, 'kid-1', 'secret pem');
+    expect(() => openPrivateKey(masterKey, 'kid-2', sealed)).toThrow(
+      'signing key kid-2 cannot be decrypted: is LATCHKEY_MASTER_KEY the key it was stored with?',
+    );
+    expect(() => openPrivateKey(Buffer.alloc(32, 8), 'kid-1', sealed)).toThrow('cannot be decrypted');
+    const flipped = `${sealed.slice(0, -2)}${sealed.endsWith('A') ? 'B' : 'A'}${sealed.slice(-1)}`;
+    expect(() => openPrivateKey(masterKey, 'kid-1', flipped)).toThrow('cannot be decrypted');
+    expect(() => openPrivateKey(null, 'kid-1', sealed)).toThrow(
+      'signing keys in the database are encrypted, but LATCHKEY_MASTER_KEY is not set',
+    );
+  });
+
+  it('stores the text as it is without a master key', () => {
+    expect(sealPrivateKey(null, 'k', 'pem')).toBe('pem');
+    expect(openPrivateKey(null, 'k', 'pem')).toBe('pem');
+  });
+});
+
+describe('SigningKeys', () => {
+  it('creates one active key on first start and publishes only its public half', async () => {
+    const store = new MemoryStore();
+    const keys = new SigningKeys(store, policy, Buffer.alloc(32, 1), () => T0);
+    await keys.maintain();
+    expect(keys.list()).toMatchObject([
+      { state: 'active', alg: 'ES256', activatesAt: T0, retiresAt: T0 + 30 * DAY },
+    ]);
+    expect(keys.verificationKeys.toJWKS().keys[0]).not.toHaveProperty('d');
+    const [record] = await store.listSigningKeys();
+    expect(isSealed(record?.privateKey ?? '')).toBe(true);
+  });
+
+  it('pre-publishes the next key, switches to it on time, and keeps the old one until its tokens expire', async () => {
+    let now = T0;
+    const store = new MemoryStore();
+    const keys = new SigningKeys(store, policy, null, () => now);
+    await keys.maintain();
+    const first = keys.signingKey.kid;
+    now = T0 + 27 * DAY;
+    await keys.maintain();
+    expect(keys.list().map((key) => key.state)).toEqual(['active']);
+    now = T0 + 28 * DAY;
+    await keys.maintain();
+    expect(
+      keys
+        .list()
+        .map((key) => key.state)
+        .sort(),
+    ).toEqual(['active', 'next']);
+    expect(keys.signingKey.kid).toBe(first);
+    expect(keys.verificationKeys.size).toBe(2);
+    now = T0 + 30 * DAY;
+    await keys.maintain();
+    expect(keys.signingKey.kid).not.toBe(first);
+    expect(keys.verificationKeys.select('ES256', first)).toBeDefined();
+    now = T0 + 30 * DAY + policy.retentionMs + 1;
+    await keys.maintain();
+    expect(keys.verificationKeys.select('ES256', first)).toBeUndefined();
+    expect(await store.listSigningKeys()).toHaveLength(1);
+  });
+
+  it('rotates on demand; a second instance on the same store signs with the same key', async () => {
+    const store = new MemoryStore();
+    let now = T0;
+    const a = new SigningKeys(store, policy, null, () => now);
+    await a.maintain();
+    now += 1000;
+    const kid = await a.rotate();
+    expect(a.signingKey.kid).toBe(kid);
+    const b = new SigningKeys(store, policy, null, () => now);
+    await b.maintain();
+    expect(b.signingKey.kid).toBe(kid);
+    const token = createSigner({ key: a.signingKey, expiresInSeconds: 60, now: () => T0 })({ sub: 'x' });
+    expect(createVerifier({ key: b.verificationKeys, now: () => T0 })(token).payload.sub).toBe('x');
+  });
+
+  it('keeps HS256 secrets out of the JWKS', async () => {
+    const keys = new SigningKeys(new MemoryStore(), { ...policy, alg: 'HS256' }, null, () => T0);
+    await keys.maintain();
+    expect(keys.signingKey.kind).toBe('secret');
+    expect(keys.verificationKeys.toJWKS()).toEqual({ keys: [] });
+  });
+});

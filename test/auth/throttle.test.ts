@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_THROTTLE, Throttle } from '../../src/auth/throttle.js';
+import { AuthError } from '../../src/errors.js';
+import { MemoryStore } from '../../src/store/memory.js';
+
+const T0 = 1_800_000_000_000;
+
+async function retryAfter(run: () => Promise<unknown>): Promise<number | 'allowed'> {
+  try {
+    await run();
+    return 'allowed';
+  } catch (error) {
+    if (error instanceof AuthError && error.code === 'ERR_RATE_LIMITED')
+      return error.retryAfterSeconds as number;
+    throw error;
+  }
+}
+
+describe('Throttle', () => {
+  it('lets 5 failures of an account+IP pass, then backs off, doubling', async () => {
+    const throttle = new Throttle(new MemoryStore());
+    for (let i = 0; i < 5; i += 1) {
+      expect(await retryAfter(() => throttle.checkLogin('a@b.co', '1.1.1.1', T0))).toBe('allowed');
+      await throttle.recordLoginFailure('a@b.co', '1.1.1.1', T0);
+    }
+    expect(await retryAfter(() => throttle.checkLogin('a@b.co', '1.1.1.1', T0))).toBe(15);
+    expect(await retryAfter(() => throttle.checkLogin('a@b.co', '1.1.1.1', T0 + 15_000))).toBe('allowed');
+    await throttle.recordLoginFailure('a@b.co', '1.1.1.1', T0 + 15_000);
+    expect(await retryAfter(() => throttle.checkLogin('a@b.co', '1.1.1.1', T0 + 15_000))).toBe(30);
+  });
+
+  it('never blocks the same account from another IP below the account cap', async () => {
+    const throttle = new Throttle(new MemoryStore());
+    for (let i = 0; i < 50; i += 1) await throttle.recordLoginFailure('a@b.co', '6.6.6.6', T0);
+    expect(await retryAfter(() => throttle.checkLogin('a@b.co', '6.6.6.6', T0))).not.toBe('allowed');
+    expect(await retryAfter(() => throttle.checkLogin('a@b.co', '1.1.1.1', T0))).toBe('allowed');
+  });
+
+  it('caps failures per account across IPs until the window ends', async () => {
+    const throttle = new Throttle(new MemoryStore(), { ...DEFAULT_THROTTLE, accountMaxFailures: 3 });
+    for (const ip of ['1.0.0.1', '1.0.0.2', '1.0.0.3']) await throttle.recordLoginFailure('a@b.co', ip, T0);
+    expect(await retryAfter(() => throttle.checkLogin('a@b.co', '9.9.9.9', T0 + 1000))).toBe(3599);
+    expect(await retryAfter(() => throttle.checkLogin('other@b.co', '9.9.9.9', T0 + 1000))).toBe('allowed');
+    expect(await retryAfter(() => throttle.checkLogin('a@b.co', '9.9.9.9', T0 + 3_600_000))).toBe('allowed');
+  });
+
+  it('caps failures per IP across accounts', async () => {
+    const throttle = new Throttle(new MemoryStore(), { ...DEFAULT_THROTTLE, ipMaxFailures: 3 });
+    for (const email of ['a@b.co', 'c@b.co', 'd@b.co'])
+      await throttle.recordLoginFailure(email, '6.6.6.6', T0);
+    expect(await retryAfter(() => throttle.checkLogin('new@b.co', '6.6.6.6', T0))).toBe(3600);
+    expect(await retryAfter(() => throttle.checkLogin('new@b.co', '1.1.1.1', T0))).toBe('allowed');
+  });
+
+  it('forgives a pair after a success but keeps the account count', async () => {
+    const store = new MemoryStore();
+    const throttle = new Throttle(store);
+    for (let i = 0; i < 5; i += 1) await throttle.recordLoginFailure('a@b.co', '1.1.1.1', T0);
+    await throttle.recordLoginSuccess('a@b.co', '1.1.1.1');
+    expect(await retryAfter(() => throttle.checkLogin('a@b.co', '1.1.1.1', T0))).toBe('allowed');
+    expect((await store.readCounter('login:account:a@b.co', T0))?.count).toBe(5);
+  });
+
+  it('admits 20 registrations per IP per hour', async () => {
+    const throttle = new Throttle(new MemoryStore());
+    for (let i = 0; i < 20; i += 1) await throttle.admitRegistration('1.1.1.1', T0);
+    expect(await retryAfter(() => throttle.admitRegistration('1.1.1.1', T0 + 60_000))).toBe(3540);
+    expect(await retryAfter(() => throttle.admitRegistration('2.2.2.2', T0))).toBe('allowed');
+    expect(await retryAfter(() => throttle.admitRegistration('1.1.1.1', T0 + 3_600_000))).toBe('allowed');
+  });
+});

@@ -43,12 +43,24 @@ function malformed(message: string): never {
 const headerCache = new Map<string, Readonly<JWSHeader>>();
 const HEADER_CACHE_ENTRIES = 256;
 
+let lastSegment = '';
+let lastHeader: Readonly<JWSHeader> | undefined;
+
 export function parseHeader(segment: string): Readonly<JWSHeader> {
+  // Consecutive tokens nearly always share their header: comparing strings is cheaper than hashing one.
+  if (segment === lastSegment && lastHeader !== undefined) return lastHeader;
   const cached = headerCache.get(segment);
+  if (cached !== undefined) {
+    lastSegment = segment;
+    lastHeader = cached;
+    return cached;
+  }
   if (cached !== undefined) return cached;
   const header = checkHeader(segment);
   if (headerCache.size >= HEADER_CACHE_ENTRIES) headerCache.clear();
   headerCache.set(segment, header);
+  lastSegment = segment;
+  lastHeader = header;
   return header;
 }
 

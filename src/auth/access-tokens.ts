@@ -3,6 +3,8 @@
  * client_id, plus `sid`, the session they belong to (it stays the same across refreshes, so a
  * revoked session revokes all its access tokens).
  */
+
+import { JWTClaimError } from '../errors.js';
 import { createSigner, createVerifier, type JWTPayload, type JWTSigner, type Key } from '../jwt/index.js';
 import type { SigningKeys } from './signing-keys.js';
 
@@ -24,7 +26,15 @@ export interface AccessTokenClaims extends JWTPayload {
   client_id: string;
 }
 
-const REQUIRED_CLAIMS = ['exp', 'iat', 'sub', 'sid', 'jti', 'client_id'];
+export const ACCESS_TOKEN_TYP = 'at+jwt';
+export const ACCESS_TOKEN_REQUIRED_CLAIMS: readonly string[] = Object.freeze([
+  'exp',
+  'iat',
+  'sub',
+  'sid',
+  'jti',
+  'client_id',
+]);
 
 export class AccessTokens {
   readonly #keys: SigningKeys;
@@ -39,8 +49,8 @@ export class AccessTokens {
       key: keys.verificationKeys,
       issuer: options.issuer,
       audience: options.audience,
-      typ: 'at+jwt',
-      requiredClaims: REQUIRED_CLAIMS,
+      typ: ACCESS_TOKEN_TYP,
+      requiredClaims: ACCESS_TOKEN_REQUIRED_CLAIMS,
       clockToleranceSeconds: options.clockToleranceSeconds,
       now: options.now,
       // Safe to cache: revocation is checked after verification, on every request.
@@ -74,9 +84,10 @@ export class AccessTokens {
   /** Verifies signature and claims; throws the JWT core's errors. */
   verify(token: string): AccessTokenClaims {
     const { payload } = this.#verify(token);
-    if (typeof payload.sid !== 'string' || typeof payload.client_id !== 'string') {
-      // Signed by us, so this cannot happen unless a key leaked; refuse rather than trust it.
-      throw new TypeError('access token lacks sid or client_id');
+    // Present (the verifier required them) but of the wrong type: refused like any other bad claim.
+    for (const claim of ['sub', 'sid', 'client_id'] as const) {
+      if (typeof payload[claim] !== 'string')
+        throw new JWTClaimError('ERR_JWT_CLAIM_INVALID', `"${claim}" claim must be a string`, claim);
     }
     return payload as AccessTokenClaims;
   }

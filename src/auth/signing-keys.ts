@@ -43,6 +43,9 @@ export interface SigningKeyInfo {
   expiresAt: number;
 }
 
+/** Longer than the JWKS cache lifetime we advertise (300 s) and the instances' reload interval. */
+export const DEFAULT_ROTATION_DELAY_MS = 10 * 60_000;
+
 const isSecretAlg = (alg: Algorithm) => alg.startsWith('HS');
 
 export class SigningKeys {
@@ -93,9 +96,16 @@ export class SigningKeys {
     }
   }
 
-  /** Starts signing with a new key at once; the old one stays published until its tokens expire. */
-  async rotate(): Promise<string> {
-    const kid = await this.#create(this.#now());
+  /**
+   * Adds a new key that starts signing after `activateInMs`: long enough by default for every other
+   * instance to reload (once a minute) and for resource servers to refetch a cached JWKS (5 min), so
+   * no verifier meets a kid it does not know yet. 0 switches at once (a compromised key); the old key
+   * stays published until its tokens expire either way.
+   */
+  async rotate(activateInMs = DEFAULT_ROTATION_DELAY_MS): Promise<string> {
+    if (!Number.isInteger(activateInMs) || activateInMs < 0)
+      throw new TypeError('activateInMs must be an integer ≥ 0');
+    const kid = await this.#create(this.#now() + activateInMs);
     await this.reload();
     return kid;
   }

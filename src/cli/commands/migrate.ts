@@ -1,0 +1,65 @@
+/**
+ * `latchkey migrate`: brings the configured database's schema up to date and says what it did.
+ * Opening the store runs the migrations (under a lock, so a starting server and this command cannot
+ * both apply one); the applied migrations are read before and after to report the difference.
+ */
+import { existsSync } from 'node:fs';
+import BetterSqlite3 from 'better-sqlite3';
+import type { Command } from 'commander';
+import type { ServerConfig } from '../../server/config.js';
+import type { CLIContext } from '../context.js';
+
+export function registerMigrateCommand(program: Command, context: CLIContext): void {
+  program
+    .command('migrate')
+    .description('create or update the database schema (the server also does this at start)')
+    .action(async () => {
+      const config = context.config();
+      const before = appliedMigrations(config);
+      await context.withStore(async () => {});
+      const after = appliedMigrations(config);
+      const where = describeDatabase(config);
+      if (config.database.kind !== 'sqlite') {
+        context.print(`${where}: schema is up to date`);
+        return;
+      }
+      if (config.database.path === ':memory:') {
+        context.print(`${where}: migrations ran, but an in-memory database keeps nothing after this command`);
+        return;
+      }
+      const applied = (after ?? []).filter((name) => !(before ?? []).includes(name));
+      if (before === null) context.print(`created ${where}`);
+      for (const name of applied) context.print(`applied migration ${name}`);
+      const latest = after?.at(-1) ?? 'none';
+      context.print(
+        applied.length === 0 ? `${where} is up to date (schema ${latest})` : `schema is now at ${latest}`,
+      );
+    });
+}
+
+function describeDatabase(config: ServerConfig): string {
+  return config.database.kind === 'sqlite'
+    ? `SQLite database ${config.database.path}`
+    : 'PostgreSQL database';
+}
+
+/**
+ * The names of the migrations applied to a SQLite file, or null when there is no file (or it is in
+ * memory). The store does not report what it migrated, so this reads Kysely's bookkeeping table.
+ */
+function appliedMigrations(config: ServerConfig): string[] | null {
+  if (config.database.kind !== 'sqlite' || config.database.path === ':memory:') return null;
+  if (!existsSync(config.database.path)) return null;
+  const db = new BetterSqlite3(config.database.path, { fileMustExist: true });
+  try {
+    db.pragma('busy_timeout = 5000');
+    const table = db
+      .prepare("select 1 from sqlite_master where type = 'table' and name = 'kysely_migration'")
+      .get();
+    if (table === undefined) return [];
+    const rows = db.prepare('select name from kysely_migration order by name').all() as { name: string }[];
+    return rows.map((row) => row.name);
+  } finally {
+    db.close();
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * What every command shares: the person's terminal (output, input, environment), the configuration
+ * read from that environment exactly as the server reads it, and helpers that open the configured
+ * store or a whole runtime and always close it again, so one command never leaves a database open.
+ */
+import type { Readable } from 'node:stream';
+import { type Argon2Parameters, DEFAULT_ARGON2, PasswordHasher } from '../auth/passwords.js';
+import { loadConfig, type ServerConfig } from '../server/config.js';
+import { createRuntime, openStore, type Runtime, type RuntimeOptions } from '../server/runtime.js';
+import type { Store } from '../store/types.js';
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** Standard input as the CLI needs it: a stream, and for a terminal the means to hide typing. */
+export interface CLIInput extends Readable {
+  isTTY?: boolean;
+  setRawMode?(mode: boolean): unknown;
+}
+
+export interface CLIIO {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  env: Env;
+  /** Where `--password-stdin` and the password prompt read; without it, input is empty. */
+  stdin?: CLIInput;
+}
+
+/** Internal knobs for tests; the real command never sets them. */
+export interface CLIOptions {
+  /** Cheaper hashing for tests; default the server's parameters. */
+  argon2?: Argon2Parameters;
+  now?: () => number;
+  /** Stops `serve` when aborted, as SIGINT and SIGTERM do. */
+  stopServe?: AbortSignal;
+}
+
+/** An expected failure: printed as one line, no stack. Exit code 1 for failures, 2 for usage. */
+export class CLIError extends Error {
+  readonly exitCode: number;
+
+  constructor(message: string, exitCode = 1) {
+    super(message);
+    this.name = 'CLIError';
+    this.exitCode = exitCode;
+  }
+}
+
+export const usageError = (message: string) => new CLIError(message, 2);
+
+export class CLIContext {
+  readonly io: CLIIO;
+  readonly options: CLIOptions;
+  readonly now: () => number;
+  /** Set by commands that report a finding rather than throw (token inspect). */
+  exitCode = 0;
+  #config: ServerConfig | undefined;
+
+  constructor(io: CLIIO, options: CLIOptions) {
+    this.io = io;
+    this.options = options;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Read on first use, so that `--help` works even with a broken environment. */
+  config(): ServerConfig {
+    this.#config ??= loadConfig(this.io.env);
+    return this.#config;
+  }
+
+  print(line = ''): void {
+    this.io.stdout(`${line}\n`);
+  }
+
+  /** The same hashing as the server's runtime, so a user added here logs in there. */
+  passwordHasher(): PasswordHasher {
+    return new PasswordHasher({ argon2: this.options.argon2 ?? DEFAULT_ARGON2 });
+  }
+
+  async withStore<T>(work: (store: Store, config: ServerConfig) => Promise<T>): Promise<T> {
+    const config = this.config();
+    const store = await openStore(config);
+    try {
+      return await work(store, config);
+    } finally {
+      await store.close();
+    }
+  }
+
+  /**
+   * A runtime like the server's, for the commands that need its signing keys: same key policy, and
+   * keys maintained (created when missing, expired ones removed) exactly as a server start would.
+   */
+  async withRuntime<T>(work: (runtime: Runtime) => Promise<T>): Promise<T> {
+    const options: RuntimeOptions = { background: false, now: this.now };
+    if (this.options.argon2 !== undefined) options.argon2 = this.options.argon2;
+    const runtime = await createRuntime(this.config(), options);
+    try {
+      return await work(runtime);
+    } finally {
+      await runtime.close();
+    }
+  }
+}

@@ -1,0 +1,43 @@
+/** Output for people: aligned tables, times as ISO text, and durations in words. */
+
+/** Columns padded to their widest cell, two spaces apart; no trailing blanks. */
+export function formatTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = headers.map((header, column) =>
+    Math.max(width(header), ...rows.map((row) => width(row[column] ?? ''))),
+  );
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((cell, column) => cell + ' '.repeat((widths[column] ?? 0) - width(cell)))
+      .join('  ')
+      .trimEnd();
+  return `${[line(headers), ...rows.map(line)].join('\n')}\n`;
+}
+
+// Code points, so an address with an accent does not shift its column.
+const width = (text: string) => [...text].length;
+
+/** Milliseconds since the epoch as ISO 8601 UTC, to the second. */
+export function formatTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** A length of time in the largest unit that keeps it a whole number people read at a glance. */
+export function formatDuration(seconds: number): string {
+  const s = Math.floor(Math.abs(seconds));
+  if (s < 60) return countOf(s, 'second');
+  if (s < 3600) return countOf(Math.floor(s / 60), 'minute');
+  if (s < 2 * 86400) return countOf(Math.floor(s / 3600), 'hour');
+  return countOf(Math.floor(s / 86400), 'day');
+}
+
+/** "in 14 minutes" or "3 hours ago", for a moment relative to now (both in seconds). */
+export function formatRelative(atSeconds: number, nowSeconds: number): string {
+  const delta = atSeconds - nowSeconds;
+  if (delta === 0) return 'just now';
+  return delta > 0 ? `in ${formatDuration(delta)}` : `${formatDuration(delta)} ago`;
+}
+
+/** "1 session", "3 sessions". */
+export function countOf(count: number, unit: string): string {
+  return `${count} ${unit}${count === 1 ? '' : 's'}`;
+}

@@ -1,0 +1,94 @@
+/**
+ * The `latchkey` command. `buildProgram(io)` wires every command to the given output, input and
+ * environment, so tests run commands in-process; `main()` runs it on the real process.
+ */
+import { pathToFileURL } from 'node:url';
+import { Command, CommanderError } from 'commander';
+import { LatchkeyError } from '../errors.js';
+import { ConfigError } from '../server/config.js';
+import { registerKeysCommand } from './commands/keys.js';
+import { registerMigrateCommand } from './commands/migrate.js';
+import { registerServeCommand } from './commands/serve.js';
+import { registerSessionsCommand } from './commands/sessions.js';
+import { registerTokenCommand } from './commands/token.js';
+import { registerUsersCommand } from './commands/users.js';
+import { CLIContext, CLIError, type CLIIO, type CLIOptions } from './context.js';
+
+export type { CLIIO, CLIOptions } from './context.js';
+
+export interface CLIProgram {
+  program: Command;
+  /** Runs the command line (without `node` and the script) and returns the exit code. */
+  run(args: readonly string[]): Promise<number>;
+}
+
+export function buildProgram(io: CLIIO, options: CLIOptions = {}): CLIProgram {
+  const context = new CLIContext(io, options);
+  const program = new Command('latchkey')
+    .description('Latchkey: a self-hostable JWT auth server. Configuration comes from the environment.')
+    // Set before any subcommand exists: commander copies these settings into each one.
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .showHelpAfterError('(run with --help for usage)');
+  registerServeCommand(program, context);
+  registerMigrateCommand(program, context);
+  registerUsersCommand(program, context);
+  registerSessionsCommand(program, context);
+  registerKeysCommand(program, context);
+  registerTokenCommand(program, context);
+  return {
+    program,
+    async run(args) {
+      try {
+        await program.parseAsync([...args], { from: 'user' });
+        return context.exitCode;
+      } catch (error) {
+        return report(error, io);
+      }
+    },
+  };
+}
+
+/** One line for every expected failure; the exit code says which kind it was. */
+function report(error: unknown, io: CLIIO): number {
+  // Commander has printed its own message (or the help) already.
+  if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+  if (error instanceof ConfigError) {
+    io.stderr(`latchkey: invalid configuration: ${error.message}\n`);
+    return 2;
+  }
+  if (error instanceof CLIError) {
+    io.stderr(`latchkey: ${error.message}\n`);
+    return error.exitCode;
+  }
+  // Domain errors (a bad email, a short password) carry messages written for people, without secrets.
+  if (error instanceof LatchkeyError) {
+    io.stderr(`latchkey: ${error.message}\n`);
+    return 1;
+  }
+  // Anything else is the environment (a database that cannot be opened) or a bug: say what, and why.
+  const messages: string[] = [];
+  for (let cause: unknown = error; cause instanceof Error && messages.length < 5; cause = cause.cause) {
+    messages.push(cause.message);
+  }
+  io.stderr(`latchkey: ${messages.length === 0 ? String(error) : messages.join(': ')}\n`);
+  if (io.env.LATCHKEY_DEBUG && error instanceof Error && error.stack !== undefined)
+    io.stderr(`${error.stack}\n`);
+  return 1;
+}
+
+export async function main(args: readonly string[] = process.argv.slice(2)): Promise<void> {
+  const io: CLIIO = {
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+    env: process.env,
+    stdin: process.stdin,
+  };
+  // exitCode rather than exit(): pending output is written in full before the process ends.
+  process.exitCode = await buildProgram(io).run(args);
+}
+
+const script = process.argv[1];
+if (script !== undefined && import.meta.url === pathToFileURL(script).href) {
+  await main();
+}

@@ -1,0 +1,70 @@
+import { execFile } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { createTestDatabase } from './run-cli.js';
+
+const BIN = fileURLToPath(new URL('../../bin/latchkey.js', import.meta.url));
+
+describe('bin/latchkey.js', () => {
+  it('runs as an executable and lists the commands', async () => {
+    // Executed directly: the shebang and the executable bit are part of what is tested.
+    const { stdout, stderr } = await promisify(execFile)(BIN, ['--help'], { timeout: 20_000 });
+    expect(stderr).toBe('');
+    for (const command of ['serve', 'migrate', 'users', 'sessions', 'keys', 'token']) {
+      expect(stdout).toMatch(new RegExp(`^ {2}${command}\\b`, 'm'));
+    }
+  });
+
+  it('exits with 2 and the configuration message for a bad variable', async () => {
+    const failure = await promisify(execFile)(BIN, ['keys', 'list'], {
+      env: { ...process.env, LATCHKEY_ALG: 'none' },
+      timeout: 20_000,
+    }).catch((error: { code: number; stderr: string }) => error);
+    expect(failure).toMatchObject({
+      code: 2,
+      stderr: 'latchkey: invalid configuration: LATCHKEY_ALG: must be ES256, EdDSA, RS256, PS256 or HS256\n',
+    });
+  });
+});
+
+describe('latchkey serve', () => {
+  it('serves the API with the configuration from the environment until stopped', async () => {
+    const port = await freePort();
+    const db = await createTestDatabase({ PORT: String(port), LOG_LEVEL: 'silent' });
+    const stop = new AbortController();
+    try {
+      const running = db.run(['serve'], { stopServe: stop.signal });
+      const health = await poll(`http://127.0.0.1:${port}/healthz`);
+      expect(health.status).toBe(200);
+      stop.abort();
+      expect(await running).toMatchObject({ code: 0, stderr: '' });
+    } finally {
+      stop.abort();
+      await db.remove();
+    }
+  });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address !== null ? resolve(address.port) : reject(),
+      );
+    });
+  });
+}
+
+async function poll(url: string): Promise<Response> {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await fetch(url);
+    } catch (error) {
+      if (attempt > 100) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}

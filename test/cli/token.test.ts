@@ -1,0 +1,156 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createSigner, type JWTPayload } from '../../src/jwt/index.js';
+import type { Runtime } from '../../src/server/runtime.js';
+import { CLIENT, createTestDatabase, PASSWORD, type TestDatabase } from './run-cli.js';
+
+const HOUR = 3_600_000;
+
+let db: TestDatabase;
+let login: { accessToken: string; refreshToken: string; sessionId: string; userId: string };
+beforeEach(async () => {
+  db = await createTestDatabase();
+  const added = await db.run(['users', 'add', 'ann@example.com', '--password-stdin'], { stdin: PASSWORD });
+  const userId = added.stdout.trim();
+  login = {
+    ...(await db.withRuntime(({ service }) => service.login('ann@example.com', PASSWORD, CLIENT))),
+    userId,
+  };
+});
+afterEach(async () => db.remove());
+
+/** A token signed with the server's current key, with the claims an access token has unless overridden. */
+function signWithServerKey(
+  options: { audience?: string; issuer?: string; issuedAt?: number; typ?: string },
+  claims: JWTPayload = {},
+): Promise<string> {
+  return db.withRuntime(async ({ keys, config }: Runtime) => {
+    const sign = createSigner({
+      key: keys.signingKey,
+      typ: options.typ ?? 'at+jwt',
+      issuer: options.issuer ?? config.issuer,
+      audience: options.audience ?? config.audience,
+      expiresInSeconds: config.accessTtlSeconds,
+      jti: true,
+      now: () => options.issuedAt ?? Date.now(),
+    });
+    return sign({ sub: login.userId, sid: login.sessionId, client_id: config.clientId, ...claims });
+  });
+}
+
+/** The "✗ name: …" lines of the verification section. */
+const problems = (stdout: string) => [...stdout.matchAll(/^ {2}✗ ([^:]+):/gm)].map((match) => match[1]);
+
+describe('latchkey token inspect', () => {
+  it('decodes, explains and accepts a token the server issued (exit 0)', async () => {
+    const result = await db.run(['token', 'inspect', login.accessToken]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const out = result.stdout;
+    expect(out).toMatch(
+      /^Header\n {2}\{\n {4}"alg": "ES256",\n {4}"typ": "at\+jwt",\n {4}"kid": "[\w-]{43}"\n {2}\}\n/,
+    );
+    expect(out).toContain(`Payload\n  {\n    "sub": "${login.userId}",`);
+    expect(out).toContain('Signature\n  64 bytes\n');
+    expect(out).toMatch(/^ {2}iss +http:\/\/localhost:3000 +issuer: who issued and signed it$/m);
+    expect(out).toMatch(new RegExp(`^ {2}sub +${login.userId} +subject: .* \\(ann@example\\.com\\)$`, 'm'));
+    expect(out).toMatch(/^ {2}aud +http:\/\/localhost:3000 +audience: /m);
+    expect(out).toMatch(/^ {2}exp +\d+ +\d{4}-\d\d-\d\dT[\d:]{8}Z: expires in 1[45] minutes$/m);
+    expect(out).toMatch(/^ {2}iat +\d+ +\S+: issued (just now|\d+ seconds? ago)$/m);
+    expect(out).toMatch(/^ {2}jti +[\w-]{36} +token id: /m);
+    expect(out).toMatch(new RegExp(`^ {2}sid +${login.sessionId} +session id: .* \\(active\\)$`, 'm'));
+    expect(out).toMatch(/^ {2}client_id +latchkey +client: /m);
+    expect(out).toMatch(/✓ signature verified with key [\w-]{43} \(ES256\)/);
+    expect(problems(out)).toEqual([]);
+    expect(out).toContain('Result: valid.');
+    // Reading the token from stdin keeps it out of the shell history, with the same verdict.
+    expect((await db.run(['token', 'inspect', '-'], { stdin: `${login.accessToken}\n` })).code).toBe(0);
+  });
+
+  it('names "expired" for a token signed with the server key three hours ago (exit 1)', async () => {
+    const token = await signWithServerKey({ issuedAt: Date.now() - 3 * HOUR });
+    const result = await db.run(['token', 'inspect', token]);
+    expect(result.code).toBe(1);
+    expect(problems(result.stdout)).toEqual(['expired']);
+    expect(result.stdout).toMatch(
+      /✗ expired: the token expired 2 hours ago \(exp \S+Z, clock tolerance 30 s\)/,
+    );
+    expect(result.stdout).toMatch(/^ {2}exp +\d+ +\S+: expired 2 hours ago$/m);
+    expect(result.stdout).toContain('✓ signature verified');
+    expect(result.stdout).toContain('Result: invalid, 1 problem: expired');
+  });
+
+  it('names every problem at once: wrong aud and expired, and wrong typ with a missing claim', async () => {
+    const token = await signWithServerKey({
+      audience: 'https://api.other.example',
+      issuedAt: Date.now() - 3 * HOUR,
+    });
+    const result = await db.run(['token', 'inspect', token]);
+    expect(result.code).toBe(1);
+    expect(problems(result.stdout)).toEqual(['wrong aud', 'expired']);
+    expect(result.stdout).toContain(
+      '✗ wrong aud: the audience is "https://api.other.example"; this server accepts "http://localhost:3000"',
+    );
+    expect(result.stdout).toContain('Result: invalid, 2 problems: wrong aud, expired');
+
+    const other = await signWithServerKey({ typ: 'JWT', issuer: 'https://evil.example' }, { sid: undefined });
+    const second = await db.run(['token', 'inspect', other]);
+    expect(second.code).toBe(1);
+    expect(problems(second.stdout).sort()).toEqual(['missing claim', 'wrong iss', 'wrong typ']);
+  });
+
+  it('names a bad signature on a tampered token, and labels its claim findings as unverified', async () => {
+    const [header, payload] = login.accessToken.split('.');
+    const forged = { ...JSON.parse(Buffer.from(payload ?? '', 'base64url').toString()), exp: 1 };
+    const signature = (await signWithServerKey({})).split('.')[2];
+    const token = `${header}.${Buffer.from(JSON.stringify(forged)).toString('base64url')}.${signature}`;
+    const result = await db.run(['token', 'inspect', token]);
+    expect(result.code).toBe(1);
+    expect(problems(result.stdout)).toEqual(['bad signature', 'expired']);
+    expect(result.stdout).toMatch(
+      /✗ bad signature: the signature does not match key [\w-]{43}: the token was changed/,
+    );
+    expect(result.stdout).toMatch(/Claims checked although the signature did not verify.*\n {2}✗ expired: /);
+    expect(result.stdout).not.toContain('✓ signature verified');
+  });
+
+  it('names an unknown kid, an alg mismatch, and a revoked session', async () => {
+    const [header, payload, signature] = login.accessToken.split('.');
+    const decoded = JSON.parse(Buffer.from(header ?? '', 'base64url').toString());
+    const withHeader = (changes: object) =>
+      [
+        Buffer.from(JSON.stringify({ ...decoded, ...changes })).toString('base64url'),
+        payload,
+        signature,
+      ].join('.');
+    const unknown = await db.run(['token', 'inspect', withHeader({ kid: 'no-such-key' })]);
+    expect(problems(unknown.stdout)).toEqual(['unknown kid']);
+    const mismatch = await db.run(['token', 'inspect', withHeader({ alg: 'RS256' })]);
+    expect(problems(mismatch.stdout)).toEqual(['alg mismatch']);
+    expect(mismatch.stdout).toMatch(/the token says RS256, but key [\w-]+ is bound to ES256/);
+
+    await db.run(['sessions', 'revoke', login.sessionId]);
+    const revoked = await db.run(['token', 'inspect', login.accessToken]);
+    expect(revoked.code).toBe(1);
+    expect(problems(revoked.stdout)).toEqual(['session revoked']);
+    expect(revoked.stdout).toMatch(/^ {2}sid +\S+ +session id: .* \(revoked\)$/m);
+  });
+
+  it('names malformed input (exit 1) and never echoes a refresh token', async () => {
+    const garbage = await db.run(['token', 'inspect', 'this is not a token']);
+    expect(garbage.code).toBe(1);
+    expect(garbage.stdout).toContain(
+      '✗ malformed: a JWT has three base64url parts separated by dots; this has 1',
+    );
+
+    const parts = await db.run(['token', 'inspect', 'e30.bm90IGpzb24.!!']);
+    expect(parts.code).toBe(1);
+    expect(parts.stdout).toContain('✗ malformed: the header has no alg');
+    expect(parts.stdout).toContain('✗ malformed: the payload is not JSON');
+    expect(parts.stdout).toContain('✗ malformed: the signature is not canonical base64url');
+
+    const refresh = await db.run(['token', 'inspect', login.refreshToken]);
+    expect(refresh.code).toBe(1);
+    expect(refresh.stderr).toMatch(/^latchkey: that is a refresh token/);
+    expect(refresh.stdout + refresh.stderr).not.toContain(login.refreshToken);
+  });
+});

@@ -12,7 +12,13 @@ const EMAIL_SHAPE = /^[^\s@\p{Cc}]+@[^\s@\p{Cc}.]+(\.[^\s@\p{Cc}.]+)+$/u;
 
 export function normalizeEmail(input: string): string {
   const email = input.trim().toLowerCase();
-  if (email.length === 0 || email.length > MAX_EMAIL_LENGTH || !EMAIL_SHAPE.test(email)) {
+  // Lone surrogates would all become U+FFFD in storage, so two different inputs could meet as one.
+  if (
+    !email.isWellFormed() ||
+    email.length === 0 ||
+    email.length > MAX_EMAIL_LENGTH ||
+    !EMAIL_SHAPE.test(email)
+  ) {
     throw new AuthError('ERR_INVALID_INPUT', 'email must be a valid email address', { field: 'email' });
   }
   return email;

@@ -47,7 +47,7 @@ export interface PasswordCheck {
  * the length rule counts code points of the normalised text.
  */
 export function normalizePassword(password: string, field = 'password'): string {
-  const normalized = password.normalize('NFKC');
+  const normalized = requireWellFormed(password, field).normalize('NFKC');
   const length = [...normalized].length;
   if (length < MIN_PASSWORD_LENGTH || length > MAX_PASSWORD_LENGTH) {
     throw new AuthError(
@@ -57,6 +57,19 @@ export function normalizePassword(password: string, field = 'password'): string 
     );
   }
   return normalized;
+}
+
+/**
+ * Lone surrogates cannot be encoded as UTF-8; the hasher would replace each with U+FFFD, making
+ * different passwords one. Refused instead.
+ */
+export function requireWellFormed(text: string, field: string): string {
+  if (!text.isWellFormed()) {
+    throw new AuthError('ERR_INVALID_INPUT', `${field} contains characters that are not valid Unicode`, {
+      field,
+    });
+  }
+  return text;
 }
 
 const PHC_ARGON2ID = /^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/;

@@ -10,7 +10,12 @@ import type { SessionRecord, Store, UserRecord } from '../store/types.js';
 import type { AccessTokenClaims, AccessTokens } from './access-tokens.js';
 import { normalizeEmail } from './emails.js';
 import type { ResolvedAuthOptions } from './options.js';
-import { MAX_PASSWORD_LENGTH, normalizePassword, type PasswordHasher } from './passwords.js';
+import {
+  MAX_PASSWORD_LENGTH,
+  normalizePassword,
+  type PasswordHasher,
+  requireWellFormed,
+} from './passwords.js';
 import {
   deriveSuccessor,
   generateRefreshToken,
@@ -85,7 +90,7 @@ function view(user: UserRecord): UserView {
 
 /** A password as typed at login: normalised like at registration, but only the upper bound applies. */
 function loginPassword(password: string, field: string): string {
-  const normalized = password.normalize('NFKC');
+  const normalized = requireWellFormed(password, field).normalize('NFKC');
   if ([...normalized].length > MAX_PASSWORD_LENGTH) {
     throw new AuthError(
       'ERR_INVALID_INPUT',
@@ -327,7 +332,9 @@ export class AuthService {
     const revoked: string[] = [];
     for (const id of sessionIds) {
       const session = await this.#d.store.revokeSession(id, at, reason);
-      if (session !== null) revoked.push(session.id);
+      // Only sessions this call revoked: revoking twice is harmless but must not count twice.
+      if (session !== null && session.revokedAt === at && session.revokedReason === reason)
+        revoked.push(session.id);
     }
     this.#remember(revoked, at, reason);
   }

@@ -5,7 +5,13 @@
 import fastifyCookie from '@fastify/cookie';
 import fastifyHelmet from '@fastify/helmet';
 import fastifySwagger from '@fastify/swagger';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyServerOptions,
+} from 'fastify';
 import { RequestError } from '../errors.js';
 import { createAuthGuard } from './auth-guard.js';
 import type { ServerConfig } from './config.js';
@@ -26,16 +32,21 @@ declare module 'fastify' {
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
 /** Never logged, whatever a serializer or a log call hands pino. */
+const SECRET_FIELDS = [
+  'password',
+  'current_password',
+  'new_password',
+  'refresh_token',
+  'access_token',
+  'token',
+];
+
 export const REDACTED_PATHS = [
   'req.headers.authorization',
   'req.headers.cookie',
   'res.headers["set-cookie"]',
-  '*.password',
-  '*.current_password',
-  '*.new_password',
-  '*.refresh_token',
-  '*.access_token',
-  '*.token',
+  // pino's * matches one level; secrets may sit one or two levels down (a body inside a request).
+  ...SECRET_FIELDS.flatMap((field) => [`*.${field}`, `*.*.${field}`]),
 ];
 
 export interface BuildAppOptions extends RuntimeOptions {
@@ -71,12 +82,30 @@ export async function buildApp(
   config: ServerConfig,
   options: BuildAppOptions = {},
 ): Promise<FastifyInstance> {
-  const runtime = await createRuntime(config, options);
-  const app = Fastify({
-    logger: options.logger ?? {
-      level: config.logLevel,
-      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+  // Security events go to the log as soon as the logger exists; they carry ids, never secrets.
+  let log: FastifyBaseLogger | null = null;
+  const runtime = await createRuntime(config, {
+    ...options,
+    onEvent: (event) => {
+      if (event.type === 'refresh_reuse_detected') {
+        log?.warn(
+          { event: event.type, sid: event.sessionId, userId: event.userId },
+          'refresh token reuse: session revoked',
+        );
+      }
+      options.onEvent?.(event);
     },
+  });
+  const app = Fastify({
+    // Redaction is not optional: a caller's logger options get it too.
+    logger:
+      options.logger === false
+        ? false
+        : {
+            level: config.logLevel,
+            ...(typeof options.logger === 'object' ? options.logger : {}),
+            redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+          },
     bodyLimit: BODY_LIMIT_BYTES,
     trustProxy: config.trustProxy,
     // Strict schemas: no coercion ("[\"a@b.c\"]" is not an email), unknown properties are errors.
@@ -84,7 +113,18 @@ export async function buildApp(
       customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false },
     },
     return503OnClosing: true,
+    // A URL that is not valid percent-encoding never reaches the error handler: answer it in the
+    // contract's shape rather than with Fastify's own body (which also echoes the URL).
+    frameworkErrors: (error, _request, reply) => {
+      const problem =
+        (error.statusCode ?? 500) < 500
+          ? toHttpProblem(new RequestError('ERR_BAD_REQUEST', 'the request URL is malformed'))
+          : null;
+      const { status, error: code, message } = problem ?? INTERNAL_ERROR;
+      (reply as FastifyReply).code(status).send({ error: code, message });
+    },
   });
+  log = app.log;
   app.decorate('latchkey', runtime);
   app.decorateRequest('principal', null);
   app.addHook('onClose', async () => runtime.close());

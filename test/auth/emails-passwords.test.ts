@@ -104,3 +104,14 @@ describe('PasswordHasher', () => {
     expect(() => new PasswordHasher({ maxConcurrent: 0 })).toThrow(TypeError);
   });
 });
+
+describe('well-formed text only', () => {
+  it('refuses lone surrogates in emails and passwords, which UTF-8 storage would merge', () => {
+    expect(authError(() => normalizeEmail('a\ud800@b.io')).code).toBe('ERR_INVALID_INPUT');
+    expect(authError(() => normalizePassword('password\udc00'))).toEqual({
+      code: 'ERR_INVALID_INPUT',
+      message: 'password contains characters that are not valid Unicode',
+      field: 'password',
+    });
+  });
+});

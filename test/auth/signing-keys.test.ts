@@ -29,7 +29,7 @@ describe('private key encryption at rest', () => {
       'signing key kid-2 cannot be decrypted: is LATCHKEY_MASTER_KEY the key it was stored with?',
     );
     expect(() => openPrivateKey(Buffer.alloc(32, 8), 'kid-1', sealed)).toThrow('cannot be decrypted');
-    const flipped = `${sealed.slice(0, -2)}${sealed.endsWith('A') ? 'B' : 'A'}${sealed.slice(-1)}`;
+    const flipped = `${sealed.slice(0, -2)}${sealed.at(-2) === 'A' ? 'B' : 'A'}${sealed.slice(-1)}`;
     expect(() => openPrivateKey(masterKey, 'kid-1', flipped)).toThrow('cannot be decrypted');
     expect(() => openPrivateKey(null, 'kid-1', sealed)).toThrow(
       'signing keys in the database are encrypted, but LATCHKEY_MASTER_KEY is not set',

@@ -70,10 +70,11 @@ export const ERROR_CODES = [
 ] as const;
 export type LatchkeyErrorCode = (typeof ERROR_CODES)[number];
 
-export class LatchkeyError extends Error {
-  readonly code: LatchkeyErrorCode;
+/** The base of every Latchkey error; each area narrows `Code` to its own codes. */
+export class LatchkeyError<Code extends LatchkeyErrorCode = LatchkeyErrorCode> extends Error {
+  readonly code: Code;
 
-  constructor(code: LatchkeyErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: Code, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
   }
@@ -84,17 +85,10 @@ export class LatchkeyError extends Error {
 }
 
 /** A compact JWS that is malformed, unsigned, badly signed, or signed with a key we do not hold. */
-export class JOSEError extends LatchkeyError {
-  declare readonly code: JOSEErrorCode;
-
-  constructor(code: JOSEErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-  }
-}
+export class JOSEError extends LatchkeyError<JOSEErrorCode> {}
 
 /** A correctly signed token whose claims are not acceptable. `claim` names the claim that failed. */
-export class JWTClaimError extends LatchkeyError {
-  declare readonly code: JWTClaimErrorCode;
+export class JWTClaimError extends LatchkeyError<JWTClaimErrorCode> {
   readonly claim: string | undefined;
 
   constructor(code: JWTClaimErrorCode, message: string, claim?: string) {
@@ -104,24 +98,21 @@ export class JWTClaimError extends LatchkeyError {
 }
 
 /** Key material that is refused at import: wrong type, weak, or not bound to a signature algorithm. */
-export class KeyError extends LatchkeyError {
-  declare readonly code: KeyErrorCode;
-
-  constructor(code: KeyErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-  }
-}
+export class KeyError extends LatchkeyError<KeyErrorCode> {}
 
 /**
  * A request the auth service refuses. `retryAfterSeconds` is set for ERR_RATE_LIMITED and
  * ERR_OVERLOADED; `field` names the offending input of ERR_INVALID_INPUT.
  */
-export class AuthError extends LatchkeyError {
-  declare readonly code: AuthErrorCode;
+export class AuthError extends LatchkeyError<AuthErrorCode> {
   readonly retryAfterSeconds: number | undefined;
   readonly field: string | undefined;
 
-  constructor(code: AuthErrorCode, message: string, extra: { retryAfterSeconds?: number; field?: string } = {}) {
+  constructor(
+    code: AuthErrorCode,
+    message: string,
+    extra: { retryAfterSeconds?: number; field?: string } = {},
+  ) {
     super(code, message);
     this.retryAfterSeconds = extra.retryAfterSeconds;
     this.field = extra.field;
@@ -129,19 +120,7 @@ export class AuthError extends LatchkeyError {
 }
 
 /** A storage rule was broken (a unique value taken) or the database cannot be reached. */
-export class StoreError extends LatchkeyError {
-  declare readonly code: StoreErrorCode;
-
-  constructor(code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-  }
-}
+export class StoreError extends LatchkeyError<StoreErrorCode> {}
 
 /** A request refused at the HTTP edge: malformed, unauthenticated, cross-site, or for nothing we serve. */
-export class RequestError extends LatchkeyError {
-  declare readonly code: RequestErrorCode;
-
-  constructor(code: RequestErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-  }
-}
+export class RequestError extends LatchkeyError<RequestErrorCode> {}

@@ -66,7 +66,8 @@ export const REALM = 'latchkey';
 /** The HTTP answer for an error; `null` for anything that is not a `LatchkeyError` (a real fault). */
 export function toHttpProblem(error: unknown): HttpProblem | null {
   if (!(error instanceof LatchkeyError)) return null;
-  const mapping = TABLE[error.code];
+  const code: LatchkeyErrorCode = error.code;
+  const mapping = TABLE[code];
   const message = mapping.exposeMessage ? error.message : (FIXED_MESSAGES[mapping.error] ?? 'request failed');
   const headers: Record<string, string> = {};
   if (mapping.error === 'invalid_token') {

@@ -2,18 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { normalizeEmail } from '../../src/auth/emails.js';
 import { normalizePassword, PasswordHasher } from '../../src/auth/passwords.js';
 import { AuthError } from '../../src/errors.js';
+import { rejectionOf } from '../support/errors.js';
 
 const FAST = { memoryCost: 1024, timeCost: 1, parallelism: 1 };
 
-function authError(run: () => unknown): { code: string; message: string; field: string | undefined } {
-  try {
-    run();
-  } catch (error) {
-    if (!(error instanceof AuthError)) throw error;
-    return { code: error.code, message: error.message, field: error.field };
-  }
-  throw new Error('expected an AuthError');
-}
+const authError = (run: () => unknown) => rejectionOf(AuthError, run, 'field');
 
 describe('normalizeEmail', () => {
   it('trims and lower-cases', () => {

@@ -6,6 +6,7 @@ import {
   type ResolvedClaimRules,
   validateClaims,
 } from '../../src/jwt/claims.js';
+import { rejectionOf } from '../support/errors.js';
 
 const NOW = 1_800_000_000;
 
@@ -20,15 +21,7 @@ const rules = (overrides: Partial<ResolvedClaimRules> = {}): ResolvedClaimRules 
   ...overrides,
 });
 
-function rejection(run: () => void): { code: string; message: string; claim: string | undefined } {
-  try {
-    run();
-  } catch (error) {
-    if (!(error instanceof JWTClaimError)) throw error;
-    return { code: error.code, message: error.message, claim: error.claim };
-  }
-  throw new Error('expected a JWTClaimError');
-}
+const rejection = (run: () => unknown) => rejectionOf(JWTClaimError, run, 'claim');
 
 describe('validateClaims', () => {
   it('accepts a payload that meets every rule', () => {

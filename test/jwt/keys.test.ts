@@ -16,16 +16,9 @@ import {
   Key,
   type KeyPair,
 } from '../../src/jwt/index.js';
+import { rejectionOf } from '../support/errors.js';
 
-function keyError(run: () => unknown): { code: string; message: string } {
-  try {
-    run();
-  } catch (error) {
-    if (!(error instanceof KeyError)) throw error;
-    return { code: error.code, message: error.message };
-  }
-  throw new Error('expected a KeyError');
-}
+const keyError = (run: () => unknown) => rejectionOf(KeyError, run);
 
 let es256: KeyPair;
 let rs256: KeyPair;

@@ -1,0 +1,142 @@
+/**
+ * Helpers for the end-to-end tests: a real Latchkey app on a real socket and a real SQLite file, and a
+ * small JSON client over the global fetch. The issuer is the URL the server actually listens on, so
+ * `iss`, `aud` and the allowed Origin are what a browser on that page would see.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { type BuildAppOptions, buildApp } from '../../src/server/app.js';
+import { FAST_ARGON2, testConfig } from '../support/app.js';
+
+export interface RunningServer {
+  app: FastifyInstance;
+  /** `http://127.0.0.1:PORT`: the issuer, the audience and the one allowed origin. */
+  baseUrl: string;
+  dataDir: string;
+  close(): Promise<void>;
+}
+
+/** A port that was free a moment ago; the caller retries if someone takes it in between. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+function isAddressInUse(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === 'EADDRINUSE';
+}
+
+/**
+ * Starts a server on 127.0.0.1 with its issuer set to its own URL and a fresh SQLite file in a
+ * temporary data directory. Cheap argon2 unless `options.argon2` says otherwise.
+ */
+export async function startServer(
+  env: Record<string, string> = {},
+  options: BuildAppOptions = {},
+): Promise<RunningServer> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'latchkey-e2e-'));
+  try {
+    for (let attempt = 1; ; attempt++) {
+      const port = await freePort();
+      const baseUrl = `http://127.0.0.1:${port}`;
+      const config = testConfig({
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        LATCHKEY_ISSUER: baseUrl,
+        LATCHKEY_DATA_DIR: dataDir,
+        DATABASE_URL: `sqlite:${join(dataDir, 'latchkey.sqlite')}`,
+        ...env,
+      });
+      const app = await buildApp(config, { logger: false, argon2: FAST_ARGON2, ...options });
+      try {
+        await app.listen({ host: '127.0.0.1', port });
+      } catch (error) {
+        await app.close();
+        if (isAddressInUse(error) && attempt < 5) continue;
+        throw error;
+      }
+      return {
+        app,
+        baseUrl,
+        dataDir,
+        async close() {
+          try {
+            await app.close();
+          } finally {
+            await rm(dataDir, { recursive: true, force: true });
+          }
+        },
+      };
+    }
+  } catch (error) {
+    await rm(dataDir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+export interface JSONResponse {
+  status: number;
+  headers: Headers;
+  /** The parsed body, or `null` when there is none (204). */
+  body: Record<string, unknown> | null;
+}
+
+export interface RequestOptions {
+  method?: string;
+  body?: unknown;
+  headers?: Record<string, string>;
+  bearer?: string;
+}
+
+/** One request with an optional JSON body; the answer's body is parsed when it has one. */
+export async function request(
+  baseUrl: string,
+  path: string,
+  options: RequestOptions = {},
+): Promise<JSONResponse> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.bearer !== undefined) headers.authorization = `Bearer ${options.bearer}`;
+  const init: RequestInit = { method: options.method ?? 'GET', headers };
+  if (options.body !== undefined) {
+    headers['content-type'] = 'application/json';
+    init.body = JSON.stringify(options.body);
+  }
+  const response = await fetch(new URL(path, baseUrl), init);
+  const text = await response.text();
+  return {
+    status: response.status,
+    headers: response.headers,
+    body: text === '' ? null : (JSON.parse(text) as Record<string, unknown>),
+  };
+}
+
+/** A string field of a JSON body, failing loudly (with the whole body) when it is not there. */
+export function field(response: JSONResponse, name: string): string {
+  const value = response.body?.[name];
+  if (typeof value !== 'string') {
+    throw new Error(
+      `expected a string "${name}" in a ${response.status} answer: ${JSON.stringify(response.body)}`,
+    );
+  }
+  return value;
+}
+
+/** The claims of a JWT, read without verifying it (the tests verify elsewhere). */
+export function claimsOf(token: string): Record<string, unknown> {
+  const payload = token.split('.')[1] ?? '';
+  return JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

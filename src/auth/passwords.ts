@@ -4,6 +4,7 @@
  * which file and DNS work share; an unbounded login storm would queue everything else behind it, so
  * past the bound we refuse quickly (ERR_OVERLOADED → 503 with Retry-After) instead of stalling.
  */
+import { availableParallelism } from 'node:os';
 import { hash, verify } from '@node-rs/argon2';
 
 // @node-rs/argon2 exports Algorithm as a const enum, which isolated modules cannot read; 2 is Argon2id.
@@ -30,7 +31,10 @@ export const MAX_PASSWORD_LENGTH = 1024;
 
 export interface PasswordHasherOptions {
   argon2?: Argon2Parameters;
-  /** Hashes computed at once; default 2, leaving libuv's other threads to files and DNS. */
+  /**
+   * Hashes computed at once; default one less than the CPUs (at least 1): argon2 is CPU-bound, and a
+   * core left free keeps the event loop, and so every protected route, responsive during a login storm.
+   */
   maxConcurrent?: number;
   /** Hashes waiting for a slot before new ones are refused; default 64. */
   maxQueued?: number;
@@ -72,6 +76,10 @@ export function requireWellFormed(text: string, field: string): string {
   return text;
 }
 
+export function defaultHashConcurrency(): number {
+  return Math.max(1, availableParallelism() - 1);
+}
+
 const PHC_ARGON2ID = /^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/;
 
 export class PasswordHasher {
@@ -89,7 +97,7 @@ export class PasswordHasher {
         throw new TypeError(`argon2 ${name} must be a positive integer`);
     }
     this.#parameters = { ...parameters };
-    this.#maxConcurrent = options.maxConcurrent ?? 2;
+    this.#maxConcurrent = options.maxConcurrent ?? defaultHashConcurrency();
     this.#maxQueued = options.maxQueued ?? 64;
     if (!Number.isInteger(this.#maxConcurrent) || this.#maxConcurrent < 1)
       throw new TypeError('maxConcurrent must be ≥ 1');

@@ -24,6 +24,8 @@ export interface ServerConfig {
   masterKey: Buffer | null;
   allowedOrigins: readonly string[];
   trustProxy: boolean;
+  /** Password hashes computed at once; null for the default (CPUs − 1). */
+  hashConcurrency: number | null;
   /** Cookies get `Secure` when the issuer is https. */
   secureCookies: boolean;
   logLevel: string;
@@ -160,6 +162,10 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     masterKey: masterKey(env),
     allowedOrigins: allowedOrigins(env, issuerUrl),
     trustProxy: flag(env, 'LATCHKEY_TRUST_PROXY'),
+    hashConcurrency:
+      env.LATCHKEY_HASH_CONCURRENCY === undefined || env.LATCHKEY_HASH_CONCURRENCY.trim() === ''
+        ? null
+        : integer(env, 'LATCHKEY_HASH_CONCURRENCY', 1, 1, 256),
     secureCookies: issuerUrl.protocol === 'https:',
     logLevel,
   };

@@ -79,7 +79,10 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
   await keys.maintain();
   const revocations = new RevokedSessions(accessTtlMs + toleranceMs);
   await revocations.sync(store, now());
-  const passwords = new PasswordHasher({ argon2: options.argon2 ?? DEFAULT_ARGON2 });
+  const passwords = new PasswordHasher({
+    argon2: options.argon2 ?? DEFAULT_ARGON2,
+    ...(config.hashConcurrency === null ? {} : { maxConcurrent: config.hashConcurrency }),
+  });
   const auth: ResolvedAuthOptions = {
     sessions: { ...DEFAULT_SESSION_POLICY, refreshGraceMs: config.refreshGraceSeconds * 1000 },
     throttle: options.throttle ?? DEFAULT_THROTTLE,

@@ -1,6 +1,7 @@
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { normalizeEmail } from '../../src/auth/emails.js';
-import { normalizePassword, PasswordHasher } from '../../src/auth/passwords.js';
+import { defaultHashConcurrency, normalizePassword, PasswordHasher } from '../../src/auth/passwords.js';
 import { AuthError } from '../../src/errors.js';
 import { rejectionOf } from '../support/errors.js';
 
@@ -60,6 +61,10 @@ describe('PasswordHasher', () => {
     expect(await hasher.check(hash, 'correct horse')).toEqual({ ok: true, needsRehash: false });
     expect(await hasher.check(hash, 'wrong horse')).toEqual({ ok: false, needsRehash: false });
     expect(await hasher.check('not a hash', 'correct horse')).toEqual({ ok: false, needsRehash: false });
+  });
+
+  it('leaves one CPU to the event loop by default', () => {
+    expect(defaultHashConcurrency()).toBe(Math.max(1, availableParallelism() - 1));
   });
 
   it('uses the OWASP parameters by default', () => {

@@ -1,0 +1,168 @@
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/server/config.js';
+
+function configError(env: Record<string, string>): { variable: string; message: string } {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    return { variable: error.variable, message: error.message };
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('has the defaults of DESIGN for an empty environment', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      host: '127.0.0.1',
+      port: 3000,
+      issuer: 'http://localhost:3000',
+      audience: 'http://localhost:3000',
+      clientId: 'latchkey',
+      alg: 'ES256',
+      accessTtlSeconds: 900,
+      clockToleranceSeconds: 30,
+      refreshGraceSeconds: 10,
+      database: { kind: 'sqlite', path: resolve('data/latchkey.sqlite') },
+      redisUrl: null,
+      masterKey: null,
+      allowedOrigins: ['http://localhost:3000', 'http://127.0.0.1:3000', 'http://[::1]:3000'],
+      trustProxy: false,
+      secureCookies: false,
+      hashConcurrency: null,
+      logLevel: 'info',
+    });
+  });
+
+  it('reads every variable', () => {
+    const config = loadConfig({
+      HOST: '0.0.0.0',
+      PORT: '8080',
+      LATCHKEY_ISSUER: 'https://auth.example.com/',
+      LATCHKEY_AUDIENCE: 'api',
+      LATCHKEY_CLIENT_ID: 'web',
+      LATCHKEY_ALG: 'EdDSA',
+      LATCHKEY_ACCESS_TTL: '300',
+      LATCHKEY_CLOCK_TOLERANCE: '0',
+      LATCHKEY_REFRESH_GRACE: '60',
+      DATABASE_URL: 'sqlite:/tmp/x.sqlite',
+      LATCHKEY_MASTER_KEY: 'ab'.repeat(32),
+      LATCHKEY_ALLOWED_ORIGINS: 'https://app.example.com, https://admin.example.com',
+      LATCHKEY_TRUST_PROXY: 'true',
+      LATCHKEY_HASH_CONCURRENCY: '3',
+      LOG_LEVEL: 'warn',
+    });
+    expect(config).toMatchObject({
+      host: '0.0.0.0',
+      port: 8080,
+      issuer: 'https://auth.example.com',
+      audience: 'api',
+      clientId: 'web',
+      alg: 'EdDSA',
+      accessTtlSeconds: 300,
+      clockToleranceSeconds: 0,
+      refreshGraceSeconds: 60,
+      database: { kind: 'sqlite', path: '/tmp/x.sqlite' },
+      allowedOrigins: ['https://app.example.com', 'https://admin.example.com'],
+      trustProxy: true,
+      secureCookies: true,
+      hashConcurrency: 3,
+      logLevel: 'warn',
+    });
+    expect(config.masterKey).toEqual(Buffer.alloc(32, 0xab));
+    expect(loadConfig({ LATCHKEY_MASTER_KEY: Buffer.alloc(32, 1).toString('base64') }).masterKey).toEqual(
+      Buffer.alloc(32, 1),
+    );
+    expect(loadConfig({ DATABASE_URL: 'postgres://u@h/db' }).database).toEqual({
+      kind: 'postgres',
+      url: 'postgres://u@h/db',
+    });
+    expect(loadConfig({ DATABASE_URL: './x.sqlite' }).database).toEqual({
+      kind: 'sqlite',
+      path: resolve('x.sqlite'),
+    });
+  });
+
+  it.each([
+    [{ PORT: 'eighty' }, 'PORT', 'PORT: must be a whole number from 0 to 65535'],
+    [{ PORT: '70000' }, 'PORT', 'PORT: must be from 0 to 65535'],
+    [
+      { LATCHKEY_ISSUER: 'auth.example.com' },
+      'LATCHKEY_ISSUER',
+      'LATCHKEY_ISSUER: must be an absolute http(s) URL',
+    ],
+    [
+      { LATCHKEY_ISSUER: 'ftp://auth.example.com' },
+      'LATCHKEY_ISSUER',
+      'LATCHKEY_ISSUER: must be an http(s) URL',
+    ],
+    [
+      { LATCHKEY_ISSUER: 'https://a.example?x=1' },
+      'LATCHKEY_ISSUER',
+      'LATCHKEY_ISSUER: must not have a query, fragment or credentials',
+    ],
+    [{ LATCHKEY_ALG: 'none' }, 'LATCHKEY_ALG', 'LATCHKEY_ALG: must be ES256, EdDSA, RS256, PS256 or HS256'],
+    [{ LATCHKEY_ALG: 'ES384' }, 'LATCHKEY_ALG', 'LATCHKEY_ALG: must be ES256, EdDSA, RS256, PS256 or HS256'],
+    [{ LATCHKEY_ACCESS_TTL: '0' }, 'LATCHKEY_ACCESS_TTL', 'LATCHKEY_ACCESS_TTL: must be from 1 to 86400'],
+    [
+      { LATCHKEY_ACCESS_TTL: '1.5' },
+      'LATCHKEY_ACCESS_TTL',
+      'LATCHKEY_ACCESS_TTL: must be a whole number from 1 to 86400',
+    ],
+    [
+      { LATCHKEY_CLOCK_TOLERANCE: '301' },
+      'LATCHKEY_CLOCK_TOLERANCE',
+      'LATCHKEY_CLOCK_TOLERANCE: must be from 0 to 300',
+    ],
+    [
+      { LATCHKEY_REFRESH_GRACE: '61' },
+      'LATCHKEY_REFRESH_GRACE',
+      'LATCHKEY_REFRESH_GRACE: must be from 0 to 60',
+    ],
+    [
+      { LATCHKEY_HASH_CONCURRENCY: '0' },
+      'LATCHKEY_HASH_CONCURRENCY',
+      'LATCHKEY_HASH_CONCURRENCY: must be from 1 to 256',
+    ],
+    [
+      { DATABASE_URL: 'mysql://h/db' },
+      'DATABASE_URL',
+      'DATABASE_URL: must be postgres://…, sqlite:PATH, or a file path',
+    ],
+    [
+      { DATABASE_URL: 'sqlite:' },
+      'DATABASE_URL',
+      'DATABASE_URL: sqlite: needs a path, as in sqlite:./data/latchkey.sqlite',
+    ],
+    [{ REDIS_URL: 'localhost:6379' }, 'REDIS_URL', 'REDIS_URL: must be redis://… or rediss://…'],
+    [
+      { LATCHKEY_MASTER_KEY: 'short' },
+      'LATCHKEY_MASTER_KEY',
+      'LATCHKEY_MASTER_KEY: must be 32 random bytes as 64 hex digits or base64 (openssl rand -hex 32)',
+    ],
+    [
+      { LATCHKEY_ALLOWED_ORIGINS: 'https://a.example/path' },
+      'LATCHKEY_ALLOWED_ORIGINS',
+      'LATCHKEY_ALLOWED_ORIGINS: lists origins, which have no path',
+    ],
+    [
+      { LATCHKEY_ALLOWED_ORIGINS: 'not a url' },
+      'LATCHKEY_ALLOWED_ORIGINS',
+      'LATCHKEY_ALLOWED_ORIGINS: must be an absolute http(s) URL',
+    ],
+    [
+      { LATCHKEY_TRUST_PROXY: 'maybe' },
+      'LATCHKEY_TRUST_PROXY',
+      'LATCHKEY_TRUST_PROXY: must be true or false',
+    ],
+    [
+      { LOG_LEVEL: 'loud' },
+      'LOG_LEVEL',
+      'LOG_LEVEL: must be fatal, error, warn, info, debug, trace or silent',
+    ],
+  ])('refuses %j, naming the variable', (env, variable, message) => {
+    expect(configError(env)).toEqual({ variable, message });
+  });
+});

@@ -3,6 +3,7 @@
  * throttle, signing keys, access tokens, revocation set and the auth service, plus the background
  * work they need (key maintenance, revocation sync, housekeeping). The HTTP app is built on top.
  */
+import { randomBytes } from 'node:crypto';
 import { AccessTokens } from '../auth/access-tokens.js';
 import { DEFAULT_SESSION_POLICY, type ResolvedAuthOptions } from '../auth/options.js';
 import { type Argon2Parameters, DEFAULT_ARGON2, PasswordHasher } from '../auth/passwords.js';
@@ -53,7 +54,6 @@ export async function openStore(config: ServerConfig): Promise<Store> {
 
 /** Every refresh secret is 32 random bytes, created by the first instance and shared through the store. */
 async function refreshSecret(store: Store): Promise<Buffer> {
-  const { randomBytes } = await import('node:crypto');
   const stored = await store.ensureSecret('refresh-token-successor', randomBytes(32).toString('base64url'));
   return Buffer.from(stored, 'base64url');
 }
@@ -120,7 +120,10 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
     };
     every(1000, () => revocations.sync(store, now()));
     every(60_000, () => keys.maintain());
-    every(3_600_000, () => store.deleteExpiredSessions(now() - DAY));
+    // Housekeeping: without it, failed logins for made-up emails would leave counters behind forever.
+    every(3_600_000, () =>
+      Promise.all([store.deleteExpiredSessions(now() - DAY), store.deleteExpiredCounters(now())]),
+    );
   }
 
   return {

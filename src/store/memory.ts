@@ -232,6 +232,17 @@ export class MemoryStore implements Store {
     this.#counters.delete(key);
   }
 
+  async deleteExpiredCounters(before: number): Promise<number> {
+    let deleted = 0;
+    for (const [key, counter] of this.#counters) {
+      if (counter.expiresAt < before) {
+        this.#counters.delete(key);
+        deleted += 1;
+      }
+    }
+    return deleted;
+  }
+
   async listSigningKeys(): Promise<SigningKeyRecord[]> {
     return [...this.#signingKeys.values()]
       .sort((a, b) => a.createdAt - b.createdAt || compareText(a.kid, b.kid))

@@ -148,6 +148,8 @@ export interface Store {
   /** The counter under `key`, or null when there is none or its window has ended. */
   readCounter(key: string, now: number): Promise<CounterState | null>;
   clearCounter(key: string): Promise<void>;
+  /** Deletes counters whose window ended before `before`; the number deleted. */
+  deleteExpiredCounters(before: number): Promise<number>;
 
   listSigningKeys(): Promise<SigningKeyRecord[]>;
   /** Adds a signing key; false (and nothing changed) when its kid exists. */

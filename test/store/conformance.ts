@@ -476,6 +476,16 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
         expect((await store.readCounter('b', T0))?.count).toBe(1);
       });
 
+      it('deletes counters whose window has ended, and only those', async () => {
+        await store.recordFailure('old', MINUTE, T0);
+        await store.recordFailure('new', MINUTE, T0 + MINUTE);
+        expect(await store.deleteExpiredCounters(T0 + MINUTE)).toBe(0);
+        expect(await store.deleteExpiredCounters(T0 + MINUTE + 1)).toBe(1);
+        expect(await store.readCounter('new', T0 + MINUTE)).not.toBeNull();
+        await store.recordFailure('old', MINUTE, T0 + 2 * MINUTE);
+        expect((await store.readCounter('old', T0 + 2 * MINUTE))?.count).toBe(1);
+      });
+
       it('loses no failure to concurrency', async () => {
         await Promise.all(Array.from({ length: 20 }, (_, i) => store.recordFailure('k', MINUTE, T0 + i)));
         expect(await store.readCounter('k', T0 + 20)).toEqual({

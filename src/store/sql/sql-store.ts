@@ -301,6 +301,11 @@ export class SQLStore implements Store {
     await this.#db.deleteFrom('counters').where('key', '=', key).execute();
   }
 
+  async deleteExpiredCounters(before: number): Promise<number> {
+    const result = await this.#db.deleteFrom('counters').where('expires_at', '<', before).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
   async listSigningKeys(): Promise<SigningKeyRecord[]> {
     const rows = await this.#db
       .selectFrom('signing_keys')

@@ -120,9 +120,15 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
     };
     every(1000, () => revocations.sync(store, now()));
     every(60_000, () => keys.maintain());
-    // Housekeeping: without it, failed logins for made-up emails would leave counters behind forever.
+    // Housekeeping. Ended sessions stay a day longer than any of their access tokens can live, so the
+    // revocation feed still lists them for instances and resource servers that start late; counters
+    // go when their window ends (failed logins for made-up emails would otherwise pile up).
+    const sessionRetentionMs = accessTtlMs + toleranceMs + DAY;
     every(3_600_000, () =>
-      Promise.all([store.deleteExpiredSessions(now() - DAY), store.deleteExpiredCounters(now())]),
+      Promise.all([
+        store.deleteExpiredSessions(now() - sessionRetentionMs),
+        store.deleteExpiredCounters(now()),
+      ]),
     );
   }
 

@@ -1,4 +1,5 @@
 /** Starts one Latchkey instance: configuration from the environment, then listen. */
+import { pathToFileURL } from 'node:url';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig, type ServerConfig } from './config.js';
 
@@ -46,6 +47,8 @@ export async function main(): Promise<void> {
   process.once('SIGTERM', shutdown);
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+const script = process.argv[1];
+// pathToFileURL, not a hand-built file:// string: paths with spaces or non-ASCII characters are escaped.
+if (script !== undefined && import.meta.url === pathToFileURL(script).href) {
   await main();
 }

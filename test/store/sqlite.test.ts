@@ -8,7 +8,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSQLiteDatabase, openSQLiteStore } from '../../src/store/sql/sqlite.js';
-import type { RefreshOutcome } from '../../src/store/types.js';
+import type { RefreshOutcome, Store } from '../../src/store/types.js';
 import { describeStoreConformance } from './conformance.js';
 
 const T0 = 1_700_000_000_000;
@@ -18,6 +18,13 @@ const CONSUMER = fileURLToPath(new URL('./fixtures/consume-refresh-token.ts', im
 let dir = '';
 let files = 0;
 /** A fresh database path in a directory that does not exist yet. */
+/** User u1 with session s1 and its first refresh token rt-1. */
+async function seedSession(store: Store): Promise<void> {
+  await store.createUser({ id: 'u1', email: 'u1@example.com', passwordHash: 'phc', createdAt: T0 });
+  const times = { createdAt: T0, lastUsedAt: T0, expiresAt: T0 + 10, idleExpiresAt: T0 + 5 };
+  await store.createSession({ id: 's1', userId: 'u1', ...times, userAgent: null, ip: null }, 'rt-1');
+}
+
 const nextPath = (): string => join(dir, `store-${++files}`, 'latchkey.db');
 
 beforeAll(async () => {
@@ -97,20 +104,7 @@ describe('SQLite store', () => {
   it('keeps its data across close and reopen', async () => {
     const path = nextPath();
     const first = await openSQLiteStore(path);
-    await first.createUser({ id: 'u1', email: 'u1@example.com', passwordHash: 'phc', createdAt: T0 });
-    await first.createSession(
-      {
-        id: 's1',
-        userId: 'u1',
-        createdAt: T0,
-        lastUsedAt: T0,
-        expiresAt: T0 + 10,
-        idleExpiresAt: T0 + 5,
-        userAgent: null,
-        ip: null,
-      },
-      'rt-1',
-    );
+    await seedSession(first);
     await first.revokeSession('s1', T0 + 1, 'logout');
     await first.close();
 
@@ -151,20 +145,7 @@ describe('SQLite store', () => {
     const path = nextPath();
     const store = await openSQLiteStore(path);
     try {
-      await store.createUser({ id: 'u1', email: 'u1@example.com', passwordHash: 'phc', createdAt: T0 });
-      await store.createSession(
-        {
-          id: 's1',
-          userId: 'u1',
-          createdAt: T0,
-          lastUsedAt: T0,
-          expiresAt: T0 + 10,
-          idleExpiresAt: T0 + 5,
-          userAgent: null,
-          ip: null,
-        },
-        'rt-1',
-      );
+      await seedSession(store);
 
       const consumers = [startConsumer(path, 'rt-1', 10), startConsumer(path, 'rt-1', 10)];
       await Promise.all(consumers.map((consumer) => consumer.ready));

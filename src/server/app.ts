@@ -6,7 +6,6 @@ import fastifyCookie from '@fastify/cookie';
 import fastifyHelmet from '@fastify/helmet';
 import fastifySwagger from '@fastify/swagger';
 import Fastify, {
-  type FastifyBaseLogger,
   type FastifyError,
   type FastifyInstance,
   type FastifyReply,
@@ -82,20 +81,6 @@ export async function buildApp(
   config: ServerConfig,
   options: BuildAppOptions = {},
 ): Promise<FastifyInstance> {
-  // Security events go to the log as soon as the logger exists; they carry ids, never secrets.
-  let log: FastifyBaseLogger | null = null;
-  const runtime = await createRuntime(config, {
-    ...options,
-    onEvent: (event) => {
-      if (event.type === 'refresh_reuse_detected') {
-        log?.warn(
-          { event: event.type, sid: event.sessionId, userId: event.userId },
-          'refresh token reuse: session revoked',
-        );
-      }
-      options.onEvent?.(event);
-    },
-  });
   const app = Fastify({
     // Redaction is not optional: a caller's logger options get it too.
     logger:
@@ -124,7 +109,19 @@ export async function buildApp(
       (reply as FastifyReply).code(status).send({ error: code, message });
     },
   });
-  log = app.log;
+  // Security events go to the log; they carry ids, never secrets.
+  const runtime = await createRuntime(config, {
+    ...options,
+    onEvent: (event) => {
+      if (event.type === 'refresh_reuse_detected') {
+        app.log.warn(
+          { event: event.type, sid: event.sessionId, userId: event.userId },
+          'refresh token reuse: session revoked',
+        );
+      }
+      options.onEvent?.(event);
+    },
+  });
   app.decorate('latchkey', runtime);
   app.decorateRequest('principal', null);
   app.addHook('onClose', async () => runtime.close());

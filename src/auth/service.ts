@@ -114,14 +114,7 @@ export class AuthService {
     const email = normalizeEmail(emailInput);
     const password = normalizePassword(passwordInput);
     const { store, throttle, passwords, now } = this.#d;
-    try {
-      await throttle.admitRegistration(client.ip, now());
-    } catch (error) {
-      if (error instanceof AuthError && error.retryAfterSeconds !== undefined) {
-        this.#d.onEvent({ type: 'registration_throttled', retryAfterSeconds: error.retryAfterSeconds });
-      }
-      throw error;
-    }
+    await this.#throttled('registration_throttled', throttle.admitRegistration(client.ip, now()));
     const passwordHash = await passwords.hash(password);
     try {
       const user = await store.createUser({
@@ -146,14 +139,7 @@ export class AuthService {
     const email = normalizeEmail(emailInput);
     const password = loginPassword(passwordInput, 'password');
     const { store, throttle, passwords, now } = this.#d;
-    try {
-      await throttle.checkLogin(email, client.ip, now());
-    } catch (error) {
-      if (error instanceof AuthError && error.retryAfterSeconds !== undefined) {
-        this.#d.onEvent({ type: 'login_throttled', retryAfterSeconds: error.retryAfterSeconds });
-      }
-      throw error;
-    }
+    await this.#throttled('login_throttled', throttle.checkLogin(email, client.ip, now()));
     const user = await store.findUserByEmail(email);
     if (user === null || user.disabledAt !== null) {
       await passwords.checkDummy(password);
@@ -254,11 +240,7 @@ export class AuthService {
   }
 
   async getUser(userId: string): Promise<UserView> {
-    const user = await this.#d.store.findUserById(userId);
-    if (user === null || user.disabledAt !== null) {
-      throw new AuthError('ERR_SESSION_REVOKED', 'the account of this token no longer exists or is disabled');
-    }
-    return view(user);
+    return view(await this.#requireActiveUser(userId));
   }
 
   listSessions(userId: string): Promise<SessionRecord[]> {
@@ -279,10 +261,7 @@ export class AuthService {
     const { store, passwords, throttle, now } = this.#d;
     const current = loginPassword(currentInput, 'current_password');
     const next = normalizePassword(nextInput, 'new_password');
-    const user = await store.findUserById(principal.userId);
-    if (user === null || user.disabledAt !== null) {
-      throw new AuthError('ERR_SESSION_REVOKED', 'the account of this token no longer exists or is disabled');
-    }
+    const user = await this.#requireActiveUser(principal.userId);
     // A stolen access token must not become a way to guess the password: same throttle as login.
     await throttle.checkLogin(user.email, client.ip, now());
     if (!(await passwords.check(user.passwordHash, current)).ok) {
@@ -293,6 +272,27 @@ export class AuthService {
     const revoked = await store.changePassword(user.id, await passwords.hash(next), principal.sessionId, at);
     this.#remember(revoked, at, 'password_changed');
     this.#d.onEvent({ type: 'password_changed', userId: user.id });
+  }
+
+  /** The account behind an access token; a deleted or disabled one ends what the token may do. */
+  async #requireActiveUser(userId: string): Promise<UserRecord> {
+    const user = await this.#d.store.findUserById(userId);
+    if (user === null || user.disabledAt !== null) {
+      throw new AuthError('ERR_SESSION_REVOKED', 'the account of this token no longer exists or is disabled');
+    }
+    return user;
+  }
+
+  /** Awaits a throttle check and reports a refusal as `type` before passing it on. */
+  async #throttled(type: 'login_throttled' | 'registration_throttled', check: Promise<void>): Promise<void> {
+    try {
+      await check;
+    } catch (error) {
+      if (error instanceof AuthError && error.retryAfterSeconds !== undefined) {
+        this.#d.onEvent({ type, retryAfterSeconds: error.retryAfterSeconds });
+      }
+      throw error;
+    }
   }
 
   async #startSession(user: UserRecord, client: ClientContext): Promise<IssuedTokens> {

@@ -7,10 +7,10 @@
  */
 import { JOSEError } from '../errors.js';
 import { type Algorithm, findAlgorithm } from './algorithms.js';
-import { isBase64url } from './base64url.js';
 import { decodeJSONSegment, deepFreeze } from './json.js';
 import type { KeySet } from './jwks.js';
 import type { Key } from './keys.js';
+import { ScratchBuffer } from './scratch-buffer.js';
 
 export interface JWSHeader {
   alg: Algorithm;
@@ -55,7 +55,6 @@ export function parseHeader(segment: string): Readonly<JWSHeader> {
     lastHeader = cached;
     return cached;
   }
-  if (cached !== undefined) return cached;
   const header = checkHeader(segment);
   if (headerCache.size >= HEADER_CACHE_ENTRIES) headerCache.clear();
   headerCache.set(segment, header);
@@ -109,6 +108,25 @@ export function verifyJWS(
   keys: Key | KeySet,
   maxTokenBytes = DEFAULT_MAX_TOKEN_BYTES,
 ): VerifiedJWS {
+  const { header, key, payloadSegment } = verifyCompactJWS(token, keys, maxTokenBytes);
+  return { header, key, payloadSegment };
+}
+
+/** The decoded payload and signature of the token being verified; see `ScratchBuffer`. */
+const payloadScratch = new ScratchBuffer();
+const signatureScratch = new ScratchBuffer();
+
+/** `verifyJWS`, also handing out the payload's bytes, which stay valid only until the next call. */
+export interface VerifiedCompactJWS extends VerifiedJWS {
+  payloadBytes: Buffer;
+}
+
+/** @internal `verifyJWS` for `createVerifier`, which parses the payload before anything else runs. */
+export function verifyCompactJWS(
+  token: unknown,
+  keys: Key | KeySet,
+  maxTokenBytes: number,
+): VerifiedCompactJWS {
   if (typeof token !== 'string') malformed('token must be a string');
   if (token.length > maxTokenBytes) {
     throw new JOSEError('ERR_JWT_TOO_LARGE', `token is longer than the limit of ${maxTokenBytes} bytes`);
@@ -121,13 +139,14 @@ export function verifyJWS(
   const header = parseHeader(token.slice(0, firstDot));
   const key = resolveKey(header, keys);
   const payloadSegment = token.slice(firstDot + 1, secondDot);
-  if (!isBase64url(payloadSegment)) malformed('JWS payload is not canonical base64url');
-  const signatureSegment = token.slice(secondDot + 1);
-  if (!isBase64url(signatureSegment)) malformed('JWS signature is not canonical base64url');
-  if (!key.verifyInput(token.slice(0, secondDot), Buffer.from(signatureSegment, 'base64url'))) {
+  const payloadBytes = payloadScratch.base64url(payloadSegment);
+  if (payloadBytes === null) malformed('JWS payload is not canonical base64url');
+  const signature = signatureScratch.base64url(token.slice(secondDot + 1));
+  if (signature === null) malformed('JWS signature is not canonical base64url');
+  if (!key.verifyInput(token.slice(0, secondDot), signature)) {
     throw new JOSEError('ERR_JWS_SIGNATURE_INVALID', 'signature verification failed');
   }
-  return { header, key, payloadSegment };
+  return { header, key, payloadSegment, payloadBytes };
 }
 
 function resolveKey(header: Readonly<JWSHeader>, keys: Key | KeySet): Key {

@@ -13,7 +13,7 @@ import {
 } from './claims.js';
 import { deepFreeze, parseJSONObject } from './json.js';
 import { KeySet } from './jwks.js';
-import { DEFAULT_MAX_TOKEN_BYTES, type JWSHeader, verifyJWS } from './jws.js';
+import { DEFAULT_MAX_TOKEN_BYTES, type JWSHeader, verifyCompactJWS } from './jws.js';
 import { Key } from './keys.js';
 import { LRUCache } from './lru-cache.js';
 
@@ -148,8 +148,8 @@ export function createVerifier(options: VerifierOptions): JWTVerifier {
         return hit;
       }
     }
-    const { header, key, payloadSegment } = verifyJWS(token, keys, maxTokenBytes);
-    const payload = parsePayload(payloadSegment);
+    const { header, key, payloadBytes } = verifyCompactJWS(token, keys, maxTokenBytes);
+    const payload = parsePayload(payloadBytes);
     validateClaims(payload, header.typ, rules, nowSeconds);
     if (cache === null) return { header, payload, key };
     const result: VerifiedJWT = Object.freeze({ header, payload: deepFreeze(payload), key });
@@ -159,8 +159,8 @@ export function createVerifier(options: VerifierOptions): JWTVerifier {
 }
 
 /** The payload of a verified JWS, which must be a JSON object in UTF-8 (RFC 7519 §7.2). */
-function parsePayload(segment: string): JWTPayload {
-  const parsed = parseJSONObject(Buffer.from(segment, 'base64url'));
+function parsePayload(bytes: Buffer): JWTPayload {
+  const parsed = parseJSONObject(bytes);
   if (!parsed.ok) throw new JWTClaimError('ERR_JWT_MALFORMED', `JWT payload ${parsed.reason}`);
   return parsed.value as JWTPayload;
 }

@@ -19,6 +19,7 @@ import { promisify } from 'node:util';
 import { KeyError } from '../errors.js';
 import { ALGORITHMS, type Algorithm, type AlgorithmSpec, findAlgorithm, type Hash } from './algorithms.js';
 import { createHMAC } from './hmac.js';
+import { ScratchBuffer } from './scratch-buffer.js';
 
 export type KeyKind = 'secret' | 'public' | 'private';
 
@@ -107,6 +108,9 @@ function requireSuitableKey(keyObject: KeyObject, spec: AlgorithmSpec): void {
     refuse(`it needs curve ${spec.curve}`);
 }
 
+/** The signing input as bytes for `node:crypto`, shared by all asymmetric keys; see `ScratchBuffer`. */
+const signingInputScratch = new ScratchBuffer();
+
 function bindFunctions(
   spec: AlgorithmSpec,
   keyObject: KeyObject,
@@ -155,11 +159,11 @@ function bindFunctions(
       verifyOptions = publicKey;
   }
   return {
-    sign: (input) => cryptoSign(hash, Buffer.from(input, 'latin1'), signOptions),
+    sign: (input) => cryptoSign(hash, signingInputScratch.latin1(input), signOptions),
     verify: (input, signature) => {
       if (signature.length !== signatureLength) return false;
       try {
-        return cryptoVerify(hash, Buffer.from(input, 'latin1'), verifyOptions, signature);
+        return cryptoVerify(hash, signingInputScratch.latin1(input), verifyOptions, signature);
       } catch {
         // OpenSSL refuses some malformed signatures by raising instead of answering false.
         return false;

@@ -87,12 +87,7 @@ export function validateClaims(
     // Own properties only: "constructor" or "toString" must not be satisfied by Object.prototype.
     if (!Object.hasOwn(payload, claim)) fail('ERR_JWT_CLAIM_INVALID', claim, 'is missing');
   }
-  // Tokens nearly always spell typ exactly as expected; only other spellings need normalising.
-  if (
-    rules.typ !== null &&
-    headerTyp !== rules.typ &&
-    (headerTyp === undefined || normalizeTyp(headerTyp) !== rules.typ)
-  ) {
+  if (rules.typ !== null && (headerTyp === undefined || normalizeTyp(headerTyp) !== rules.typ)) {
     throw new JWTClaimError('ERR_JWT_TYP_INVALID', `token type ("typ" header) must be ${rules.typ}`, 'typ');
   }
   const { iss, sub, aud, jti } = payload;

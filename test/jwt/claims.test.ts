@@ -139,6 +139,17 @@ describe('validateClaims', () => {
     expect(normalizeTyp('Application/AT+JWT')).toBe('at+jwt');
   });
 
+  it("normalises the header's typ before comparing, even when its text equals the expected value", () => {
+    // normalizeTyp is not idempotent: 'application/application/foo' expects 'application/foo', which a
+    // header spells only as 'application/application/foo'; the header text 'application/foo' means 'foo'.
+    const expected = rules({ typ: normalizeTyp('application/application/foo') });
+    expect(expected.typ).toBe('application/foo');
+    expect(() => validateClaims({}, 'application/application/foo', expected, NOW)).not.toThrow();
+    expect(rejection(() => validateClaims({}, 'application/foo', expected, NOW))).toMatchObject({
+      code: 'ERR_JWT_TYP_INVALID',
+    });
+  });
+
   it('enforces the maximum token age through iat', () => {
     const aged = rules({ maxTokenAgeSeconds: 60 });
     expect(() => validateClaims({ iat: NOW - 90 }, undefined, aged, NOW)).not.toThrow();

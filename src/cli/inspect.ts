@@ -9,7 +9,7 @@ import { ACCESS_TOKEN_REQUIRED_CLAIMS, ACCESS_TOKEN_TYP } from '../auth/access-t
 import { JOSEError, JWTClaimError } from '../errors.js';
 import { findAlgorithm } from '../jwt/algorithms.js';
 import { isBase64url } from '../jwt/base64url.js';
-import { type JWTPayload, type ResolvedClaimRules, validateClaims } from '../jwt/claims.js';
+import { type JWTPayload, normalizeTyp, type ResolvedClaimRules, validateClaims } from '../jwt/claims.js';
 import { createVerifier, type Key, type KeySet } from '../jwt/index.js';
 import { decodeJSONSegment, type SegmentResult } from '../jwt/json.js';
 import { verifyJWS } from '../jwt/jws.js';
@@ -175,7 +175,7 @@ function claimProblems(payload: JWTPayload, typ: string | undefined, typKnown: b
     audiences: [server.audience],
     subject: null,
     // Without a readable header there is no typ to judge; that part is reported as malformed.
-    typ: typKnown ? ACCESS_TOKEN_TYP : null,
+    typ: typKnown ? normalizeTyp(ACCESS_TOKEN_TYP) : null,
     clockToleranceSeconds: server.clockToleranceSeconds,
     maxTokenAgeSeconds: null,
     requiredClaims: ACCESS_TOKEN_REQUIRED_CLAIMS,

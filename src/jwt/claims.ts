@@ -29,12 +29,13 @@ export interface ResolvedClaimRules {
 }
 
 /**
- * RFC 7515 §4.1.9 lets `typ` omit the `application/` prefix, and media types are case-insensitive,
- * so `at+jwt`, `AT+JWT` and `application/at+jwt` are one type.
+ * The media type a `typ` names. RFC 7515 §4.1.9: a recipient treats a `typ` without '/' as if
+ * `application/` were prepended; media types compare case-insensitively. So `at+jwt`, `AT+JWT` and
+ * `application/at+jwt` are one type, but `a/b` and `application/a/b` are not. Idempotent.
  */
 export function normalizeTyp(typ: string): string {
   const lower = typ.toLowerCase();
-  return lower.startsWith('application/') ? lower.slice('application/'.length) : lower;
+  return lower.includes('/') ? lower : `application/${lower}`;
 }
 
 function fail(

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { JWTClaimError } from '../../src/errors.js';
 import {
@@ -30,7 +31,13 @@ describe('validateClaims', () => {
       validateClaims(
         payload,
         'at+jwt',
-        rules({ issuers: ['a'], audiences: ['y'], subject: 's', typ: 'at+jwt', requiredClaims: ['exp'] }),
+        rules({
+          issuers: ['a'],
+          audiences: ['y'],
+          subject: 's',
+          typ: 'application/at+jwt',
+          requiredClaims: ['exp'],
+        }),
         NOW,
       ),
     ).not.toThrow();
@@ -127,27 +134,40 @@ describe('validateClaims', () => {
 
   it('checks typ case-insensitively and with or without application/', () => {
     for (const typ of ['at+jwt', 'AT+JWT', 'application/at+jwt', 'Application/At+JWT']) {
-      expect(() => validateClaims({}, typ, rules({ typ: 'at+jwt' }), NOW)).not.toThrow();
+      expect(() => validateClaims({}, typ, rules({ typ: normalizeTyp('at+jwt') }), NOW)).not.toThrow();
     }
-    for (const typ of [undefined, 'JWT', 'at+jwt ', 'application/jwt']) {
-      expect(rejection(() => validateClaims({}, typ, rules({ typ: 'at+jwt' }), NOW))).toEqual({
+    for (const typ of [undefined, 'JWT', 'at+jwt ', 'application/jwt', 'at+jwt/', 'x/at+jwt']) {
+      expect(rejection(() => validateClaims({}, typ, rules({ typ: normalizeTyp('at+jwt') }), NOW))).toEqual({
         code: 'ERR_JWT_TYP_INVALID',
-        message: 'token type ("typ" header) must be at+jwt',
+        message: 'token type ("typ" header) must be application/at+jwt',
         claim: 'typ',
       });
     }
-    expect(normalizeTyp('Application/AT+JWT')).toBe('at+jwt');
+    expect(normalizeTyp('Application/AT+JWT')).toBe('application/at+jwt');
+    expect(normalizeTyp('AT+JWT')).toBe('application/at+jwt');
   });
 
-  it("normalises the header's typ before comparing, even when its text equals the expected value", () => {
-    // normalizeTyp is not idempotent: 'application/application/foo' expects 'application/foo', which a
-    // header spells only as 'application/application/foo'; the header text 'application/foo' means 'foo'.
-    const expected = rules({ typ: normalizeTyp('application/application/foo') });
-    expect(expected.typ).toBe('application/foo');
-    expect(() => validateClaims({}, 'application/application/foo', expected, NOW)).not.toThrow();
-    expect(rejection(() => validateClaims({}, 'application/foo', expected, NOW))).toMatchObject({
+  it('prepends application/ only to a typ without a slash (RFC 7515 §4.1.9)', () => {
+    // Stripping the prefix instead would make 'a/b' and 'application/a/b' one type; they are two.
+    const expected = rules({ typ: normalizeTyp('application/a/b') });
+    expect(() => validateClaims({}, 'Application/A/B', expected, NOW)).not.toThrow();
+    expect(rejection(() => validateClaims({}, 'a/b', expected, NOW))).toMatchObject({
       code: 'ERR_JWT_TYP_INVALID',
     });
+    const nested = rules({ typ: normalizeTyp('application/application/foo') });
+    expect(() => validateClaims({}, 'application/application/foo', nested, NOW)).not.toThrow();
+    expect(rejection(() => validateClaims({}, 'application/foo', nested, NOW))).toMatchObject({
+      code: 'ERR_JWT_TYP_INVALID',
+    });
+  });
+
+  it('normalises idempotently, so a normalised typ is its own normal form', () => {
+    fc.assert(
+      fc.property(
+        fc.stringMatching(/^(application\/|APPLICATION\/|x\/)*[a-zA-Z+./-]{0,12}$/),
+        (typ) => normalizeTyp(normalizeTyp(typ)) === normalizeTyp(typ),
+      ),
+    );
   });
 
   it('enforces the maximum token age through iat', () => {

@@ -28,6 +28,8 @@ export interface ResolvedClaimRules {
   requiredClaims: readonly string[];
 }
 
+const APPLICATION = 'application/';
+
 /**
  * The media type a `typ` names. RFC 7515 §4.1.9: a recipient treats a `typ` without '/' as if
  * `application/` were prepended; media types compare case-insensitively. So `at+jwt`, `AT+JWT` and
@@ -35,7 +37,18 @@ export interface ResolvedClaimRules {
  */
 export function normalizeTyp(typ: string): string {
   const lower = typ.toLowerCase();
-  return lower.includes('/') ? lower : `application/${lower}`;
+  return lower.includes('/') ? lower : `${APPLICATION}${lower}`;
+}
+
+/** `normalizeTyp(typ) === expected` for a normalised `expected`, without building a string per token. */
+function typNames(typ: string, expected: string): boolean {
+  const lower = typ.toLowerCase();
+  if (lower.includes('/')) return lower === expected;
+  return (
+    expected.length === APPLICATION.length + lower.length &&
+    expected.startsWith(APPLICATION) &&
+    expected.endsWith(lower)
+  );
 }
 
 function fail(
@@ -88,7 +101,7 @@ export function validateClaims(
     // Own properties only: "constructor" or "toString" must not be satisfied by Object.prototype.
     if (!Object.hasOwn(payload, claim)) fail('ERR_JWT_CLAIM_INVALID', claim, 'is missing');
   }
-  if (rules.typ !== null && (headerTyp === undefined || normalizeTyp(headerTyp) !== rules.typ)) {
+  if (rules.typ !== null && (headerTyp === undefined || !typNames(headerTyp, rules.typ))) {
     throw new JWTClaimError('ERR_JWT_TYP_INVALID', `token type ("typ" header) must be ${rules.typ}`, 'typ');
   }
   const { iss, sub, aud, jti } = payload;

@@ -147,7 +147,11 @@ const WRONG_AUD = claimError(
   '"aud" claim does not name an accepted audience',
   'aud',
 );
-const WRONG_TYP = claimError('ERR_JWT_TYP_INVALID', `token type ("typ" header) must be application/${TYP}`, 'typ');
+const WRONG_TYP = claimError(
+  'ERR_JWT_TYP_INVALID',
+  `token type ("typ" header) must be application/${TYP}`,
+  'typ',
+);
 const missing = (claim: string) => claimError('ERR_JWT_CLAIM_INVALID', `"${claim}" claim is missing`, claim);
 const notFinite = (claim: string) =>
   claimError('ERR_JWT_CLAIM_INVALID', `"${claim}" claim must be a finite number`, claim);

@@ -161,6 +161,27 @@ describe('validateClaims', () => {
     });
   });
 
+  it('accepts a header typ exactly when it normalises to the expected typ', () => {
+    const typ = fc.oneof(
+      fc.stringMatching(/^(application\/|Application\/|x\/)?[a-zA-Z+./-]{0,8}$/),
+      fc.constantFrom('at+jwt', 'AT+JWT', 'application/at+jwt', 'application/', 'application', ''),
+    );
+    fc.assert(
+      fc.property(typ, typ, (header, expected) => {
+        const accepted = (() => {
+          try {
+            validateClaims({}, header, rules({ typ: normalizeTyp(expected) }), NOW);
+            return true;
+          } catch {
+            return false;
+          }
+        })();
+        return accepted === (normalizeTyp(header) === normalizeTyp(expected));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it('normalises idempotently, so a normalised typ is its own normal form', () => {
     fc.assert(
       fc.property(

@@ -105,6 +105,13 @@ export interface ImportJWKSOptions {
    * in a published set is either a leak or an attempt to make a public value an HMAC key.
    */
   allowSecrets?: boolean;
+  /**
+   * The algorithm for RSA (or, with `allowSecrets`, `oct`) keys that carry no `alg`, such as RS256
+   * for a provider that publishes bare RSA keys. Keys with their own `alg` keep it, and EC and OKP
+   * keys take the one algorithm their curve allows. Without this option an RSA or `oct` key lacking
+   * `alg` fails the import: the key would not say which algorithm it may check.
+   */
+  alg?: Algorithm;
 }
 
 /**
@@ -115,6 +122,10 @@ export interface ImportJWKSOptions {
 export function importJWKS(input: unknown, options: ImportJWKSOptions = {}): KeySet {
   if (typeof input !== 'object' || input === null || !Array.isArray((input as { keys?: unknown }).keys)) {
     throw new KeyError('ERR_JWKS_INVALID', 'a JWK Set must be an object with a keys array');
+  }
+  const assumed = options.alg === undefined ? undefined : findAlgorithm(options.alg);
+  if (options.alg !== undefined && assumed?.kty !== 'RSA' && assumed?.kty !== 'oct') {
+    throw new TypeError('alg must be an RSA or HMAC algorithm: EC and OKP keys take theirs from the curve');
   }
   const keys: Key[] = [];
   for (const jwk of (input as { keys: unknown[] }).keys) {
@@ -128,7 +139,7 @@ export function importJWKS(input: unknown, options: ImportJWKSOptions = {}): Key
     if (kty === 'oct' && options.allowSecrets !== true) {
       throw new KeyError('ERR_JWKS_INVALID', 'key set contains a secret (oct) key');
     }
-    keys.push(importJWK(jwk));
+    keys.push(importJWK(jwk, alg === undefined && assumed?.kty === kty ? { alg: assumed.alg } : {}));
   }
   return new KeySet(keys);
 }

@@ -104,6 +104,59 @@ describe('importJWKS', () => {
     expect(keyError(() => importJWKS(input))).toEqual({ code: 'ERR_JWKS_INVALID', message });
   });
 
+  describe('keys without alg', () => {
+    let rsa: KeyPair;
+    beforeAll(async () => {
+      rsa = await generateKeyPair('RS256', { kid: 'bare' });
+    });
+    const bare = (jwk: object): Record<string, unknown> => {
+      const { alg: _, ...rest } = jwk as Record<string, unknown>;
+      return rest;
+    };
+
+    it('refuses a bare RSA key unless told which algorithm it serves', () => {
+      const input = { keys: [bare(exportPublicJWK(rsa.publicKey))] };
+      expect(keyError(() => importJWKS(input))).toEqual({
+        code: 'ERR_KEY_INVALID',
+        message: 'JWK rejected: no alg, and none was given to bind the key to',
+      });
+      const key = importJWKS(input, { alg: 'PS256' }).select('PS256', 'bare');
+      expect(key?.alg).toBe('PS256');
+    });
+
+    it('binds bare RSA keys to the given alg, and only those', () => {
+      const own = { ...exportPublicJWK(plain.publicKey), kid: 'own' };
+      const curve = bare({ ...exportPublicJWK(a.publicKey) });
+      const labelled = { ...exportPublicJWK(rsa.publicKey), kid: 'labelled', alg: 'RS512' };
+      const set = importJWKS(
+        { keys: [bare(exportPublicJWK(rsa.publicKey)), own, curve, labelled] },
+        { alg: 'RS256' },
+      );
+      expect(set.keys.map((key) => [key.kid, key.alg])).toEqual([
+        ['bare', 'RS256'],
+        ['own', 'ES384'],
+        ['a', 'ES256'],
+        ['labelled', 'RS512'],
+      ]);
+      // The token cannot pick another algorithm for the bare key.
+      expect(set.select('PS256', 'bare')).toBeUndefined();
+    });
+
+    it('binds a bare secret only when secrets are allowed', () => {
+      const secret = bare(exportJWK(generateSecret('HS384', { kid: 's' })));
+      expect(keyError(() => importJWKS({ keys: [secret] }, { alg: 'HS384' })).message).toBe(
+        'key set contains a secret (oct) key',
+      );
+      expect(importJWKS({ keys: [secret] }, { alg: 'HS384', allowSecrets: true }).keys[0]?.alg).toBe('HS384');
+    });
+
+    it.each(['ES256', 'EdDSA', 'none', 'RS1'])('refuses %s as the alg for bare keys', (alg) => {
+      expect(() => importJWKS({ keys: [] }, { alg: alg as 'ES256' })).toThrow(
+        new TypeError('alg must be an RSA or HMAC algorithm: EC and OKP keys take theirs from the curve'),
+      );
+    });
+  });
+
   it('fails the import when a signature key is unusable', () => {
     const broken = { ...exportPublicJWK(a.publicKey), x: 'AAAA' };
     expect(keyError(() => importJWKS({ keys: [broken] })).code).toBe('ERR_KEY_INVALID');

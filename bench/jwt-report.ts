@@ -171,3 +171,37 @@ export function formatTargets(checks: readonly TargetCheck[]): string {
     ...checks.map((check) => formatCheck(check, width)),
   ].join('\n');
 }
+
+/** fast-jwt's verify ÷ floor on the machine where the issue set the floor targets. */
+const CALIBRATION_BASELINE: ReadonlyArray<readonly [BenchAlg, number]> = [
+  ['HS256', 0.39],
+  ['RS256', 0.83],
+  ['ES256', 0.95],
+  ['EdDSA', 0.93],
+];
+
+/** Beyond this relative difference from the baseline, the machine is not the one the floor targets fit. */
+const CALIBRATION_TOLERANCE = 0.08;
+
+/**
+ * A ratio to the floor measures how fast a machine runs JavaScript next to OpenSSL as much as the
+ * code: the same build reads 0.91× on one machine and 0.76× on a slower, busier one. fast-jwt,
+ * which nothing here changes, shows which kind of machine this is. The checks themselves are unchanged.
+ */
+export function formatCalibration(results: readonly Result[]): string {
+  const lookup = createLookup(results);
+  let off = false;
+  const parts = CALIBRATION_BASELINE.flatMap(([alg, baseline]) => {
+    const peer = lookup(alg, 'verify', 'fast-jwt');
+    const floor = lookup(alg, 'verify', 'floor');
+    if (peer === undefined || floor === undefined) return [];
+    const ratio = peer / floor;
+    if (Math.abs(ratio / baseline - 1) > CALIBRATION_TOLERANCE) off = true;
+    return [`${alg} ${formatRatio(ratio)} (${formatRatio(baseline)} when the targets were set)`];
+  });
+  if (parts.length === 0) return '';
+  const verdict = off
+    ? 'more than 8% off, so ratios to the floor on this machine do not compare with the targets'
+    : 'within 8%, so ratios to the floor on this machine compare with the targets';
+  return `machine check: fast-jwt verify ÷ floor here is ${parts.join(', ')}; ${verdict}`;
+}

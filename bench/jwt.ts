@@ -28,7 +28,7 @@ import {
   SUBJECT,
   type VerifyContender,
 } from './jwt-contenders.js';
-import { checkTargets, formatOpTable, formatTargets, type Result } from './jwt-report.js';
+import { checkTargets, formatCalibration, formatOpTable, formatTargets, type Result } from './jwt-report.js';
 
 interface Settings {
   rounds: number;
@@ -174,6 +174,8 @@ async function main(): Promise<void> {
   console.log(`${formatSpread(entries, samples)}\n`);
   const rounds = (alg: BenchAlg, op: Op, impl: Impl) => samples.get(entryId({ alg, op, impl }));
   console.log(formatTargets(checkTargets(results, rounds)));
+  const calibration = formatCalibration(results);
+  if (calibration !== '') console.log(`\n${calibration}`);
   if (values.json !== undefined) {
     writeFileSync(values.json, `${JSON.stringify({ results }, null, 2)}\n`);
     console.log(`\nwrote ${values.json}`);

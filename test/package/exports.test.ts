@@ -1,0 +1,67 @@
+/**
+ * The toolkit as another service meets it: plain Node, no TypeScript loader, importing the package
+ * by name. The package's own exports resolve it (self-reference), so this reads the same built files
+ * an installed copy would.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Runs an ES module in a plain `node` (no tsx) from the package root and returns its JSON output. */
+function runPlainNode(source: string): unknown {
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', source], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '' },
+  });
+  return JSON.parse(out);
+}
+
+beforeAll(() => {
+  // Build what the exports point at, so the test never reads a stale copy.
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'pipe' });
+}, 120_000);
+
+describe('package exports', () => {
+  it('signs and verifies through latchkey/jwt in plain Node, with errors from latchkey/errors', () => {
+    const result = runPlainNode(`
+      import { createSigner, createVerifier, generateKeyPair, KeySet } from 'latchkey/jwt';
+      import { JOSEError, LatchkeyError } from 'latchkey/errors';
+      const { privateKey, publicKey } = await generateKeyPair('ES256', { kid: 'k1' });
+      const sign = createSigner({ key: privateKey, typ: 'at+jwt', issuer: 'iss', audience: 'api', expiresInSeconds: 60 });
+      const verify = createVerifier({ key: new KeySet([publicKey]), issuer: 'iss', audience: 'api', typ: 'at+jwt' });
+      const token = sign({ sub: 'user-1' });
+      let refused;
+      try {
+        verify(token.slice(0, -2) + (token.endsWith('AA') ? 'BA' : 'AA'));
+      } catch (error) {
+        refused = { latchkey: error instanceof LatchkeyError, jose: error instanceof JOSEError, code: error.code };
+      }
+      console.log(JSON.stringify({ sub: verify(token).payload.sub, refused }));
+    `);
+    expect(result).toEqual({
+      sub: 'user-1',
+      refused: { latchkey: true, jose: true, code: 'ERR_JWS_SIGNATURE_INVALID' },
+    });
+  });
+
+  it('points every export at built JavaScript and its type declarations', () => {
+    const { exports } = JSON.parse(readFileSync(`${root}/package.json`, 'utf8')) as {
+      exports: Record<string, { types: string; default: string }>;
+    };
+    for (const [name, target] of Object.entries(exports)) {
+      expect(target.default, name).toMatch(/^\.\/dist\/.*\.js$/);
+      expect(target.types, name).toBe(target.default.replace(/\.js$/, '.d.ts'));
+      expect(readFileSync(`${root}/${target.types}`, 'utf8'), name).toMatch(/export/);
+    }
+    const declarations = readFileSync(`${root}/dist/jwt/index.d.ts`, 'utf8');
+    for (const name of ['createSigner', 'createVerifier', 'importJWKS', 'KeySet', 'decodeUnverified']) {
+      expect(declarations).toContain(name);
+    }
+  });
+});

@@ -31,9 +31,15 @@ export function parseJSONObject(bytes: Buffer): SegmentResult {
 
 /** Freezes a parsed JSON value and everything in it, so a shared value cannot be changed by anyone. */
 export function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const member of Object.values(value)) deepFreeze(member);
+  // A loop, not recursion: a header nesting 6,000 arrays fits in a 16 KiB token, and headers are
+  // frozen before the signature is checked. Recursion that deep overflows the stack.
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const item = pending.pop();
+    if (typeof item === 'object' && item !== null && !Object.isFrozen(item)) {
+      Object.freeze(item);
+      for (const member of Object.values(item)) pending.push(member);
+    }
   }
   return value;
 }

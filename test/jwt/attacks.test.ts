@@ -86,6 +86,11 @@ function signedUntil(fixture: AlgFixture, accept: (signature: string) => boolean
   throw new Error('no signature with the wanted spelling');
 }
 
+/** Header JSON text whose member x nests `depth` arrays. */
+function deepHeader(fixture: AlgFixture, depth: number): string {
+  return `{"alg":${JSON.stringify(fixture.alg)},"typ":"${TYP}","x":${'['.repeat(depth)}${']'.repeat(depth)}}`;
+}
+
 function withSignature(token: string, signature: Uint8Array): string {
   const [h, p] = segmentsOf(token);
   return `${h}.${p}.${Buffer.from(signature).toString('base64url')}`;
@@ -553,6 +558,46 @@ function rowsFor(alg: Algorithm): Row[] {
     options: { maxTokenBytes: 256 },
     expected: joseError('ERR_JWT_TOO_LARGE', 'token is longer than the limit of 256 bytes'),
   });
+
+  // Nesting. JSON.parse takes any depth; whatever walks the result afterwards must too.
+  const forgedDeep = (f: AlgFixture, depth: number) =>
+    withSignature(signed(f, deepHeader(f, depth)), Buffer.alloc(signatureLength, 1));
+  add({
+    name: 'the deepest header that fits in 16 KiB (forged) is refused by its signature, not by the stack',
+    token: (f) => {
+      let depth = 5000;
+      while (forgedDeep(f, depth + 1).length <= DEFAULT_MAX_TOKEN_BYTES) depth += 1;
+      return forgedDeep(f, depth);
+    },
+    expected: SIGNATURE_INVALID,
+  });
+  add({
+    name: 'a header nesting 50,000 arrays (forged) under a 256 KiB limit is refused by its signature',
+    token: (f) => forgedDeep(f, 50_000),
+    options: { maxTokenBytes: 256 * 1024 },
+    expected: SIGNATURE_INVALID,
+  });
+  add({
+    name: 'control: a signed header nesting 50,000 arrays is accepted, and frozen',
+    token: (f) => signed(f, deepHeader(f, 50_000)),
+    options: { maxTokenBytes: 256 * 1024 },
+    expected: 'accepted',
+    check: (result) => expect(Object.isFrozen((result.header.x as unknown[])[0])).toBe(true),
+  });
+  for (const cache of [false, true]) {
+    add({
+      name: `control: a signed claim nesting 50,000 arrays is accepted${cache ? ', and frozen by the cache' : ''}`,
+      token: (f) => signed(f, header(f), rawClaims(`"deep":${'['.repeat(50_000)}${']'.repeat(50_000)}`)),
+      options: { maxTokenBytes: 256 * 1024, cache },
+      expected: 'accepted',
+      check: (result) => {
+        let inner = result.payload.deep as unknown[];
+        for (let depth = 1; depth < 50_000; depth += 1) inner = inner[0] as unknown[];
+        expect(inner).toEqual([]);
+        expect(Object.isFrozen(inner)).toBe(cache);
+      },
+    });
+  }
 
   // Shape.
   add({

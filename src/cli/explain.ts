@@ -1,5 +1,5 @@
 /** Each claim of an access token in words, for `latchkey token inspect`. */
-import { formatRelative, formatTime } from './format.js';
+import { formatJSON, formatRelative, formatTime } from './format.js';
 
 const MEANINGS: Readonly<Record<string, string>> = {
   iss: 'issuer: who issued and signed it',
@@ -21,7 +21,7 @@ export function explainClaims(
     const note = notes[claim];
     return [
       claim,
-      typeof value === 'string' ? value : JSON.stringify(value),
+      typeof value === 'string' ? value : formatJSON(value),
       note === undefined ? meaning : `${meaning} (${note})`,
     ];
   });

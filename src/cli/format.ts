@@ -41,3 +41,16 @@ export function formatRelative(atSeconds: number, nowSeconds: number): string {
 export function countOf(count: number, unit: string): string {
   return `${count} ${unit}${count === 1 ? '' : 's'}`;
 }
+
+/**
+ * A value from a token as JSON text. JSON.stringify recurses, and a token can nest thousands of
+ * arrays (JSON.parse takes any depth), so such a value is named instead of crashing the command.
+ */
+export function formatJSON(value: unknown, indent?: number): string {
+  try {
+    return JSON.stringify(value, null, indent);
+  } catch (error) {
+    if (error instanceof RangeError) return '(nested too deeply to show)';
+    throw error;
+  }
+}

@@ -13,7 +13,7 @@ import { type JWTPayload, normalizeTyp, type ResolvedClaimRules, validateClaims 
 import { createVerifier, type Key, type KeySet } from '../jwt/index.js';
 import { decodeJSONSegment, type SegmentResult } from '../jwt/json.js';
 import { verifyJWS } from '../jwt/jws.js';
-import { formatRelative, formatTime } from './format.js';
+import { formatJSON, formatRelative, formatTime } from './format.js';
 
 export interface ServerRules {
   keys: KeySet;
@@ -251,7 +251,7 @@ function describeClaimError(
   if (claim === 'iss' && typeof value === 'string') {
     return {
       name: 'wrong iss',
-      detail: `the issuer is ${JSON.stringify(value)}; this server is "${server.issuer}"`,
+      detail: `the issuer is ${formatJSON(value)}; this server is "${server.issuer}"`,
     };
   }
   const audience =
@@ -259,7 +259,7 @@ function describeClaimError(
   if (claim === 'aud' && audience) {
     return {
       name: 'wrong aud',
-      detail: `the audience is ${JSON.stringify(value)}; this server accepts "${server.audience}"`,
+      detail: `the audience is ${formatJSON(value)}; this server accepts "${server.audience}"`,
     };
   }
   return { name: 'invalid claim', detail: error.message };

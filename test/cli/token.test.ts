@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createSigner, type JWTPayload } from '../../src/jwt/index.js';
+import { createSigner, type JWTPayload, signJWS } from '../../src/jwt/index.js';
 import type { Runtime } from '../../src/server/runtime.js';
 import { CLIENT, createTestDatabase, PASSWORD, type TestDatabase } from './run-cli.js';
 
@@ -133,6 +133,34 @@ describe('latchkey token inspect', () => {
     expect(revoked.code).toBe(1);
     expect(problems(revoked.stdout)).toEqual(['session revoked']);
     expect(revoked.stdout).toMatch(/^ {2}sid +\S+ +session id: .* \(revoked\)$/m);
+  });
+
+  it('shows a deeply nested token instead of crashing on it', async () => {
+    // JSON.parse takes any depth; JSON.stringify overflows the stack on 5,500 levels.
+    const deep = `${'['.repeat(5500)}${']'.repeat(5500)}`;
+    const token = await db.withRuntime(async ({ keys, config }: Runtime) => {
+      const claims = JSON.stringify({
+        iss: config.issuer,
+        sub: login.userId,
+        iat: Math.floor(Date.now() / 1000),
+        exp: Math.floor(Date.now() / 1000) + 60,
+        sid: login.sessionId,
+        client_id: config.clientId,
+        jti: 'deep',
+      });
+      // Our signer stringifies claims too, so the deep part is spliced into the text.
+      return signJWS(`${claims.slice(0, -1)},"aud":${deep}}`, keys.signingKey, {
+        typ: 'at+jwt',
+      });
+    });
+    const result = await db.run(['token', 'inspect', token]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/^Payload\n {2}\(nested too deeply to show\)$/m);
+    expect(result.stdout).toMatch(/^ {2}aud +\(nested too deeply to show\) +audience: /m);
+    expect(result.stdout).toContain('✓ signature verified');
+    expect(result.stdout).toContain('✗ invalid claim: "aud" claim must be a string or an array of strings');
+    expect(problems(result.stdout)).toEqual(['invalid claim']);
   });
 
   it('names malformed input (exit 1) and never echoes a refresh token', async () => {

@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import type { Store } from '../../store/types.js';
 import { type CLIContext, CLIError } from '../context.js';
 import { explainClaims } from '../explain.js';
-import { countOf, formatTable, formatTime } from '../format.js';
+import { countOf, formatJSON, formatTable, formatTime } from '../format.js';
 import { type Inspection, inspectToken, type Problem } from '../inspect.js';
 import { readFirstLine } from '../prompt.js';
 
@@ -69,9 +69,7 @@ function printParts(context: CLIContext, inspection: Inspection): void {
   ] as const) {
     if (part === null) continue;
     context.print(title);
-    context.print(
-      part.ok ? indent(JSON.stringify(part.value, null, 2)) : `  (unreadable: it ${part.reason})`,
-    );
+    context.print(part.ok ? indent(formatJSON(part.value, 2)) : `  (unreadable: it ${part.reason})`);
   }
   if (signature !== null) {
     context.print('Signature');

@@ -172,6 +172,21 @@ describe('token attacks on /api/me', () => {
     ['RS256 with the server kid', () => compact({ alg: 'RS256', typ: 'at+jwt', kid }, claims, 'c2ln')],
     ['ES384 with the server kid', () => compact({ alg: 'ES384', typ: 'at+jwt', kid }, claims, 'c2ln')],
     ['an unknown alg', () => compact({ alg: 'ES256K', typ: 'at+jwt', kid }, claims, 'c2ln')],
+    [
+      'the deepest header that fits in 16 KiB, frozen before the signature is checked',
+      () => {
+        // Header text, not an object: JSON.stringify itself overflows at this depth.
+        const nested = (depth: number) =>
+          compact(
+            `{"alg":"ES256","typ":"at+jwt","kid":${JSON.stringify(kid)},"x":${'['.repeat(depth)}${']'.repeat(depth)}}`,
+            'e30',
+            'c2ln',
+          );
+        let depth = 5000;
+        while (nested(depth + 1).length <= 16 * 1024) depth += 1;
+        return nested(depth);
+      },
+    ],
     // Key selection.
     ['a kid the server does not know', () => ownKey(claims, { typ: 'at+jwt', kid: 'no-such-kid' })],
     ['an empty kid', () => ownKey(claims, { typ: 'at+jwt', kid: '' })],

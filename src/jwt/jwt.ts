@@ -85,6 +85,18 @@ function requireClock(now: unknown): () => number {
   return now as () => number;
 }
 
+/**
+ * Whole seconds since the epoch by the caller's clock. A clock that answers NaN, a string or nothing
+ * fails closed: every time comparison with NaN is false, which would make expired tokens valid.
+ */
+function clockSeconds(now: () => number): number {
+  const ms = now();
+  if (typeof ms !== 'number' || !Number.isFinite(ms)) {
+    throw new TypeError('now must return a finite number of milliseconds');
+  }
+  return Math.floor(ms / 1000);
+}
+
 export function createVerifier(options: VerifierOptions): JWTVerifier {
   const keys = options.key;
   if (!(keys instanceof Key) && !(keys instanceof KeySet))
@@ -136,7 +148,7 @@ export function createVerifier(options: VerifierOptions): JWTVerifier {
   let cachedVersion = keySet?.version ?? 0;
 
   return function verify(token: string): VerifiedJWT {
-    const nowSeconds = Math.floor(now() / 1000);
+    const nowSeconds = clockSeconds(now);
     if (cache !== null) {
       if (keySet !== null && keySet.version !== cachedVersion) {
         cache.clear();
@@ -217,7 +229,7 @@ export function createSigner(options: SignerOptions): JWTSigner {
       // Not `{ ...claims }`: V8 (Node 20) adds properties to a spread copy on a slow path, ~0.5 µs
       // each. A null-prototype target also keeps a "__proto__" claim an ordinary property.
       payload = Object.assign(Object.create(null) as JWTPayload, claims);
-      const iat = Math.floor(now() / 1000);
+      const iat = clockSeconds(now);
       if (issuedAt && payload.iat === undefined) payload.iat = iat;
       if (ttl !== null && payload.exp === undefined) payload.exp = iat + ttl;
       if (options.issuer !== undefined) payload.iss = options.issuer;

@@ -134,6 +134,27 @@ describe('createVerifier', () => {
     clock += 60_000;
     expect(() => verify(token)).toThrow('"exp" claim timestamp check failed: the token has expired');
   });
+
+  it.each([
+    ['NaN', Number.NaN],
+    ['Infinity', Number.POSITIVE_INFINITY],
+    ['undefined', undefined],
+    ['an ISO string', new Date(NOW_MS).toISOString()],
+    ['a numeric string', String(NOW_MS)],
+    ['a Date', new Date(NOW_MS)],
+  ])('fails closed when the clock answers %s, with or without the cache', (_, answer) => {
+    // Every comparison with NaN is false: a clock like this would make every expired token valid.
+    const expired = createSigner({ key: pair.privateKey, expiresInSeconds: 60, now: () => 0 })({ sub: 'u' });
+    const badClock = () => answer as number;
+    for (const cache of [false, true]) {
+      const verify = createVerifier({ key: pair.publicKey, maxTokenAgeSeconds: 60, cache, now: badClock });
+      expect(() => verify(expired)).toThrow(new TypeError('now must return a finite number of milliseconds'));
+    }
+    const sign = createSigner({ key: pair.privateKey, expiresInSeconds: 60, now: badClock });
+    expect(() => sign({ sub: 'u' })).toThrow(
+      new TypeError('now must return a finite number of milliseconds'),
+    );
+  });
 });
 
 describe('decodeUnverified', () => {

@@ -32,6 +32,13 @@ export interface VerifiedJWS {
   payloadSegment: string;
 }
 
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
+/** Text of printable ASCII only, as media type names (`typ`, `cty`) are. */
+export function isPrintableASCII(text: string): boolean {
+  return PRINTABLE_ASCII.test(text);
+}
+
 function malformed(message: string): never {
   throw new JOSEError('ERR_JWS_MALFORMED', message);
 }
@@ -94,6 +101,13 @@ function checkHeader(segment: string): Readonly<JWSHeader> {
   for (const name of ['kid', 'typ', 'cty'] as const) {
     if (header[name] !== undefined && typeof header[name] !== 'string')
       malformed(`JWS header parameter "${name}" must be a string`);
+  }
+  // Media types are ASCII (RFC 6838), and only ASCII case folding is meant: toLowerCase() would
+  // turn the Kelvin sign U+212A into "k" and let "\u212Ab+jwt" pass for "kb+jwt".
+  for (const name of ['typ', 'cty'] as const) {
+    const value = header[name];
+    if (typeof value === 'string' && !isPrintableASCII(value))
+      malformed(`JWS header parameter "${name}" must be printable ASCII, as media types are`);
   }
   // Parsed headers are shared through the cache, so nobody may change one, however deep.
   return deepFreeze(header) as Readonly<JWSHeader>;

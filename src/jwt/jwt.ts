@@ -13,7 +13,7 @@ import {
 } from './claims.js';
 import { deepFreeze, parseJSONObject } from './json.js';
 import { KeySet } from './jwks.js';
-import { DEFAULT_MAX_TOKEN_BYTES, type JWSHeader, verifyCompactJWS } from './jws.js';
+import { DEFAULT_MAX_TOKEN_BYTES, isPrintableASCII, type JWSHeader, verifyCompactJWS } from './jws.js';
 import { Key } from './keys.js';
 import { LRUCache } from './lru-cache.js';
 
@@ -104,8 +104,11 @@ export function createVerifier(options: VerifierOptions): JWTVerifier {
   if (options.subject !== undefined && (typeof options.subject !== 'string' || options.subject === '')) {
     throw new TypeError('subject must be a non-empty string');
   }
-  if (options.typ !== undefined && (typeof options.typ !== 'string' || options.typ === '')) {
-    throw new TypeError('typ must be a non-empty string');
+  if (
+    options.typ !== undefined &&
+    (typeof options.typ !== 'string' || options.typ === '' || !isPrintableASCII(options.typ))
+  ) {
+    throw new TypeError('typ must be a non-empty string of printable ASCII');
   }
   const rules: ResolvedClaimRules = Object.freeze({
     issuers: stringList(options.issuer, 'issuer'),
@@ -202,8 +205,11 @@ export function createSigner(options: SignerOptions): JWTSigner {
   const { key } = options;
   if (!(key instanceof Key) || !key.canSign) throw new TypeError('key must be a private key or a secret');
   const signInput = key.signInput as (input: string) => Buffer;
-  if (options.typ !== undefined && (typeof options.typ !== 'string' || options.typ === '')) {
-    throw new TypeError('typ must be a non-empty string');
+  if (
+    options.typ !== undefined &&
+    (typeof options.typ !== 'string' || options.typ === '' || !isPrintableASCII(options.typ))
+  ) {
+    throw new TypeError('typ must be a non-empty string of printable ASCII');
   }
   if (options.issuer !== undefined && (typeof options.issuer !== 'string' || options.issuer === '')) {
     throw new TypeError('issuer must be a non-empty string');

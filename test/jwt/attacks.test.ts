@@ -464,6 +464,31 @@ function rowsFor(alg: Algorithm): Row[] {
     token: (f) => signed(f, header(f, { typ: 'application/AT+JWT' })),
     expected: 'accepted',
   });
+  // Only ASCII case folds: the Kelvin sign U+212A lowercases to "k" in Unicode.
+  const NOT_ASCII = (name: string) =>
+    headerMalformed(`parameter "${name}" must be printable ASCII, as media types are`);
+  add({
+    name: 'typ "\u212Ab+jwt" (Kelvin sign) where kb+jwt is expected',
+    token: (f) => signed(f, header(f, { typ: '\u212Ab+jwt' })),
+    options: { typ: 'kb+jwt' },
+    expected: NOT_ASCII('typ'),
+  });
+  add({
+    name: 'control: typ "KB+JWT" where kb+jwt is expected',
+    token: (f) => signed(f, header(f, { typ: 'KB+JWT' })),
+    options: { typ: 'kb+jwt' },
+    expected: 'accepted',
+  });
+  add({
+    name: 'typ with a line break',
+    token: (f) => signed(f, header(f, { typ: 'at+jwt\n' })),
+    expected: NOT_ASCII('typ'),
+  });
+  add({
+    name: 'cty that is not ASCII',
+    token: (f) => signed(f, header(f, { cty: 'j\u00e9t' })),
+    expected: NOT_ASCII('cty'),
+  });
 
   // Time (clock fixed at NOW, tolerance 30 s).
   add({

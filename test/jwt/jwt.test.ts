@@ -64,6 +64,9 @@ describe('createSigner', () => {
     expect(() => createSigner({ key: pair.privateKey, expiresInSeconds: 0 })).toThrow(TypeError);
     expect(() => createSigner({ key: pair.privateKey, expiresInSeconds: 1.5 })).toThrow(TypeError);
     expect(() => createSigner({ key: pair.privateKey, typ: '' })).toThrow(TypeError);
+    expect(() => createSigner({ key: pair.privateKey, typ: 'at+jwt\n' })).toThrow(
+      'typ must be a non-empty string of printable ASCII',
+    );
     expect(() => createSigner({ key: pair.privateKey, audience: [] })).toThrow(TypeError);
     const sign = createSigner({ key: pair.privateKey });
     expect(() => sign(null as never)).toThrow('claims must be a plain object');
@@ -103,6 +106,7 @@ describe('createVerifier', () => {
     ['an empty audience', { audience: '' }],
     ['a non-string audience', { audience: [1] }],
     ['an empty typ', { typ: '' }],
+    ['a typ with the Kelvin sign', { typ: '\u212Ab+jwt' }],
     ['an empty subject', { subject: '' }],
     ['a zero max age', { maxTokenAgeSeconds: 0 }],
     ['a tiny token limit', { maxTokenBytes: 10 }],

@@ -2,7 +2,15 @@
  * JSON Web Keys (RFC 7517, RFC 7518 §6, RFC 8037): strict import into algorithm-bound `Key`s, export
  * of public or complete JWKs, and RFC 7638 thumbprints.
  */
-import { createHash, createPrivateKey, createPublicKey, type JsonWebKey as NodeJWK } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  type KeyObject,
+  type JsonWebKey as NodeJWK,
+  sign,
+  verify,
+} from 'node:crypto';
 import { KeyError } from '../errors.js';
 import { type Algorithm, type AlgorithmSpec, findAlgorithm } from './algorithms.js';
 import { decodeBase64url, isBase64url } from './base64url.js';
@@ -84,7 +92,10 @@ export function importJWK(input: unknown, options: ImportJWKOptions = {}): Key {
   const keyOptions = kid === undefined ? {} : { kid };
   if (kty === 'oct') {
     if (typeof jwk.k !== 'string') refuse('an oct key needs k');
-    return importSecret(decodeBase64url(jwk.k) as Buffer, spec.alg, keyOptions);
+    return importSecret(decodeBase64url(jwk.k) as Buffer, spec.alg, {
+      ...keyOptions,
+      verifyOnly: !allows(jwk, 'sign'),
+    });
   }
   if (spec.curve !== null) {
     if (jwk.crv !== spec.curve) refuse(`${spec.alg} needs crv ${spec.curve}`);
@@ -102,12 +113,37 @@ export function importJWK(input: unknown, options: ImportJWKOptions = {}): Key {
   if (spec.curve !== null) nodeJWK.crv = spec.curve;
   for (const name of members) if (jwk[name] !== undefined) nodeJWK[name] = jwk[name];
   const isPrivate = jwk.d !== undefined;
+  if (!isPrivate && !allows(jwk, 'verify')) refuse('key_ops does not allow verify, all a public key does');
   const keyObject = parseKey(() =>
     isPrivate
       ? createPrivateKey({ key: nodeJWK, format: 'jwk' })
       : createPublicKey({ key: nodeJWK, format: 'jwk' }),
   );
-  return new Key(keyObject, spec.alg, keyOptions);
+  if (isPrivate) requireOnePair(keyObject, nodeJWK, spec);
+  return new Key(keyObject, spec.alg, { ...keyOptions, verifyOnly: !allows(jwk, 'sign') });
+}
+
+/** Whether `key_ops`, if the JWK has it, lists the operation (RFC 7517 §4.3). */
+function allows(jwk: Record<string, unknown>, operation: 'sign' | 'verify'): boolean {
+  return jwk.key_ops === undefined || (jwk.key_ops as string[]).includes(operation);
+}
+
+/**
+ * Node takes a private JWK's public members as given (or, for OKP, drops them for its own), so a
+ * private key from one pair and public members from another would import as one key that signs
+ * what its own public half rejects, and publishes someone else's key. One signature shows the
+ * halves belong together.
+ */
+function requireOnePair(privateKey: KeyObject, nodeJWK: NodeJWK, spec: AlgorithmSpec): void {
+  const publicJWK: NodeJWK = {};
+  for (const name of ['kty', 'crv', 'n', 'e', 'x', 'y'] as const) {
+    if (nodeJWK[name] !== undefined) publicJWK[name] = nodeJWK[name];
+  }
+  const publicKey = parseKey(() => createPublicKey({ key: publicJWK, format: 'jwk' }));
+  const probe = Buffer.from('latchkey: do these halves make one key?');
+  if (!verify(spec.hash, probe, publicKey, sign(spec.hash, probe, privateKey))) {
+    refuse('its public members do not belong to its private key');
+  }
 }
 
 function resolveAlgorithm(
@@ -155,6 +191,8 @@ function decorate(jwk: JWK, key: Key): JWK {
   if (key.kid !== undefined) out.kid = key.kid;
   out.alg = key.alg;
   out.use = 'sig';
+  // A verify-only private key or secret must not come back able to sign when imported again.
+  if ((jwk.d !== undefined || jwk.k !== undefined) && !key.canSign) out.key_ops = ['verify'];
   return out;
 }
 

@@ -189,7 +189,7 @@ export function signJWS(
   key: Key,
   header: Record<string, unknown> = {},
 ): string {
-  if (key.signInput === null) throw new TypeError('a public key cannot sign');
+  if (key.signInput === null) throw new TypeError('this key cannot sign: it is public, or verify-only');
   const fullHeader: Record<string, unknown> = { ...header, alg: key.alg };
   if (key.kid !== undefined && fullHeader.kid === undefined) fullHeader.kid = key.kid;
   const input = `${Buffer.from(JSON.stringify(fullHeader)).toString('base64url')}.${Buffer.from(payload).toString('base64url')}`;

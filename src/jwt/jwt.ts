@@ -203,7 +203,8 @@ export type JWTSigner = (claims: JWTPayload) => string;
 
 export function createSigner(options: SignerOptions): JWTSigner {
   const { key } = options;
-  if (!(key instanceof Key) || !key.canSign) throw new TypeError('key must be a private key or a secret');
+  if (!(key instanceof Key) || !key.canSign)
+    throw new TypeError('key must be a private key or a secret that may sign');
   const signInput = key.signInput as (input: string) => Buffer;
   if (
     options.typ !== undefined &&

@@ -31,6 +31,11 @@ type VerifyFunction = (signingInput: string, signature: Buffer) => boolean;
 export interface KeyOptions {
   /** Key id published in the JWKS and put into the `kid` header of tokens this key signs. */
   kid?: string;
+  /**
+   * Never sign with this private key or secret, only verify: a JWK whose `key_ops` lacks "sign"
+   * (RFC 7517 §4.3) says so. Its complete JWK export carries `key_ops: ["verify"]` again.
+   */
+  verifyOnly?: boolean;
 }
 
 export class Key {
@@ -65,7 +70,7 @@ export class Key {
       this.publicKeyObject = keyObject.type === 'private' ? createPublicKey(keyObject) : keyObject;
     }
     const functions = bindFunctions(spec, keyObject, this.publicKeyObject);
-    this.signInput = this.kind === 'public' ? null : functions.sign;
+    this.signInput = this.kind === 'public' || options.verifyOnly === true ? null : functions.sign;
     this.verifyInput = functions.verify;
     Object.freeze(this);
   }

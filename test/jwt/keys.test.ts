@@ -3,6 +3,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { KeyError } from '../../src/errors.js';
 import {
   computeJWKThumbprint,
+  createSigner,
+  createVerifier,
   exportJWK,
   exportPrivatePEM,
   exportPublicJWK,
@@ -15,6 +17,7 @@ import {
   importSecret,
   Key,
   type KeyPair,
+  signJWS,
 } from '../../src/jwt/index.js';
 import { rejectionOf } from '../support/errors.js';
 
@@ -235,6 +238,54 @@ describe('JWK import and export', () => {
   ])('refuses %s', (name, make, message) => {
     const options = name === 'a requested alg that differs' ? { alg: 'ES384' as const } : {};
     expect(keyError(() => importJWK(make(), options)).message).toBe(message);
+  });
+
+  it('refuses a private JWK whose public members come from another key', async () => {
+    const others = await Promise.all([
+      generateKeyPair('ES256'),
+      generateKeyPair('RS256'),
+      generateKeyPair('EdDSA'),
+    ]);
+    const publicMembers = { EC: ['x', 'y'], RSA: ['n'], OKP: ['x'] } as const;
+    for (const [index, pair] of [es256, rs256, eddsa].entries()) {
+      const own = exportJWK(pair.privateKey) as unknown as Record<string, unknown>;
+      const other = exportPublicJWK((others[index] as KeyPair).publicKey) as unknown as Record<
+        string,
+        unknown
+      >;
+      const mixed = { ...own };
+      for (const name of publicMembers[own.kty as keyof typeof publicMembers]) mixed[name] = other[name];
+      expect(keyError(() => importJWK(mixed)).message, pair.privateKey.alg).toBe(
+        'JWK rejected: its public members do not belong to its private key',
+      );
+      expect(importJWK(own).canSign).toBe(true);
+    }
+  });
+
+  it('follows key_ops: a public key must allow verify, a private key or secret without sign only verifies', () => {
+    expect(keyError(() => importJWK({ ...base(), key_ops: ['sign'] })).message).toBe(
+      'JWK rejected: key_ops does not allow verify, all a public key does',
+    );
+    expect(importJWK({ ...base(), key_ops: ['verify'] }).kind).toBe('public');
+    const secret = generateSecret('HS256', { kid: 's' });
+    for (const key of [es256.privateKey, rs256.privateKey, eddsa.privateKey, secret]) {
+      const verifyOnly = importJWK({ ...exportJWK(key), key_ops: ['verify'] });
+      expect(verifyOnly.canSign, key.alg).toBe(false);
+      expect(() => createSigner({ key: verifyOnly })).toThrow(
+        'key must be a private key or a secret that may sign',
+      );
+      expect(() => signJWS('{}', verifyOnly)).toThrow('this key cannot sign: it is public, or verify-only');
+      // It still verifies what the signing key signs, and exports as verify-only again.
+      const token = createSigner({ key })({ sub: 'u', exp: 2_000_000_000 });
+      expect(createVerifier({ key: verifyOnly, now: () => 1_900_000_000_000 })(token).payload.sub).toBe('u');
+      expect(exportJWK(verifyOnly).key_ops).toEqual(['verify']);
+      expect(importJWK(exportJWK(verifyOnly)).canSign).toBe(false);
+      expect(importJWK({ ...exportJWK(key), key_ops: ['sign', 'verify'] }).canSign).toBe(true);
+    }
+    expect(exportJWK(es256.privateKey)).not.toHaveProperty('key_ops');
+    expect(
+      exportPublicJWK(importJWK({ ...exportJWK(es256.privateKey), key_ops: ['verify'] })),
+    ).not.toHaveProperty('key_ops');
   });
 
   it('computes RFC 7638 thumbprints (the RFC 7638 §3.1 example)', () => {

@@ -80,6 +80,8 @@ export function defaultHashConcurrency(): number {
   return Math.max(1, availableParallelism() - 1);
 }
 
+const DUMMY_PASSWORD = 'latchkey-dummy-password-for-unknown-accounts';
+
 const PHC_ARGON2ID = /^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/;
 
 export class PasswordHasher {
@@ -134,7 +136,12 @@ export class PasswordHasher {
    * takes as long either way and reveals nothing about which emails exist.
    */
   async checkDummy(password: string): Promise<false> {
-    this.#dummyHash ??= this.hash('latchkey-dummy-password-for-unknown-accounts');
+    // Made once, outside the bounded queue: a refusal for overload kept here would have made every
+    // later unknown-email login answer 503 while real accounts answer 401, naming which emails exist.
+    this.#dummyHash ??= hash(DUMMY_PASSWORD, { algorithm: ARGON2ID, ...this.#parameters }).catch((error) => {
+      this.#dummyHash = null;
+      throw error;
+    });
     await this.check(await this.#dummyHash, password);
     return false;
   }

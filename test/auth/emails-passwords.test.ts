@@ -97,6 +97,21 @@ describe('PasswordHasher', () => {
     await expect(hasher.hash('correct horse')).resolves.toMatch(/^\$argon2id/);
   });
 
+  it('answers an unknown account like a known one after its first check met a full queue', async () => {
+    const hasher = new PasswordHasher({ argon2: FAST, maxConcurrent: 1, maxQueued: 0 });
+    const stored = await hasher.hash('correct horse');
+    // The very first unknown-account check arrives while the only slot is busy.
+    const busy = hasher.check(stored, 'wrong');
+    const first = hasher.checkDummy('guess');
+    await expect(hasher.check(stored, 'guess')).rejects.toMatchObject({ code: 'ERR_OVERLOADED' });
+    const [settled] = await Promise.allSettled([first, busy]);
+    // Like any login at that moment it may be refused for overload, but nothing of that may stay.
+    if (settled?.status === 'rejected') expect(settled.reason).toMatchObject({ code: 'ERR_OVERLOADED' });
+    // Idle again: both kinds of login are checked, neither is refused for overload.
+    expect(await hasher.checkDummy('guess')).toBe(false);
+    expect(await hasher.check(stored, 'guess')).toEqual({ ok: false, needsRehash: false });
+  });
+
   it('refuses bad parameters as caller mistakes', () => {
     expect(() => new PasswordHasher({ argon2: { ...FAST, memoryCost: 0 } })).toThrow(TypeError);
     expect(() => new PasswordHasher({ maxConcurrent: 0 })).toThrow(TypeError);

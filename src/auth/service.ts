@@ -57,7 +57,7 @@ export interface Principal {
 export type AuthEvent =
   | { type: 'registered'; userId: string }
   | { type: 'login_succeeded'; userId: string; sessionId: string }
-  | { type: 'login_failed'; reason: 'unknown_email' | 'wrong_password' | 'disabled' }
+  | { type: 'login_failed'; reason: 'unknown_email' | 'wrong_password' | 'disabled' | 'changed_meanwhile' }
   | { type: 'login_throttled'; retryAfterSeconds: number }
   | { type: 'registration_throttled'; retryAfterSeconds: number }
   | { type: 'refreshed'; sessionId: string }
@@ -153,9 +153,19 @@ export class AuthService {
       this.#d.onEvent({ type: 'login_failed', reason: 'wrong_password' });
       throw invalidCredentials();
     }
+    let verifiedHash = user.passwordHash;
+    if (check.needsRehash) {
+      const rehashed = await passwords.hash(password);
+      if (await store.rehashPassword(user.id, verifiedHash, rehashed)) verifiedHash = rehashed;
+    }
+    // The password was checked against what the store held then; a password change or disabling
+    // that committed since wins, and this login ends as if the password had been wrong.
+    const issued = await this.#startSession(user, client, verifiedHash);
+    if (issued === null) {
+      this.#d.onEvent({ type: 'login_failed', reason: 'changed_meanwhile' });
+      throw invalidCredentials();
+    }
     await throttle.recordLoginSuccess(email, client.ip);
-    if (check.needsRehash) await store.updatePasswordHash(user.id, await passwords.hash(password));
-    const issued = await this.#startSession(user, client);
     this.#d.onEvent({ type: 'login_succeeded', userId: user.id, sessionId: issued.sessionId });
     return issued;
   }
@@ -295,12 +305,17 @@ export class AuthService {
     }
   }
 
-  async #startSession(user: UserRecord, client: ClientContext): Promise<IssuedTokens> {
+  /** A session for a login that verified `verifiedHash`; null when the account changed since. */
+  async #startSession(
+    user: UserRecord,
+    client: ClientContext,
+    verifiedHash: string,
+  ): Promise<IssuedTokens | null> {
     const { store, options, now } = this.#d;
     const at = now();
     const refreshToken = generateRefreshToken();
     const expiresAt = at + options.sessions.absoluteTtlMs;
-    const session = await store.createSession(
+    const session = await store.createLoginSession(
       {
         id: randomBytes(16).toString('base64url'),
         userId: user.id,
@@ -312,8 +327,9 @@ export class AuthService {
         ip: client.ip,
       },
       hashRefreshToken(refreshToken),
+      verifiedHash,
     );
-    return this.#tokens(session, refreshToken);
+    return session === null ? null : this.#tokens(session, refreshToken);
   }
 
   #tokens(session: SessionRecord, refreshToken: string): IssuedTokens {

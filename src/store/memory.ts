@@ -64,8 +64,11 @@ export class MemoryStore implements Store {
       .map((user) => ({ ...user }));
   }
 
-  async updatePasswordHash(userId: string, passwordHash: string): Promise<void> {
-    this.#setPasswordHash(userId, passwordHash);
+  async rehashPassword(userId: string, verifiedHash: string, passwordHash: string): Promise<boolean> {
+    const user = this.#users.get(userId);
+    if (user?.passwordHash !== verifiedHash) return false;
+    user.passwordHash = passwordHash;
+    return true;
   }
 
   async changePassword(
@@ -83,6 +86,16 @@ export class MemoryStore implements Store {
     if (user === undefined) return false;
     user.disabledAt = disabledAt;
     return true;
+  }
+
+  async createLoginSession(
+    session: NewSession,
+    refreshTokenHash: string,
+    verifiedHash: string,
+  ): Promise<SessionRecord | null> {
+    const user = this.#users.get(session.userId);
+    if (user === undefined || user.disabledAt !== null || user.passwordHash !== verifiedHash) return null;
+    return this.createSession(session, refreshTokenHash);
   }
 
   async createSession(session: NewSession, refreshTokenHash: string): Promise<SessionRecord> {

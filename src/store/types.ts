@@ -104,8 +104,12 @@ export interface Store {
   findUserByEmail(email: string): Promise<UserRecord | null>;
   findUserById(id: string): Promise<UserRecord | null>;
   listUsers(): Promise<UserRecord[]>;
-  /** Replaces the password hash (rehash on login). */
-  updatePasswordHash(userId: string, passwordHash: string): Promise<void>;
+  /**
+   * Replaces the password hash a login just verified (rehash with new parameters), only if it is
+   * still the stored one: a password change that committed meanwhile must not be undone. True
+   * when it was replaced.
+   */
+  rehashPassword(userId: string, verifiedHash: string, passwordHash: string): Promise<boolean>;
   /** Sets a new password hash and revokes every other session of the user, in one transaction. */
   changePassword(
     userId: string,
@@ -118,6 +122,16 @@ export interface Store {
 
   /** Stores a new session with its first refresh token, in one transaction. */
   createSession(session: NewSession, refreshTokenHash: string): Promise<SessionRecord>;
+  /**
+   * `createSession` for a login that verified `verifiedHash`: in the same transaction, only if the
+   * user still has that hash and is not disabled. `null` when a password change or disabling
+   * committed after the check, so that the login cannot outlive it.
+   */
+  createLoginSession(
+    session: NewSession,
+    refreshTokenHash: string,
+    verifiedHash: string,
+  ): Promise<SessionRecord | null>;
   findSession(id: string): Promise<SessionRecord | null>;
   /** Sessions of a user that are neither revoked nor expired at `now`, newest first. */
   listActiveSessions(userId: string, now: number): Promise<SessionRecord[]>;

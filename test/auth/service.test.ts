@@ -195,6 +195,66 @@ describe('AuthService', () => {
     );
   });
 
+  /** Holds `store[method]` at its first call until `release()`; `reached` settles when it is held. */
+  function hold(method: 'createLoginSession' | 'rehashPassword') {
+    const original = store[method].bind(store) as (...args: unknown[]) => Promise<unknown>;
+    let release!: () => void;
+    let reach!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const reached = new Promise<void>((resolve) => {
+      reach = resolve;
+    });
+    (store as unknown as Record<string, unknown>)[method] = async (...args: unknown[]) => {
+      reach();
+      await gate;
+      return original(...args);
+    };
+    return { reached, release };
+  }
+
+  it.each([
+    ['before its session is stored', 'createLoginSession', FAST],
+    ['before its rehash is stored', 'rehashPassword', { ...FAST, timeCost: 2 }],
+  ] as const)(
+    'lets a password change win over a login with the old password held %s',
+    async (_, method, argon2) => {
+      const owner = service.authenticate(
+        (await service.login('alice@example.com', 'correct horse', client)).accessToken,
+      );
+      service = await build(argon2);
+      const held = hold(method);
+      const attacker = code(() => service.login('alice@example.com', 'correct horse', client));
+      await held.reached;
+      await service.changePassword(owner, 'correct horse', 'new password!', client);
+      held.release();
+      expect(await attacker).toBe('ERR_INVALID_CREDENTIALS');
+      expect(events).toContainEqual({ type: 'login_failed', reason: 'changed_meanwhile' });
+      // The change stands: the old password is refused, the new one works, and no stray session lives.
+      expect(await code(() => service.login('alice@example.com', 'correct horse', client))).toBe(
+        'ERR_INVALID_CREDENTIALS',
+      );
+      expect((await service.listSessions(owner.userId)).map((session) => session.id)).toEqual([
+        owner.sessionId,
+      ]);
+      expect((await service.login('alice@example.com', 'new password!', client)).refreshToken).toMatch(
+        /^lk_rt_/,
+      );
+    },
+  );
+
+  it('lets disabling win over a login held before its session is stored', async () => {
+    const held = hold('createLoginSession');
+    const login = code(() => service.login('alice@example.com', 'correct horse', client));
+    await held.reached;
+    const user = await store.findUserByEmail('alice@example.com');
+    await store.setUserDisabled(user?.id as string, now);
+    held.release();
+    expect(await login).toBe('ERR_INVALID_CREDENTIALS');
+    expect(await service.listSessions(user?.id as string)).toEqual([]);
+  });
+
   it('throttles before checking the password, so even the right one waits', async () => {
     for (let i = 0; i < 5; i += 1)
       await code(() => service.login('alice@example.com', 'wrong horse', client));

@@ -126,9 +126,16 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
         expect((await store.listUsers()).map((user) => user.id)).toEqual(['u1', 'u2', 'u3']);
       });
 
-      it('replaces the password hash', async () => {
-        await store.updatePasswordHash('u1', '$argon2id$v=19$new');
+      it('rehashes a password only while the verified hash is still the stored one', async () => {
+        expect(await store.rehashPassword('u1', '$argon2id$v=19$u1', '$argon2id$v=19$new')).toBe(true);
         expect((await store.findUserById('u1'))?.passwordHash).toBe('$argon2id$v=19$new');
+        // A change committed after the check: the rehash of the old password must not undo it.
+        await store.changePassword('u1', '$argon2id$v=19$changed', null, T0);
+        expect(await store.rehashPassword('u1', '$argon2id$v=19$new', '$argon2id$v=19$old-again')).toBe(
+          false,
+        );
+        expect((await store.findUserById('u1'))?.passwordHash).toBe('$argon2id$v=19$changed');
+        expect(await store.rehashPassword('nobody', '$argon2id$v=19$u1', '$argon2id$v=19$x')).toBe(false);
       });
 
       it('disables and enables a user, and says false for an unknown one', async () => {
@@ -150,6 +157,26 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
           token: { hash: 'rt-1', sessionId: 's1', createdAt: T0, rotatedAt: null, successorHash: null },
           session: expected,
         });
+      });
+
+      it('creates a login session only while the verified hash is stored and the user enabled', async () => {
+        const expected: SessionRecord = { ...newSession('s1'), revokedAt: null, revokedReason: null };
+        expect(await store.createLoginSession(newSession('s1'), 'rt-1', '$argon2id$v=19$u1')).toEqual(
+          expected,
+        );
+        expect(await store.findSession('s1')).toEqual(expected);
+        // The password changed after the login checked it: no session, no token.
+        await store.changePassword('u1', '$argon2id$v=19$changed', null, T0);
+        expect(await store.createLoginSession(newSession('s2'), 'rt-2', '$argon2id$v=19$u1')).toBeNull();
+        expect(await store.findSession('s2')).toBeNull();
+        expect(await peekToken('rt-2')).toBeNull();
+        // Disabled after the check: the same.
+        await store.setUserDisabled('u1', T0);
+        expect(await store.createLoginSession(newSession('s3'), 'rt-3', '$argon2id$v=19$changed')).toBeNull();
+        expect(await store.findSession('s3')).toBeNull();
+        expect(
+          await store.createLoginSession(newSession('s4', { userId: 'nobody' }), 'rt-4', '$argon2id$v=19$u1'),
+        ).toBeNull();
       });
 
       it('returns null for an unknown session', async () => {

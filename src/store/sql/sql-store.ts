@@ -97,12 +97,14 @@ export class SQLStore implements Store {
     return rows.map(toUserRecord);
   }
 
-  async updatePasswordHash(userId: string, passwordHash: string): Promise<void> {
-    await this.#db
+  async rehashPassword(userId: string, verifiedHash: string, passwordHash: string): Promise<boolean> {
+    const result = await this.#db
       .updateTable('users')
       .set({ password_hash: passwordHash })
       .where('id', '=', userId)
-      .execute();
+      .where('password_hash', '=', verifiedHash)
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
   }
 
   async changePassword(
@@ -127,45 +129,27 @@ export class SQLStore implements Store {
   }
 
   async createSession(session: NewSession, refreshTokenHash: string): Promise<SessionRecord> {
-    await this.#write(async (trx) => {
-      await trx
-        .insertInto('sessions')
-        .values({
-          id: session.id,
-          user_id: session.userId,
-          created_at: session.createdAt,
-          last_used_at: session.lastUsedAt,
-          expires_at: session.expiresAt,
-          idle_expires_at: session.idleExpiresAt,
-          user_agent: session.userAgent,
-          ip: session.ip,
-          revoked_at: null,
-          revoked_reason: null,
-        })
-        .execute();
-      await trx
-        .insertInto('refresh_tokens')
-        .values({
-          hash: refreshTokenHash,
-          session_id: session.id,
-          created_at: session.createdAt,
-          rotated_at: null,
-          successor_hash: null,
-        })
-        .execute();
+    await this.#write((trx) => insertSession(trx, session, refreshTokenHash));
+    return newSessionRecord(session);
+  }
+
+  async createLoginSession(
+    session: NewSession,
+    refreshTokenHash: string,
+    verifiedHash: string,
+  ): Promise<SessionRecord | null> {
+    return this.#write(async (trx) => {
+      // Locked with the session insert, so a password change waits for this login or sees it.
+      const user = await trx
+        .selectFrom('users')
+        .select(['password_hash', 'disabled_at'])
+        .where('id', '=', session.userId)
+        .$if(this.#lockRows, (query) => query.forUpdate())
+        .executeTakeFirst();
+      if (user === undefined || user.disabled_at !== null || user.password_hash !== verifiedHash) return null;
+      await insertSession(trx, session, refreshTokenHash);
+      return newSessionRecord(session);
     });
-    return {
-      id: session.id,
-      userId: session.userId,
-      createdAt: session.createdAt,
-      lastUsedAt: session.lastUsedAt,
-      expiresAt: session.expiresAt,
-      idleExpiresAt: session.idleExpiresAt,
-      userAgent: session.userAgent,
-      ip: session.ip,
-      revokedAt: null,
-      revokedReason: null,
-    };
   }
 
   async findSession(id: string): Promise<SessionRecord | null> {
@@ -447,4 +431,51 @@ async function revokeLiveSessions(
   if (exceptSessionId !== null) query = query.where('id', '!=', exceptSessionId);
   const rows = await query.returning('id').execute();
   return rows.map((row) => row.id);
+}
+
+async function insertSession(
+  trx: Kysely<Database>,
+  session: NewSession,
+  refreshTokenHash: string,
+): Promise<void> {
+  await trx
+    .insertInto('sessions')
+    .values({
+      id: session.id,
+      user_id: session.userId,
+      created_at: session.createdAt,
+      last_used_at: session.lastUsedAt,
+      expires_at: session.expiresAt,
+      idle_expires_at: session.idleExpiresAt,
+      user_agent: session.userAgent,
+      ip: session.ip,
+      revoked_at: null,
+      revoked_reason: null,
+    })
+    .execute();
+  await trx
+    .insertInto('refresh_tokens')
+    .values({
+      hash: refreshTokenHash,
+      session_id: session.id,
+      created_at: session.createdAt,
+      rotated_at: null,
+      successor_hash: null,
+    })
+    .execute();
+}
+
+function newSessionRecord(session: NewSession): SessionRecord {
+  return {
+    id: session.id,
+    userId: session.userId,
+    createdAt: session.createdAt,
+    lastUsedAt: session.lastUsedAt,
+    expiresAt: session.expiresAt,
+    idleExpiresAt: session.idleExpiresAt,
+    userAgent: session.userAgent,
+    ip: session.ip,
+    revokedAt: null,
+    revokedReason: null,
+  };
 }

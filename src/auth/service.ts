@@ -24,7 +24,7 @@ import {
 } from './refresh-tokens.js';
 import type { RevokedSessions } from './revocations.js';
 import { decideRefresh } from './sessions.js';
-import type { Throttle } from './throttle.js';
+import type { LoginAttempt, Throttle } from './throttle.js';
 
 /** Where a request came from, as the edge determined it. */
 export interface ClientContext {
@@ -138,18 +138,32 @@ export class AuthService {
   async login(emailInput: string, passwordInput: string, client: ClientContext): Promise<IssuedTokens> {
     const email = normalizeEmail(emailInput);
     const password = loginPassword(passwordInput, 'password');
-    const { store, throttle, passwords, now } = this.#d;
-    await this.#throttled('login_throttled', throttle.checkLogin(email, client.ip, now()));
+    const { throttle, now } = this.#d;
+    const attempt = await this.#throttled('login_throttled', throttle.beginLogin(email, client.ip, now()));
+    try {
+      return await this.#checkedLogin(email, password, client, attempt);
+    } finally {
+      attempt.end();
+    }
+  }
+
+  async #checkedLogin(
+    email: string,
+    password: string,
+    client: ClientContext,
+    attempt: LoginAttempt,
+  ): Promise<IssuedTokens> {
+    const { store, passwords, now } = this.#d;
     const user = await store.findUserByEmail(email);
     if (user === null || user.disabledAt !== null) {
       await passwords.checkDummy(password);
-      await throttle.recordLoginFailure(email, client.ip, now());
+      await attempt.failed(now());
       this.#d.onEvent({ type: 'login_failed', reason: user === null ? 'unknown_email' : 'disabled' });
       throw invalidCredentials();
     }
     const check = await passwords.check(user.passwordHash, password);
     if (!check.ok) {
-      await throttle.recordLoginFailure(email, client.ip, now());
+      await attempt.failed(now());
       this.#d.onEvent({ type: 'login_failed', reason: 'wrong_password' });
       throw invalidCredentials();
     }
@@ -165,7 +179,7 @@ export class AuthService {
       this.#d.onEvent({ type: 'login_failed', reason: 'changed_meanwhile' });
       throw invalidCredentials();
     }
-    await throttle.recordLoginSuccess(email, client.ip);
+    await attempt.succeeded();
     this.#d.onEvent({ type: 'login_succeeded', userId: user.id, sessionId: issued.sessionId });
     return issued;
   }
@@ -273,10 +287,14 @@ export class AuthService {
     const next = normalizePassword(nextInput, 'new_password');
     const user = await this.#requireActiveUser(principal.userId);
     // A stolen access token must not become a way to guess the password: same throttle as login.
-    await throttle.checkLogin(user.email, client.ip, now());
-    if (!(await passwords.check(user.passwordHash, current)).ok) {
-      await throttle.recordLoginFailure(user.email, client.ip, now());
-      throw new AuthError('ERR_WRONG_PASSWORD', 'current password is incorrect');
+    const attempt = await throttle.beginLogin(user.email, client.ip, now());
+    try {
+      if (!(await passwords.check(user.passwordHash, current)).ok) {
+        await attempt.failed(now());
+        throw new AuthError('ERR_WRONG_PASSWORD', 'current password is incorrect');
+      }
+    } finally {
+      attempt.end();
     }
     const at = now();
     const revoked = await store.changePassword(user.id, await passwords.hash(next), principal.sessionId, at);
@@ -294,9 +312,9 @@ export class AuthService {
   }
 
   /** Awaits a throttle check and reports a refusal as `type` before passing it on. */
-  async #throttled(type: 'login_throttled' | 'registration_throttled', check: Promise<void>): Promise<void> {
+  async #throttled<T>(type: 'login_throttled' | 'registration_throttled', check: Promise<T>): Promise<T> {
     try {
-      await check;
+      return await check;
     } catch (error) {
       if (error instanceof AuthError && error.retryAfterSeconds !== undefined) {
         this.#d.onEvent({ type, retryAfterSeconds: error.retryAfterSeconds });

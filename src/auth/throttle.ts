@@ -6,7 +6,7 @@
  * owner out from elsewhere. Checks run before the password is, so a throttled right password fails too.
  */
 import { AuthError } from '../errors.js';
-import type { Store } from '../store/types.js';
+import type { CounterState, Store } from '../store/types.js';
 
 export interface ThrottlePolicy {
   /** Failures per account+IP before back-off starts; default 5. */
@@ -49,9 +49,22 @@ function rateLimited(untilMs: number, now: number): AuthError {
   return new AuthError('ERR_RATE_LIMITED', 'too many attempts; try again later', { retryAfterSeconds });
 }
 
+/** A login that passed the throttle and is checking its password; `end()` it however it ends. */
+export interface LoginAttempt {
+  failed(now: number): Promise<void>;
+  succeeded(): Promise<void>;
+  /** No longer in flight; idempotent. Call it after `failed` has been awaited, never before. */
+  end(): void;
+}
+
+/** How long an attempt refused because others for the same key are being checked should wait. */
+const IN_FLIGHT_WAIT_MS = 1000;
+
 export class Throttle {
   readonly #store: Store;
   readonly #policy: ThrottlePolicy;
+  /** Attempts per counter key between passing the check and recording their outcome, this process. */
+  readonly #inFlight = new Map<string, number>();
 
   constructor(store: Store, policy: ThrottlePolicy = DEFAULT_THROTTLE) {
     this.#store = store;
@@ -60,19 +73,76 @@ export class Throttle {
 
   /** Throws ERR_RATE_LIMITED when a login for this account from this IP must wait. */
   async checkLogin(email: string, ip: string, now: number): Promise<void> {
+    await this.#admitLogin(email, ip, now, false);
+  }
+
+  /**
+   * `checkLogin` for an attempt about to check a password: it counts as in flight until `end()`.
+   * The counters grow only after the password check, so without this a burst sent at once would
+   * all pass the check and have as many passwords checked as the hasher's queue takes.
+   */
+  async beginLogin(email: string, ip: string, now: number): Promise<LoginAttempt> {
+    const counted = await this.#admitLogin(email, ip, now, true);
+    let ended = false;
+    return {
+      failed: (at) => this.recordLoginFailure(email, ip, at),
+      succeeded: () => this.recordLoginSuccess(email, ip),
+      end: () => {
+        if (ended) return;
+        ended = true;
+        for (const key of counted) {
+          const left = (this.#inFlight.get(key) ?? 1) - 1;
+          if (left === 0) this.#inFlight.delete(key);
+          else this.#inFlight.set(key, left);
+        }
+      },
+    };
+  }
+
+  /**
+   * Decides from the stored failures plus the attempts in flight; the keys it judged, each counted
+   * in flight when `count` is set.
+   */
+  async #admitLogin(email: string, ip: string, now: number, count: boolean): Promise<string[]> {
     const p = this.#policy;
+    const pairKey = keys.pair(email, ip);
+    const accountKey = keys.account(email);
+    const ipKey = keys.ip(ip);
     const [pair, account, source] = await Promise.all([
-      this.#store.readCounter(keys.pair(email, ip), now),
-      this.#store.readCounter(keys.account(email), now),
-      this.#store.readCounter(keys.ip(ip), now),
+      this.#store.readCounter(pairKey, now),
+      this.#store.readCounter(accountKey, now),
+      this.#store.readCounter(ipKey, now),
     ]);
-    if (pair !== null && pair.count >= p.pairFreeFailures) {
-      const backoff = Math.min(p.pairBaseBackoffMs * 2 ** (pair.count - p.pairFreeFailures), p.pairWindowMs);
-      const until = Math.min(pair.lastAt + backoff, pair.expiresAt);
-      if (now < until) throw rateLimited(until, now);
+    const pairFlying = this.#flying(pairKey);
+    if ((pair?.count ?? 0) + pairFlying >= p.pairFreeFailures) {
+      // Past the free failures, one attempt at a time, each after its back-off.
+      if (pairFlying > 0) throw rateLimited(now + IN_FLIGHT_WAIT_MS, now);
+      if (pair !== null) {
+        const backoff = Math.min(
+          p.pairBaseBackoffMs * 2 ** (pair.count - p.pairFreeFailures),
+          p.pairWindowMs,
+        );
+        const until = Math.min(pair.lastAt + backoff, pair.expiresAt);
+        if (now < until) throw rateLimited(until, now);
+      }
     }
-    if (account !== null && account.count >= p.accountMaxFailures) throw rateLimited(account.expiresAt, now);
-    if (source !== null && source.count >= p.ipMaxFailures) throw rateLimited(source.expiresAt, now);
+    for (const [key, counter, max] of [
+      [accountKey, account, p.accountMaxFailures],
+      [ipKey, source, p.ipMaxFailures],
+    ] as const) {
+      const stored = counter?.count ?? 0;
+      if (stored >= max) throw rateLimited((counter as CounterState).expiresAt, now);
+      if (stored + this.#flying(key) >= max) throw rateLimited(now + IN_FLIGHT_WAIT_MS, now);
+    }
+    const counted = [pairKey, accountKey, ipKey];
+    // In the same synchronous stretch as the decision: an await in between would let every attempt
+    // of a burst decide before any of them counted.
+    if (count) for (const key of counted) this.#inFlight.set(key, this.#flying(key) + 1);
+    return counted;
+  }
+
+  #flying(key: string): number {
+    return this.#inFlight.get(key) ?? 0;
   }
 
   async recordLoginFailure(email: string, ip: string, now: number): Promise<void> {

@@ -267,6 +267,32 @@ describe('AuthService', () => {
     ).toBeTruthy();
   });
 
+  it('counts logins in flight, so a burst sent at once gets no more guesses than one sent in turn', async () => {
+    const burst = await Promise.all(
+      Array.from({ length: 20 }, () => code(() => service.login('alice@example.com', 'wrong horse', client))),
+    );
+    expect(burst.filter((result) => result === 'ERR_INVALID_CREDENTIALS')).toHaveLength(5);
+    expect(burst.filter((result) => result === 'ERR_RATE_LIMITED')).toHaveLength(15);
+    // The five failures are on record: the right password now waits its back-off, as after five in turn.
+    expect(await code(() => service.login('alice@example.com', 'correct horse', client))).toBe(
+      'ERR_RATE_LIMITED',
+    );
+    now += 15_000;
+    expect((await service.login('alice@example.com', 'correct horse', client)).sessionId).toBeTruthy();
+  });
+
+  it('frees the in-flight count however a login ends', async () => {
+    // Five logins that fail for the store, not the password, must not leave the pair blocked.
+    const findUser = store.findUserByEmail.bind(store);
+    store.findUserByEmail = async () => {
+      throw new Error('store down');
+    };
+    for (let i = 0; i < 6; i += 1)
+      await expect(service.login('alice@example.com', 'correct horse', client)).rejects.toThrow('store down');
+    store.findUserByEmail = findUser;
+    expect((await service.login('alice@example.com', 'correct horse', client)).sessionId).toBeTruthy();
+  });
+
   it('learns revocations made by another instance through the store', async () => {
     const login = await service.login('alice@example.com', 'correct horse', client);
     await store.revokeSession(login.sessionId, now, 'elsewhere');

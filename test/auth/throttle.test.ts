@@ -17,6 +17,40 @@ async function retryAfter(run: () => Promise<unknown>): Promise<number | 'allowe
 }
 
 describe('Throttle', () => {
+  it('counts attempts in flight against the free failures, the account cap and the IP cap', async () => {
+    const throttle = new Throttle(new MemoryStore(), {
+      ...DEFAULT_THROTTLE,
+      accountMaxFailures: 7,
+      ipMaxFailures: 9,
+    });
+    const pair = await Promise.all(
+      Array.from({ length: 5 }, () => throttle.beginLogin('a@b.co', '1.1.1.1', T0)),
+    );
+    // Five in flight: a sixth from the same pair waits, even though nothing is on record yet.
+    expect(await retryAfter(() => throttle.beginLogin('a@b.co', '1.1.1.1', T0))).toBe(1);
+    expect(await retryAfter(() => throttle.checkLogin('a@b.co', '1.1.1.1', T0))).toBe(1);
+    // The account cap (7) counts the five too: two more from elsewhere, then it waits.
+    const elsewhere = [
+      await throttle.beginLogin('a@b.co', '2.2.2.2', T0),
+      await throttle.beginLogin('a@b.co', '3.3.3.3', T0),
+    ];
+    expect(await retryAfter(() => throttle.beginLogin('a@b.co', '4.4.4.4', T0))).toBe(1);
+    // One ends as a failure: it is on record before it leaves the flight, so the pair still waits.
+    const [first] = pair;
+    await first?.failed(T0);
+    first?.end();
+    first?.end();
+    expect(await retryAfter(() => throttle.beginLogin('a@b.co', '1.1.1.1', T0))).toBe(1);
+    for (const attempt of [...pair, ...elsewhere]) attempt.end();
+    // The IP cap (9) counts in-flight attempts on other accounts from that IP.
+    const spray = await Promise.all(
+      Array.from({ length: 9 }, (_, i) => throttle.beginLogin(`user${i}@b.co`, '5.5.5.5', T0)),
+    );
+    expect(await retryAfter(() => throttle.beginLogin('user9@b.co', '5.5.5.5', T0))).toBe(1);
+    for (const attempt of spray) attempt.end();
+    expect(await retryAfter(() => throttle.beginLogin('user9@b.co', '5.5.5.5', T0))).toBe('allowed');
+  });
+
   it('lets 5 failures of an account+IP pass, then backs off, doubling', async () => {
     const throttle = new Throttle(new MemoryStore());
     for (let i = 0; i < 5; i += 1) {

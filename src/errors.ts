@@ -47,6 +47,8 @@ export const REQUEST_ERROR_CODES = [
   'ERR_NOT_FOUND',
   'ERR_PAYLOAD_TOO_LARGE',
   'ERR_UNSUPPORTED_MEDIA_TYPE',
+  'ERR_HEADERS_TOO_LARGE',
+  'ERR_REQUEST_TIMEOUT',
 ] as const;
 
 /** Storage failures. */

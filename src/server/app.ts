@@ -2,6 +2,7 @@
  * Builds the Fastify app of one Latchkey instance from its configuration. It never listens: main.ts
  * does that, and tests use `inject()` or listen on port 0.
  */
+import { STATUS_CODES } from 'node:http';
 import fastifyCookie from '@fastify/cookie';
 import fastifyHelmet from '@fastify/helmet';
 import fastifySwagger from '@fastify/swagger';
@@ -98,6 +99,20 @@ export async function buildApp(
       customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false },
     },
     return503OnClosing: true,
+    // What Node's HTTP parser refuses never becomes a request (headers over 16 KiB, a request line
+    // that is not HTTP, a request that stalls): answer it in the contract's shape, not Fastify's.
+    clientErrorHandler: (error, socket) => {
+      if ((error as NodeJS.ErrnoException).code === 'ECONNRESET' || socket.destroyed) return;
+      const problem = toHttpProblem(clientRequestError(error)) as HttpProblem;
+      const body = JSON.stringify({ error: problem.error, message: problem.message });
+      if (socket.writable) {
+        socket.write(
+          `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}\r\nContent-Type: application/json\r\n` +
+            `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        );
+      }
+      socket.destroy(error);
+    },
     // A URL that is not valid percent-encoding never reaches the error handler: answer it in the
     // contract's shape rather than with Fastify's own body (which also echoes the URL).
     frameworkErrors: (error, _request, reply) => {
@@ -194,4 +209,15 @@ export async function buildApp(
   registerHealthRoutes(app, runtime);
   await app.ready();
   return app;
+}
+
+function clientRequestError(error: Error): RequestError {
+  switch ((error as NodeJS.ErrnoException).code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return new RequestError('ERR_HEADERS_TOO_LARGE', 'the request headers are larger than 16 KiB');
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return new RequestError('ERR_REQUEST_TIMEOUT', 'the request did not arrive in time');
+    default:
+      return new RequestError('ERR_BAD_REQUEST', 'the request is not valid HTTP');
+  }
 }

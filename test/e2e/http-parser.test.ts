@@ -1,0 +1,70 @@
+/**
+ * What Node's HTTP parser refuses before Fastify sees a request still gets the contract's error
+ * shape. Only a real socket shows this: inject() never runs the parser.
+ */
+import { connect } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningServer, startServer } from './support.js';
+
+let server: RunningServer;
+
+beforeAll(async () => {
+  server = await startServer();
+});
+
+afterAll(async () => {
+  await server.close();
+});
+
+/** Sends raw bytes and returns everything the server wrote before it closed the connection. */
+function exchange(raw: string): Promise<string> {
+  const { port } = new URL(server.baseUrl);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), '127.0.0.1', () => socket.end(raw));
+    let received = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      received += chunk;
+    });
+    socket.on('close', () => resolve(received));
+    socket.on('error', reject);
+  });
+}
+
+function parse(response: string): { status: number; type: string | undefined; body: unknown } {
+  const [head = '', body = ''] = response.split('\r\n\r\n');
+  const [statusLine = '', ...headers] = head.split('\r\n');
+  const type = headers
+    .find((line) => line.toLowerCase().startsWith('content-type:'))
+    ?.slice(13)
+    .trim();
+  return { status: Number(statusLine.split(' ')[1]), type, body: JSON.parse(body) };
+}
+
+describe("errors of Node's HTTP parser", () => {
+  it('answers headers over 16 KiB (a huge token) with 431 in the JSON error shape', async () => {
+    const token = 'x'.repeat(17 * 1024);
+    const response = parse(
+      await exchange(`GET /api/me HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\n\r\n`),
+    );
+    expect(response).toEqual({
+      status: 431,
+      type: 'application/json',
+      body: { error: 'headers_too_large', message: 'the request headers are larger than 16 KiB' },
+    });
+  });
+
+  it('answers a request line that is not HTTP with 400 in the JSON error shape', async () => {
+    const response = parse(await exchange('HELLO THERE\r\n\r\n'));
+    expect(response).toEqual({
+      status: 400,
+      type: 'application/json',
+      body: { error: 'invalid_request', message: 'the request is not valid HTTP' },
+    });
+  });
+
+  it('still serves the next connection normally', async () => {
+    const response = await fetch(`${server.baseUrl}/healthz`);
+    expect(response.status).toBe(200);
+  });
+});

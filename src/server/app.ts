@@ -211,7 +211,8 @@ export async function buildApp(
   return app;
 }
 
-function clientRequestError(error: Error): RequestError {
+/** @internal The `RequestError` for an error of Node's HTTP parser. */
+export function clientRequestError(error: Error): RequestError {
   switch ((error as NodeJS.ErrnoException).code) {
     case 'HPE_HEADER_OVERFLOW':
       return new RequestError('ERR_HEADERS_TOO_LARGE', 'the request headers are larger than 16 KiB');

@@ -4,6 +4,7 @@
  */
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { clientRequestError } from '../../src/server/app.js';
 import { type RunningServer, startServer } from './support.js';
 
 let server: RunningServer;
@@ -60,6 +61,14 @@ describe("errors of Node's HTTP parser", () => {
       status: 400,
       type: 'application/json',
       body: { error: 'invalid_request', message: 'the request is not valid HTTP' },
+    });
+  });
+
+  it('names a request that stalled (Node ends it after requestTimeout, minutes by default)', () => {
+    const stalled = Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' });
+    expect(clientRequestError(stalled)).toMatchObject({
+      code: 'ERR_REQUEST_TIMEOUT',
+      message: 'the request did not arrive in time',
     });
   });
 

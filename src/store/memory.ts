@@ -4,6 +4,7 @@
  * is its atomicity. Records go in and out as copies, so no caller can change what is stored.
  */
 import { StoreError } from '../errors.js';
+import { newSessionRecord } from './session-record.js';
 import type {
   CounterState,
   NewSession,
@@ -101,18 +102,7 @@ export class MemoryStore implements Store {
   async createSession(session: NewSession, refreshTokenHash: string): Promise<SessionRecord> {
     if (this.#sessions.has(session.id)) throw new Error('a session with this id exists');
     if (this.#refreshTokens.has(refreshTokenHash)) throw new Error('a refresh token with this hash exists');
-    const record: SessionRecord = {
-      id: session.id,
-      userId: session.userId,
-      createdAt: session.createdAt,
-      lastUsedAt: session.lastUsedAt,
-      expiresAt: session.expiresAt,
-      idleExpiresAt: session.idleExpiresAt,
-      userAgent: session.userAgent,
-      ip: session.ip,
-      revokedAt: null,
-      revokedReason: null,
-    };
+    const record = newSessionRecord(session);
     this.#sessions.set(record.id, record);
     this.#refreshTokens.set(refreshTokenHash, {
       hash: refreshTokenHash,

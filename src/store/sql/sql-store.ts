@@ -4,6 +4,7 @@
  */
 import { type ExpressionBuilder, type Kysely, sql } from 'kysely';
 import { StoreError } from '../../errors.js';
+import { newSessionRecord } from '../session-record.js';
 import type {
   CounterState,
   NewSession,
@@ -463,19 +464,4 @@ async function insertSession(
       successor_hash: null,
     })
     .execute();
-}
-
-function newSessionRecord(session: NewSession): SessionRecord {
-  return {
-    id: session.id,
-    userId: session.userId,
-    createdAt: session.createdAt,
-    lastUsedAt: session.lastUsedAt,
-    expiresAt: session.expiresAt,
-    idleExpiresAt: session.idleExpiresAt,
-    userAgent: session.userAgent,
-    ip: session.ip,
-    revokedAt: null,
-    revokedReason: null,
-  };
 }

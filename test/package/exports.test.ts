@@ -50,6 +50,19 @@ describe('package exports', () => {
     });
   });
 
+  it('packs the built files, which .gitignore would otherwise keep out of the tarball', () => {
+    const packed = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
+      cwd: root,
+      encoding: 'utf8',
+    });
+    const [{ files }] = JSON.parse(packed) as [{ files: { path: string }[] }];
+    const paths = files.map((file) => file.path);
+    for (const path of ['dist/jwt/index.js', 'dist/jwt/index.d.ts', 'dist/errors.js', 'bin/latchkey.js']) {
+      expect(paths).toContain(path);
+    }
+    expect(paths.filter((path) => path.startsWith('test/') || path.startsWith('bench/'))).toEqual([]);
+  }, 60_000);
+
   it('points every export at built JavaScript and its type declarations', () => {
     const { exports } = JSON.parse(readFileSync(`${root}/package.json`, 'utf8')) as {
       exports: Record<string, { types: string; default: string }>;

@@ -297,7 +297,15 @@ export class AuthService {
       attempt.end();
     }
     const at = now();
-    const revoked = await store.changePassword(user.id, await passwords.hash(next), principal.sessionId, at);
+    const revoked = await store.changePassword(
+      user.id,
+      user.passwordHash,
+      await passwords.hash(next),
+      principal.sessionId,
+      at,
+    );
+    // Changed by someone else since the check: the password given is no longer the current one.
+    if (revoked === null) throw new AuthError('ERR_WRONG_PASSWORD', 'current password is incorrect');
     this.#remember(revoked, at, 'password_changed');
     this.#d.onEvent({ type: 'password_changed', userId: user.id });
   }

@@ -74,11 +74,14 @@ export class MemoryStore implements Store {
 
   async changePassword(
     userId: string,
+    verifiedHash: string,
     passwordHash: string,
     keepSessionId: string | null,
     now: number,
-  ): Promise<string[]> {
-    this.#setPasswordHash(userId, passwordHash);
+  ): Promise<string[] | null> {
+    const user = this.#users.get(userId);
+    if (user?.passwordHash !== verifiedHash) return null;
+    user.passwordHash = passwordHash;
     return this.#revokeLiveSessions(userId, now, PASSWORD_CHANGED, keepSessionId);
   }
 
@@ -288,11 +291,6 @@ export class MemoryStore implements Store {
 
   async close(): Promise<void> {
     this.#closed = true;
-  }
-
-  #setPasswordHash(userId: string, passwordHash: string): void {
-    const user = this.#users.get(userId);
-    if (user !== undefined) user.passwordHash = passwordHash;
   }
 
   #revokeLiveSessions(userId: string, now: number, reason: string, exceptSessionId: string | null): string[] {

@@ -110,13 +110,19 @@ export interface Store {
    * when it was replaced.
    */
   rehashPassword(userId: string, verifiedHash: string, passwordHash: string): Promise<boolean>;
-  /** Sets a new password hash and revokes every other session of the user, in one transaction. */
+  /**
+   * Sets a new password hash and revokes every other session of the user, in one transaction, only
+   * if the stored hash is still `verifiedHash`, the one the current password was checked against:
+   * of two changes made with the same old password, the second must not overwrite the first. The
+   * revoked session ids, or null when the hash had changed.
+   */
   changePassword(
     userId: string,
+    verifiedHash: string,
     passwordHash: string,
     keepSessionId: string | null,
     now: number,
-  ): Promise<string[]>;
+  ): Promise<string[] | null>;
   /** Disables (`disabledAt` a time) or enables (`null`) a user; false when there is no such user. */
   setUserDisabled(userId: string, disabledAt: number | null): Promise<boolean>;
 

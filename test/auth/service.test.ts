@@ -244,6 +244,24 @@ describe('AuthService', () => {
     },
   );
 
+  it('lets only one of two password changes made with the same old password through', async () => {
+    const owner = service.authenticate(
+      (await service.login('alice@example.com', 'correct horse', client)).accessToken,
+    );
+    const results = await Promise.all(
+      ['first password!', 'second password!'].map((next) =>
+        code(() => service.changePassword(owner, 'correct horse', next, client)),
+      ),
+    );
+    expect([...results].sort()).toEqual(['ERR_WRONG_PASSWORD', 'none']);
+    const winner = results[0] === 'none' ? 'first password!' : 'second password!';
+    const loser = winner === 'first password!' ? 'second password!' : 'first password!';
+    expect(await code(() => service.login('alice@example.com', loser, client))).toBe(
+      'ERR_INVALID_CREDENTIALS',
+    );
+    expect((await service.login('alice@example.com', winner, client)).refreshToken).toMatch(/^lk_rt_/);
+  });
+
   it('lets disabling win over a login held before its session is stored', async () => {
     const held = hold('createLoginSession');
     const login = code(() => service.login('alice@example.com', 'correct horse', client));

@@ -130,7 +130,7 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
         expect(await store.rehashPassword('u1', '$argon2id$v=19$u1', '$argon2id$v=19$new')).toBe(true);
         expect((await store.findUserById('u1'))?.passwordHash).toBe('$argon2id$v=19$new');
         // A change committed after the check: the rehash of the old password must not undo it.
-        await store.changePassword('u1', '$argon2id$v=19$changed', null, T0);
+        await store.changePassword('u1', '$argon2id$v=19$new', '$argon2id$v=19$changed', null, T0);
         expect(await store.rehashPassword('u1', '$argon2id$v=19$new', '$argon2id$v=19$old-again')).toBe(
           false,
         );
@@ -166,7 +166,7 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
         );
         expect(await store.findSession('s1')).toEqual(expected);
         // The password changed after the login checked it: no session, no token.
-        await store.changePassword('u1', '$argon2id$v=19$changed', null, T0);
+        await store.changePassword('u1', '$argon2id$v=19$u1', '$argon2id$v=19$changed', null, T0);
         expect(await store.createLoginSession(newSession('s2'), 'rt-2', '$argon2id$v=19$u1')).toBeNull();
         expect(await store.findSession('s2')).toBeNull();
         expect(await peekToken('rt-2')).toBeNull();
@@ -449,8 +449,14 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
       });
 
       it('sets the hash and revokes every other live session of the user', async () => {
-        const revoked = await store.changePassword('u1', '$argon2id$v=19$new', 'keep', T0 + 9);
-        expect([...revoked].sort()).toEqual(['a', 'b']);
+        const revoked = await store.changePassword(
+          'u1',
+          '$argon2id$v=19$u1',
+          '$argon2id$v=19$new',
+          'keep',
+          T0 + 9,
+        );
+        expect([...(revoked ?? [])].sort()).toEqual(['a', 'b']);
         expect((await store.findUserById('u1'))?.passwordHash).toBe('$argon2id$v=19$new');
         expect((await store.listActiveSessions('u1', T0 + 9)).map((session) => session.id)).toEqual(['keep']);
         expect(await store.findSession('a')).toMatchObject({ revokedAt: T0 + 9 });
@@ -461,9 +467,27 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
       });
 
       it('revokes every live session when there is none to keep', async () => {
-        const revoked = await store.changePassword('u1', '$argon2id$v=19$new', null, T0 + 9);
-        expect([...revoked].sort()).toEqual(['a', 'b', 'keep']);
+        const revoked = await store.changePassword(
+          'u1',
+          '$argon2id$v=19$u1',
+          '$argon2id$v=19$new',
+          null,
+          T0 + 9,
+        );
+        expect([...(revoked ?? [])].sort()).toEqual(['a', 'b', 'keep']);
         expect(await store.listActiveSessions('u1', T0 + 9)).toEqual([]);
+      });
+
+      it('changes nothing when the hash is no longer the one the old password was checked against', async () => {
+        await store.changePassword('u1', '$argon2id$v=19$u1', '$argon2id$v=19$first', 'keep', T0 + 9);
+        // A second change made with the same old password, checked before the first committed.
+        expect(
+          await store.changePassword('u1', '$argon2id$v=19$u1', '$argon2id$v=19$second', null, T0 + 10),
+        ).toBeNull();
+        expect((await store.findUserById('u1'))?.passwordHash).toBe('$argon2id$v=19$first');
+        expect((await store.listActiveSessions('u1', T0 + 10)).map((session) => session.id)).toEqual([
+          'keep',
+        ]);
       });
     });
 

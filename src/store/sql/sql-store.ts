@@ -110,12 +110,19 @@ export class SQLStore implements Store {
 
   async changePassword(
     userId: string,
+    verifiedHash: string,
     passwordHash: string,
     keepSessionId: string | null,
     now: number,
-  ): Promise<string[]> {
+  ): Promise<string[] | null> {
     return this.#write(async (trx) => {
-      await trx.updateTable('users').set({ password_hash: passwordHash }).where('id', '=', userId).execute();
+      const changed = await trx
+        .updateTable('users')
+        .set({ password_hash: passwordHash })
+        .where('id', '=', userId)
+        .where('password_hash', '=', verifiedHash)
+        .executeTakeFirst();
+      if (changed.numUpdatedRows === 0n) return null;
       return revokeLiveSessions(trx, userId, now, PASSWORD_CHANGED, keepSessionId);
     });
   }

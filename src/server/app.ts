@@ -215,7 +215,7 @@ export async function buildApp(
 export function clientRequestError(error: Error): RequestError {
   switch ((error as NodeJS.ErrnoException).code) {
     case 'HPE_HEADER_OVERFLOW':
-      return new RequestError('ERR_HEADERS_TOO_LARGE', 'the request headers are larger than 16 KiB');
+      return new RequestError('ERR_HEADERS_TOO_LARGE', 'the request headers are too large');
     case 'ERR_HTTP_REQUEST_TIMEOUT':
       return new RequestError('ERR_REQUEST_TIMEOUT', 'the request did not arrive in time');
     default:

@@ -51,7 +51,7 @@ describe("errors of Node's HTTP parser", () => {
     expect(response).toEqual({
       status: 431,
       type: 'application/json',
-      body: { error: 'headers_too_large', message: 'the request headers are larger than 16 KiB' },
+      body: { error: 'headers_too_large', message: 'the request headers are too large' },
     });
   });
 

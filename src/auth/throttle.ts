@@ -71,18 +71,14 @@ export class Throttle {
     this.#policy = policy;
   }
 
-  /** Throws ERR_RATE_LIMITED when a login for this account from this IP must wait. */
-  async checkLogin(email: string, ip: string, now: number): Promise<void> {
-    await this.#admitLogin(email, ip, now, false);
-  }
-
   /**
-   * `checkLogin` for an attempt about to check a password: it counts as in flight until `end()`.
-   * The counters grow only after the password check, so without this a burst sent at once would
-   * all pass the check and have as many passwords checked as the hasher's queue takes.
+   * Throws ERR_RATE_LIMITED when a login for this account from this IP must wait; otherwise the
+   * attempt counts as in flight until `end()`. The counters grow only after the password check, so
+   * without that a burst sent at once would all pass and have as many passwords checked as the
+   * hasher's queue takes.
    */
   async beginLogin(email: string, ip: string, now: number): Promise<LoginAttempt> {
-    const counted = await this.#admitLogin(email, ip, now, true);
+    const counted = await this.#admitLogin(email, ip, now);
     let ended = false;
     return {
       failed: (at) => this.recordLoginFailure(email, ip, at),
@@ -99,11 +95,8 @@ export class Throttle {
     };
   }
 
-  /**
-   * Decides from the stored failures plus the attempts in flight; the keys it judged, each counted
-   * in flight when `count` is set.
-   */
-  async #admitLogin(email: string, ip: string, now: number, count: boolean): Promise<string[]> {
+  /** Decides from the stored failures plus the attempts in flight, and counts this one in flight. */
+  async #admitLogin(email: string, ip: string, now: number): Promise<string[]> {
     const p = this.#policy;
     const pairKey = keys.pair(email, ip);
     const accountKey = keys.account(email);
@@ -137,7 +130,7 @@ export class Throttle {
     const counted = [pairKey, accountKey, ipKey];
     // In the same synchronous stretch as the decision: an await in between would let every attempt
     // of a burst decide before any of them counted.
-    if (count) for (const key of counted) this.#inFlight.set(key, this.#flying(key) + 1);
+    for (const key of counted) this.#inFlight.set(key, this.#flying(key) + 1);
     return counted;
   }
 

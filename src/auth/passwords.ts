@@ -113,7 +113,12 @@ export class PasswordHasher {
 
   /** Hashes a normalised password into a PHC string. */
   hash(password: string): Promise<string> {
-    return this.#bounded(() => hash(password, { algorithm: ARGON2ID, ...this.#parameters }));
+    return this.#bounded(() => this.#hashNow(password));
+  }
+
+  /** Argon2id with the configured parameters, outside the bounded queue. */
+  #hashNow(password: string): Promise<string> {
+    return hash(password, { algorithm: ARGON2ID, ...this.#parameters });
   }
 
   /** Checks a password against a stored PHC string; a malformed hash is simply a mismatch. */
@@ -138,7 +143,7 @@ export class PasswordHasher {
   async checkDummy(password: string): Promise<false> {
     // Made once, outside the bounded queue: a refusal for overload kept here would have made every
     // later unknown-email login answer 503 while real accounts answer 401, naming which emails exist.
-    this.#dummyHash ??= hash(DUMMY_PASSWORD, { algorithm: ARGON2ID, ...this.#parameters }).catch((error) => {
+    this.#dummyHash ??= this.#hashNow(DUMMY_PASSWORD).catch((error) => {
       this.#dummyHash = null;
       throw error;
     });

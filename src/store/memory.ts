@@ -66,10 +66,7 @@ export class MemoryStore implements Store {
   }
 
   async rehashPassword(userId: string, verifiedHash: string, passwordHash: string): Promise<boolean> {
-    const user = this.#users.get(userId);
-    if (user?.passwordHash !== verifiedHash) return false;
-    user.passwordHash = passwordHash;
-    return true;
+    return this.#replacePasswordHash(userId, verifiedHash, passwordHash);
   }
 
   async changePassword(
@@ -79,9 +76,7 @@ export class MemoryStore implements Store {
     keepSessionId: string | null,
     now: number,
   ): Promise<string[] | null> {
-    const user = this.#users.get(userId);
-    if (user?.passwordHash !== verifiedHash) return null;
-    user.passwordHash = passwordHash;
+    if (!this.#replacePasswordHash(userId, verifiedHash, passwordHash)) return null;
     return this.#revokeLiveSessions(userId, now, PASSWORD_CHANGED, keepSessionId);
   }
 
@@ -291,6 +286,14 @@ export class MemoryStore implements Store {
 
   async close(): Promise<void> {
     this.#closed = true;
+  }
+
+  /** Replaces the password hash only while it is still `verifiedHash`; true when it did. */
+  #replacePasswordHash(userId: string, verifiedHash: string, passwordHash: string): boolean {
+    const user = this.#users.get(userId);
+    if (user?.passwordHash !== verifiedHash) return false;
+    user.passwordHash = passwordHash;
+    return true;
   }
 
   #revokeLiveSessions(userId: string, now: number, reason: string, exceptSessionId: string | null): string[] {

@@ -98,14 +98,8 @@ export class SQLStore implements Store {
     return rows.map(toUserRecord);
   }
 
-  async rehashPassword(userId: string, verifiedHash: string, passwordHash: string): Promise<boolean> {
-    const result = await this.#db
-      .updateTable('users')
-      .set({ password_hash: passwordHash })
-      .where('id', '=', userId)
-      .where('password_hash', '=', verifiedHash)
-      .executeTakeFirst();
-    return result.numUpdatedRows > 0n;
+  rehashPassword(userId: string, verifiedHash: string, passwordHash: string): Promise<boolean> {
+    return replacePasswordHash(this.#db, userId, verifiedHash, passwordHash);
   }
 
   async changePassword(
@@ -116,13 +110,7 @@ export class SQLStore implements Store {
     now: number,
   ): Promise<string[] | null> {
     return this.#write(async (trx) => {
-      const changed = await trx
-        .updateTable('users')
-        .set({ password_hash: passwordHash })
-        .where('id', '=', userId)
-        .where('password_hash', '=', verifiedHash)
-        .executeTakeFirst();
-      if (changed.numUpdatedRows === 0n) return null;
+      if (!(await replacePasswordHash(trx, userId, verifiedHash, passwordHash))) return null;
       return revokeLiveSessions(trx, userId, now, PASSWORD_CHANGED, keepSessionId);
     });
   }
@@ -439,6 +427,22 @@ async function revokeLiveSessions(
   if (exceptSessionId !== null) query = query.where('id', '!=', exceptSessionId);
   const rows = await query.returning('id').execute();
   return rows.map((row) => row.id);
+}
+
+/** Replaces the password hash only while it is still `verifiedHash`; true when it did. */
+async function replacePasswordHash(
+  db: Kysely<Database>,
+  userId: string,
+  verifiedHash: string,
+  passwordHash: string,
+): Promise<boolean> {
+  const result = await db
+    .updateTable('users')
+    .set({ password_hash: passwordHash })
+    .where('id', '=', userId)
+    .where('password_hash', '=', verifiedHash)
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
 }
 
 async function insertSession(

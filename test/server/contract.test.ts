@@ -37,6 +37,16 @@ afterEach(closeApps);
 
 const TOKEN_RESPONSE_KEYS = ['access_token', 'expires_in', 'token_type'];
 
+/** POST /auth/register with exactly this text as its JSON body. */
+function registerRaw(app: FastifyInstance, body: string) {
+  return app.inject({
+    method: 'POST',
+    url: '/auth/register',
+    headers: { 'content-type': 'application/json' },
+    payload: body,
+  });
+}
+
 function rawSetCookie(res: Response): string {
   const header = res.headers['set-cookie'];
   const all = Array.isArray(header) ? header : header === undefined ? [] : [header];
@@ -129,45 +139,25 @@ describe('POST /auth/register', () => {
 
   it.each(badBodies)('answers 400 invalid_request for %s', async (_name, payload, message) => {
     const app = await makeApp();
-    const res = await app.inject({
-      method: 'POST',
-      url: '/auth/register',
-      headers: { 'content-type': 'application/json' },
-      payload: JSON.stringify(payload),
-    });
+    const res = await registerRaw(app, JSON.stringify(payload));
     expectProblem(res, 400, 'invalid_request', message);
     expect(res.body).not.toContain(PASSWORD);
   });
 
   it('answers 400 for a body that is not JSON, without quoting it', async () => {
     const app = await makeApp();
-    const res = await app.inject({
-      method: 'POST',
-      url: '/auth/register',
-      headers: { 'content-type': 'application/json' },
-      payload: `{"email": "a@example.com", "password": "${PASSWORD}"`,
-    });
+    const res = await registerRaw(app, `{"email": "a@example.com", "password": "${PASSWORD}"`);
     expectProblem(res, 400, 'invalid_request', 'request body is not valid JSON');
     expect(res.body).not.toContain(PASSWORD);
   });
 
   it('answers 400 for an empty JSON body and for no body at all', async () => {
     const app = await makeApp();
-    const empty = await app.inject({
-      method: 'POST',
-      url: '/auth/register',
-      headers: { 'content-type': 'application/json' },
-      payload: '',
-    });
+    const empty = await registerRaw(app, '');
     expectProblem(empty, 400, 'invalid_request', 'request body is not valid JSON');
     const none = await app.inject({ method: 'POST', url: '/auth/register' });
     expectProblem(none, 400, 'invalid_request', /body must be object/);
-    const nullBody = await app.inject({
-      method: 'POST',
-      url: '/auth/register',
-      headers: { 'content-type': 'application/json' },
-      payload: 'null',
-    });
+    const nullBody = await registerRaw(app, 'null');
     expectProblem(nullBody, 400, 'invalid_request', /body must be object/);
   });
 

@@ -42,6 +42,24 @@ const PASSWORD = 'Tr0ub4dor&3-original';
 const NEW_PASSWORD = 'c0rrect-h0rse-battery-new';
 const WRONG_PASSWORD = 'Wr0ng-guess-passw0rd';
 
+/** The trace-level log of an account's whole life, with `logger` options on top, and its secrets. */
+async function logOfAccountLife(logger: {
+  serializers?: typeof VERBOSE_SERIALIZERS;
+}): Promise<{ text: string; secrets: string[] }> {
+  const log = captureLog();
+  const app = await buildApp(testConfig(), {
+    logger: { level: 'trace', stream: log.stream, redact: REDACT, ...logger },
+    argon2: FAST_ARGON2,
+    background: false,
+  });
+  try {
+    const secrets = await runAccountLife(app);
+    return { text: log.text(), secrets };
+  } finally {
+    await app.close();
+  }
+}
+
 /** Runs the account's whole life and returns every secret it saw. */
 async function runAccountLife(app: FastifyInstance): Promise<string[]> {
   const secrets = [PASSWORD, NEW_PASSWORD, WRONG_PASSWORD];
@@ -145,44 +163,22 @@ function expectNoSecrets(log: string, secrets: string[]): void {
 
 describe('logs', () => {
   it('carry no secret at level trace with the production redaction', async () => {
-    const log = captureLog();
-    const app = await buildApp(testConfig(), {
-      logger: { level: 'trace', stream: log.stream, redact: REDACT },
-      argon2: FAST_ARGON2,
-      background: false,
-    });
-    try {
-      const secrets = await runAccountLife(app);
-      const text = log.text();
-      // The log really was written: requests, their completion, and the refusals.
-      expect(text).toContain('incoming request');
-      expect(text).toContain('request completed');
-      expect(text).toContain('request refused');
-      expect(text).toContain('/auth/refresh');
-      expectNoSecrets(text, secrets);
-    } finally {
-      await app.close();
-    }
+    const { text, secrets } = await logOfAccountLife({});
+    // The log really was written: requests, their completion, and the refusals.
+    expect(text).toContain('incoming request');
+    expect(text).toContain('request completed');
+    expect(text).toContain('request refused');
+    expect(text).toContain('/auth/refresh');
+    expectNoSecrets(text, secrets);
   });
 
   it('carry no secret even when every request and response header is logged', async () => {
-    const log = captureLog();
-    const app = await buildApp(testConfig(), {
-      logger: { level: 'trace', stream: log.stream, redact: REDACT, serializers: VERBOSE_SERIALIZERS },
-      argon2: FAST_ARGON2,
-      background: false,
-    });
-    try {
-      const secrets = await runAccountLife(app);
-      const text = log.text();
-      expect(text).toContain('"headers":{');
-      expect(text).toContain('"authorization":"[redacted]"');
-      expect(text).toContain('"cookie":"[redacted]"');
-      expect(text).toContain('"set-cookie":"[redacted]"');
-      expectNoSecrets(text, secrets);
-    } finally {
-      await app.close();
-    }
+    const { text, secrets } = await logOfAccountLife({ serializers: VERBOSE_SERIALIZERS });
+    expect(text).toContain('"headers":{');
+    expect(text).toContain('"authorization":"[redacted]"');
+    expect(text).toContain('"cookie":"[redacted]"');
+    expect(text).toContain('"set-cookie":"[redacted]"');
+    expectNoSecrets(text, secrets);
   });
 
   it('record a refresh-token reuse as a security event, with ids and without the token', async () => {

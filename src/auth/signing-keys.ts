@@ -20,6 +20,9 @@ import {
 } from '../jwt/index.js';
 import type { SigningKeyRecord, Store } from '../store/types.js';
 import { openPrivateKey, sealPrivateKey } from './key-encryption.js';
+import { type ScheduledKey, type SigningKeyState, scheduleSigningKeys } from './key-schedule.js';
+
+export type { SigningKeyState } from './key-schedule.js';
 
 export interface SigningKeyPolicy {
   alg: Algorithm;
@@ -31,22 +34,29 @@ export interface SigningKeyPolicy {
   retentionMs: number;
 }
 
-export type SigningKeyState = 'next' | 'active' | 'retired';
-
 export interface SigningKeyInfo {
   kid: string;
   alg: string;
   state: SigningKeyState;
   createdAt: number;
   activatesAt: number;
+  /** When it stops (or stopped) signing: planned, or earlier when a newer key took over. */
   retiresAt: number;
+  /** When it leaves the JWKS. */
   expiresAt: number;
+  revokedAt: number | null;
 }
+
+export type KeyRevocation =
+  /** Revoked; `replacementKid` is the key that signs from now on, when the revoked one was signing. */
+  | { outcome: 'revoked'; replacementKid: string | null }
+  | { outcome: 'already-revoked'; revokedAt: number }
+  | { outcome: 'unknown' };
 
 /** Longer than the JWKS cache lifetime we advertise (300 s) and the instances' reload interval. */
 export const DEFAULT_ROTATION_DELAY_MS = 10 * 60_000;
 
-const isSecretAlg = (alg: Algorithm) => alg.startsWith('HS');
+const isSecretAlg = (alg: string) => alg.startsWith('HS');
 
 export class SigningKeys {
   readonly #store: Store;
@@ -55,9 +65,15 @@ export class SigningKeys {
   readonly #now: () => number;
   /** Every published key (secrets for HS*), for verification; changed in place so verifiers notice. */
   readonly verificationKeys = new KeySet();
-  #records: SigningKeyRecord[] = [];
+  /** The keys of this instance's family (secrets for HS*, key pairs otherwise), scheduled. */
+  #schedule: ScheduledKey[] = [];
+  /** Keys of the other family, left by an earlier LATCHKEY_ALG: listed and deleted in time, never used. */
+  #foreign: ScheduledKey[] = [];
   #privateKeys = new Map<string, Key>();
   #signingKid: string | null = null;
+  /** Reloads may overlap (the sync timer, a rotation); only a newer read may replace what is loaded. */
+  #readsStarted = 0;
+  #readApplied = 0;
 
   constructor(
     store: Store,
@@ -78,49 +94,99 @@ export class SigningKeys {
     return key;
   }
 
-  /** Deletes expired keys, creates the active and the next key where missing, and reloads. */
+  /**
+   * `maintain()` at start-up, and a rotation when the configured algorithm is not the one signing
+   * (LATCHKEY_ALG changed): the new key signs at once and the old one stays published until its
+   * tokens expire, as after any rotation. The kid of that new key, or null.
+   */
+  async start(): Promise<string | null> {
+    await this.maintain();
+    const active = this.#active();
+    if (active === undefined || active.record.alg === this.#policy.alg) return null;
+    return this.rotate(0);
+  }
+
+  /** Deletes keys no longer published, creates the active and the next key where missing, and reloads. */
   async maintain(): Promise<void> {
-    const now = this.#now();
-    await this.#store.deleteExpiredSigningKeys(now);
     await this.reload();
-    let active = this.#activeRecord(now);
-    if (active === undefined) {
-      await this.#create(now);
+    const now = this.#now();
+    const gone = [...this.#schedule, ...this.#foreign].filter((key) => key.expiresAt <= now);
+    if (gone.length > 0) {
+      await this.#store.deleteSigningKeys(gone.map((key) => key.record.kid));
       await this.reload();
-      active = this.#activeRecord(now);
     }
-    const hasNext = this.#records.some((record) => record.activatesAt > now);
+    let active = this.#active();
+    if (active === undefined) {
+      await this.#store.insertSigningKey(await this.#newKey(now));
+      await this.reload();
+      active = this.#active();
+    }
+    const hasNext = this.#schedule.some((key) => key.state === 'next');
     if (active !== undefined && !hasNext && now >= active.retiresAt - this.#policy.prePublishMs) {
-      await this.#create(active.retiresAt);
+      await this.#store.insertSigningKey(await this.#newKey(active.retiresAt));
       await this.reload();
     }
   }
 
   /**
    * Adds a new key that starts signing after `activateInMs`: long enough by default for every other
-   * instance to reload (once a minute) and for resource servers to refetch a cached JWKS (5 min), so
-   * no verifier meets a kid it does not know yet. 0 switches at once (a compromised key); the old key
-   * stays published until its tokens expire either way.
+   * instance to reload and for resource servers to refetch a cached JWKS (5 min), so no verifier
+   * meets a kid it does not know yet. The key signing now stops when the new one starts, and stays
+   * published until its tokens have expired. A compromised key needs `revoke()` instead.
    */
   async rotate(activateInMs = DEFAULT_ROTATION_DELAY_MS): Promise<string> {
     if (!Number.isInteger(activateInMs) || activateInMs < 0)
       throw new TypeError('activateInMs must be an integer ≥ 0');
-    const kid = await this.#create(this.#now() + activateInMs);
+    const record = await this.#newKey(this.#now() + activateInMs);
+    await this.#store.insertSigningKey(record);
     await this.reload();
-    return kid;
+    return record.kid;
+  }
+
+  /**
+   * Takes a key out of signing and out of the JWKS at once: tokens it signed are refused from the
+   * next reload on (every instance reloads within a second). When it was the key signing now, a new
+   * key, made here and never published before, takes over in the same transaction.
+   */
+  async revoke(kid: string): Promise<KeyRevocation> {
+    await this.reload();
+    const now = this.#now();
+    const target = (await this.#store.listSigningKeys()).find((record) => record.kid === kid);
+    if (target === undefined) return { outcome: 'unknown' };
+    if (target.revokedAt !== null) return { outcome: 'already-revoked', revokedAt: target.revokedAt };
+    const replacement = this.#active()?.record.kid === kid ? await this.#newKey(now) : null;
+    const revoked = await this.#store.revokeSigningKey(kid, now, replacement);
+    await this.reload();
+    // Revoked or deleted by someone else meanwhile: say what the store holds now.
+    if (!revoked) return this.revoke(kid);
+    return { outcome: 'revoked', replacementKid: replacement?.kid ?? null };
   }
 
   /** Reads the keys from the store; keys already parsed are kept. */
   async reload(): Promise<void> {
+    const read = ++this.#readsStarted;
     const now = this.#now();
-    const records = (await this.#store.listSigningKeys()).filter((record) => record.expiresAt > now);
+    const records = await this.#store.listSigningKeys();
+    if (read < this.#readApplied) return;
+    this.#readApplied = read;
+    const secret = isSecretAlg(this.#policy.alg);
+    // Each family has its own succession: a secret never replaces a key pair, nor the other way round.
+    const { retentionMs } = this.#policy;
+    const own = (record: SigningKeyRecord) => isSecretAlg(record.alg) === secret;
+    const schedule = scheduleSigningKeys(records.filter(own), now, retentionMs);
     const privateKeys = new Map<string, Key>();
-    for (const record of records) {
+    for (const { record, state, expiresAt } of schedule) {
+      if (state === 'revoked' || expiresAt <= now) continue;
       privateKeys.set(record.kid, this.#privateKeys.get(record.kid) ?? this.#parse(record));
     }
-    this.#records = records;
+    this.#schedule = schedule;
+    this.#foreign = scheduleSigningKeys(
+      records.filter((record) => !own(record)),
+      now,
+      retentionMs,
+    );
     this.#privateKeys = privateKeys;
-    this.#signingKid = this.#activeRecord(now)?.kid ?? null;
+    this.#signingKid = this.#active()?.record.kid ?? null;
     const published = [...privateKeys.values()].map((key) =>
       key.kind === 'secret' ? key : key.toPublicKey(),
     );
@@ -128,38 +194,29 @@ export class SigningKeys {
     if (published.map((key) => key.kid).join() !== current) this.verificationKeys.replace(published);
   }
 
+  /** Every stored key, in the order they sign. */
   list(): SigningKeyInfo[] {
-    const now = this.#now();
-    const active = this.#activeRecord(now)?.kid;
-    return this.#records.map(({ kid, alg, createdAt, activatesAt, retiresAt, expiresAt }) => ({
-      kid,
-      alg,
-      state: kid === active ? 'active' : activatesAt > now ? 'next' : 'retired',
-      createdAt,
-      activatesAt,
-      retiresAt,
-      expiresAt,
-    }));
+    return [...this.#schedule, ...this.#foreign]
+      .map(({ record, state, retiresAt, expiresAt }) => ({
+        kid: record.kid,
+        alg: record.alg,
+        state,
+        createdAt: record.createdAt,
+        activatesAt: record.activatesAt,
+        retiresAt,
+        expiresAt,
+        revokedAt: record.revokedAt,
+      }))
+      .sort((a, b) => a.activatesAt - b.activatesAt || a.createdAt - b.createdAt);
   }
 
-  /** The newest key whose time to sign has come. */
-  #activeRecord(now: number): SigningKeyRecord | undefined {
-    let best: SigningKeyRecord | undefined;
-    for (const record of this.#records) {
-      if (record.alg !== this.#policy.alg || record.activatesAt > now || record.retiresAt <= now) continue;
-      // Ties (a rotation in the same millisecond as a scheduled start) go to the newer key.
-      const newer =
-        best === undefined ||
-        record.activatesAt > best.activatesAt ||
-        (record.activatesAt === best.activatesAt &&
-          (record.createdAt > best.createdAt ||
-            (record.createdAt === best.createdAt && record.kid > best.kid)));
-      if (newer) best = record;
-    }
-    return best;
+  /** The key of this instance's family that signs now. */
+  #active(): ScheduledKey | undefined {
+    return this.#schedule.find((key) => key.state === 'active');
   }
 
-  async #create(activatesAt: number): Promise<string> {
+  /** A new key of the configured algorithm, sealed for the store, that signs from `activatesAt`. */
+  async #newKey(activatesAt: number): Promise<SigningKeyRecord> {
     const { alg, rotationMs, retentionMs } = this.#policy;
     let key: Key;
     let kid: string;
@@ -179,7 +236,7 @@ export class SigningKeys {
       publicJwk = exportPublicJWK(key);
     }
     const retiresAt = activatesAt + rotationMs;
-    await this.#store.insertSigningKey({
+    return {
       kid,
       alg,
       publicJwk: JSON.stringify(publicJwk),
@@ -188,8 +245,8 @@ export class SigningKeys {
       activatesAt,
       retiresAt,
       expiresAt: retiresAt + retentionMs,
-    });
-    return kid;
+      revokedAt: null,
+    };
   }
 
   #parse(record: SigningKeyRecord): Key {

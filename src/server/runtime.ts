@@ -18,6 +18,8 @@ import { ConfigError } from './config.js';
 import { Metrics } from './metrics.js';
 
 const DAY = 86_400_000;
+/** How often an instance reads what others changed: revoked sessions, new and revoked keys. */
+const SYNC_INTERVAL_MS = 500;
 
 export interface RuntimeOptions {
   /** Use this store instead of opening the configured one (tests); it is not closed by `close()`. */
@@ -76,7 +78,7 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
     config.masterKey,
     now,
   );
-  await keys.maintain();
+  await keys.start();
   const revocations = new RevokedSessions(accessTtlMs + toleranceMs);
   await revocations.sync(store, now());
   const passwords = new PasswordHasher({
@@ -118,7 +120,8 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
       timer.unref();
       timers.push(timer);
     };
-    every(1000, () => revocations.sync(store, now()));
+    // Revoked sessions and revoked or rotated keys reach this instance within a second of their commit.
+    every(SYNC_INTERVAL_MS, () => Promise.all([revocations.sync(store, now()), keys.reload()]));
     every(60_000, () => keys.maintain());
     // Housekeeping. Ended sessions stay a day longer than any of their access tokens can live, so the
     // revocation feed still lists them for instances and resource servers that start late; counters

@@ -252,25 +252,24 @@ export class MemoryStore implements Store {
 
   async insertSigningKey(key: SigningKeyRecord): Promise<boolean> {
     if (this.#signingKeys.has(key.kid)) return false;
-    this.#signingKeys.set(key.kid, {
-      kid: key.kid,
-      alg: key.alg,
-      publicJwk: key.publicJwk,
-      privateKey: key.privateKey,
-      createdAt: key.createdAt,
-      activatesAt: key.activatesAt,
-      retiresAt: key.retiresAt,
-      expiresAt: key.expiresAt,
-    });
+    this.#signingKeys.set(key.kid, { ...key });
     return true;
   }
 
-  async deleteExpiredSigningKeys(before: number): Promise<string[]> {
-    const kids = [...this.#signingKeys.values()]
-      .filter((key) => key.expiresAt < before)
-      .map((key) => key.kid);
-    for (const kid of kids) this.#signingKeys.delete(kid);
-    return kids;
+  async revokeSigningKey(kid: string, now: number, replacement: SigningKeyRecord | null): Promise<boolean> {
+    const key = this.#signingKeys.get(kid);
+    if (key === undefined || key.revokedAt !== null) return false;
+    if (replacement !== null && this.#signingKeys.has(replacement.kid))
+      throw new Error('a signing key with this kid exists');
+    key.revokedAt = now;
+    if (replacement !== null) this.#signingKeys.set(replacement.kid, { ...replacement });
+    return true;
+  }
+
+  async deleteSigningKeys(kids: readonly string[]): Promise<number> {
+    let deleted = 0;
+    for (const kid of kids) if (this.#signingKeys.delete(kid)) deleted += 1;
+    return deleted;
   }
 
   async ensureSecret(name: string, value: string): Promise<string> {

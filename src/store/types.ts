@@ -89,8 +89,13 @@ export interface SigningKeyRecord {
   activatesAt: number;
   /** After this time the key signs nothing new. */
   retiresAt: number;
-  /** After this time no token it signed can still be valid: it leaves the JWKS and may be deleted. */
+  /**
+   * After this time no token it signed can still be valid: it leaves the JWKS and may be deleted. A
+   * key that a newer one replaced earlier leaves sooner (src/auth/key-schedule.ts).
+   */
   expiresAt: number;
+  /** When it was revoked (compromised): from then on it neither signs nor verifies anything. */
+  revokedAt: number | null;
 }
 
 export interface RevokedSession {
@@ -174,8 +179,15 @@ export interface Store {
   listSigningKeys(): Promise<SigningKeyRecord[]>;
   /** Adds a signing key; false (and nothing changed) when its kid exists. */
   insertSigningKey(key: SigningKeyRecord): Promise<boolean>;
-  /** Deletes keys whose `expiresAt` is before `before`; the kids deleted. */
-  deleteExpiredSigningKeys(before: number): Promise<string[]>;
+  /**
+   * Marks a key revoked at `now` and, in the same transaction, adds `replacement` when given, so no
+   * reader ever sees the revoked key as the newest with nothing to sign with after it. False (and
+   * nothing changed) when there is no such key or it was revoked already; a replacement whose kid
+   * exists throws, and nothing changes either.
+   */
+  revokeSigningKey(kid: string, now: number, replacement: SigningKeyRecord | null): Promise<boolean>;
+  /** Deletes these keys; the number deleted. */
+  deleteSigningKeys(kids: readonly string[]): Promise<number>;
 
   /** The value stored under `name`, storing `value` first if there is none (first writer wins). */
   ensureSecret(name: string, value: string): Promise<string>;

@@ -113,4 +113,119 @@ describe('SigningKeys', () => {
     expect(keys.signingKey.kind).toBe('secret');
     expect(keys.verificationKeys.toJWKS()).toEqual({ keys: [] });
   });
+
+  it('rotates at once: the old key leaves the JWKS when its tokens have expired, not 30 days later', async () => {
+    let now = T0;
+    const keys = new SigningKeys(new MemoryStore(), policy, null, () => now);
+    await keys.maintain();
+    const old = keys.signingKey.kid;
+    now = T0 + DAY;
+    const kid = await keys.rotate(0);
+    expect(keys.signingKey.kid).toBe(kid);
+    expect(keys.list().find((key) => key.kid === old)).toMatchObject({
+      state: 'retired',
+      retiresAt: T0 + DAY,
+      expiresAt: T0 + DAY + policy.retentionMs,
+    });
+    now = T0 + DAY + policy.retentionMs - 1;
+    await keys.maintain();
+    expect(keys.verificationKeys.select('ES256', old)).toBeDefined();
+    now = T0 + DAY + policy.retentionMs;
+    await keys.maintain();
+    expect(keys.verificationKeys.select('ES256', old)).toBeUndefined();
+    expect(keys.list().map((key) => key.kid)).toEqual([kid]);
+  });
+
+  it('revokes the active key: out of the JWKS at once, and a never-published key signs', async () => {
+    let now = T0;
+    const store = new MemoryStore();
+    const keys = new SigningKeys(store, policy, null, () => now);
+    await keys.maintain();
+    const old = keys.signingKey;
+    const oldKid = old.kid ?? '';
+    const token = createSigner({ key: old, expiresInSeconds: 600, now: () => now })({ sub: 'x' });
+    const verify = createVerifier({ key: keys.verificationKeys, now: () => now, cache: { maxEntries: 10 } });
+    expect(verify(token).payload.sub).toBe('x');
+    now += 1000;
+    const revocation = await keys.revoke(oldKid);
+    expect(revocation).toEqual({ outcome: 'revoked', replacementKid: expect.any(String) });
+    if (revocation.outcome !== 'revoked') return;
+    expect(keys.signingKey.kid).toBe(revocation.replacementKid);
+    expect(keys.verificationKeys.keys.map((key) => key.kid)).toEqual([revocation.replacementKid]);
+    // The verifier's token cache went with the key set: the cached token is refused too.
+    expect(() => verify(token)).toThrow(expect.objectContaining({ code: 'ERR_JWKS_NO_MATCHING_KEY' }));
+    expect(keys.list().map(({ kid, state }) => [kid, state])).toEqual([
+      [old.kid, 'revoked'],
+      [revocation.replacementKid, 'active'],
+    ]);
+    // Another instance reading the store sees the same.
+    const other = new SigningKeys(store, policy, null, () => now);
+    await other.maintain();
+    expect(other.signingKey.kid).toBe(revocation.replacementKid);
+    expect(other.verificationKeys.select('ES256', old.kid)).toBeUndefined();
+    expect(await keys.revoke(oldKid)).toEqual({ outcome: 'already-revoked', revokedAt: T0 + 1000 });
+    expect(await keys.revoke('no-such-kid')).toEqual({ outcome: 'unknown' });
+  });
+
+  it('revokes the next key without a replacement: the active key goes on signing past its planned switch', async () => {
+    let now = T0;
+    const keys = new SigningKeys(new MemoryStore(), policy, null, () => now);
+    await keys.maintain();
+    const active = keys.signingKey.kid;
+    const next = await keys.rotate();
+    expect(await keys.revoke(next)).toEqual({ outcome: 'revoked', replacementKid: null });
+    expect(keys.verificationKeys.select('ES256', next)).toBeUndefined();
+    now += 20 * 60_000;
+    await keys.maintain();
+    expect(keys.signingKey.kid).toBe(active);
+  });
+
+  it('revokes a retired key that is still published, leaving the active key alone', async () => {
+    let now = T0;
+    const keys = new SigningKeys(new MemoryStore(), policy, null, () => now);
+    await keys.maintain();
+    const old = keys.signingKey.kid ?? '';
+    now += 1000;
+    const current = await keys.rotate(0);
+    expect(await keys.revoke(old)).toEqual({ outcome: 'revoked', replacementKid: null });
+    expect(keys.signingKey.kid).toBe(current);
+    expect(keys.verificationKeys.keys.map((key) => key.kid)).toEqual([current]);
+  });
+
+  it('starts with a changed algorithm by rotating to it; tokens of the old key stay valid until they expire', async () => {
+    let now = T0;
+    const store = new MemoryStore();
+    const before = new SigningKeys(store, policy, null, () => now);
+    await before.start();
+    const token = createSigner({ key: before.signingKey, expiresInSeconds: 600, now: () => now })({
+      sub: 'x',
+    });
+    now += 1000;
+    const after = new SigningKeys(store, { ...policy, alg: 'EdDSA' }, null, () => now);
+    const rotated = await after.start();
+    expect(rotated).toBe(after.signingKey.kid);
+    expect(after.signingKey.alg).toBe('EdDSA');
+    expect(createVerifier({ key: after.verificationKeys, now: () => now })(token).payload.sub).toBe('x');
+    // A second start with the same configuration changes nothing.
+    expect(await new SigningKeys(store, { ...policy, alg: 'EdDSA' }, null, () => now).start()).toBeNull();
+    // An instance still configured for ES256 signs with the newest key too, instead of fighting it.
+    await before.reload();
+    expect(before.signingKey.kid).toBe(rotated);
+    now += 1000 + policy.retentionMs;
+    await after.maintain();
+    expect(after.list().map((key) => key.alg)).toEqual(['EdDSA']);
+  });
+
+  it('keeps secrets and key pairs apart when LATCHKEY_ALG moves between HS256 and a key pair', async () => {
+    const store = new MemoryStore();
+    const asymmetric = new SigningKeys(store, policy, null, () => T0);
+    await asymmetric.start();
+    const hmac = new SigningKeys(store, { ...policy, alg: 'HS256' }, null, () => T0);
+    await hmac.start();
+    expect(hmac.signingKey.kind).toBe('secret');
+    expect(hmac.verificationKeys.keys.map((key) => key.kind)).toEqual(['secret']);
+    await asymmetric.reload();
+    expect(asymmetric.signingKey.alg).toBe('ES256');
+    expect(asymmetric.list().map((key) => key.state)).toEqual(['active', 'active']);
+  });
 });

@@ -57,7 +57,58 @@ describe('latchkey keys', () => {
     await db.withRuntime(async ({ keys }) => {
       expect(keys.signingKey.kid).toBe(newKid);
       expect(keys.verificationKeys.keys.map((key) => key.kid).sort()).toEqual([oldKid, newKid].sort());
+      // Published only until the tokens it signed have expired: lifetime + tolerance, not 30 days.
+      const old = keys.list().find((key) => key.kid === oldKid);
+      expect((old?.expiresAt ?? 0) - (old?.retiresAt ?? 0)).toBe((900 + 30) * 1000);
     });
+  });
+
+  it('revokes a key by kid and prints what happens and what to do next', async () => {
+    const [[oldKid = ''] = []] = rows((await db.run(['keys', 'list'])).stdout);
+    const result = await db.run(['keys', 'revoke', oldKid]);
+    expect(result.code).toBe(0);
+    const newKid = /^new signing key (\S+) signs from now on$/m.exec(result.stdout)?.[1];
+    expect(result.stdout).toMatch(new RegExp(`^revoked signing key ${oldKid}\n`));
+    expect(result.stdout).toContain('Sessions stay valid');
+    expect(result.stdout).toContain('What to do next:');
+    expect(
+      rows((await db.run(['keys', 'list'])).stdout).map(([kid, , state, , , expires]) => [
+        kid,
+        state,
+        expires,
+      ]),
+    ).toEqual([
+      [oldKid, 'revoked', '-'],
+      [newKid, 'active', expect.any(String)],
+    ]);
+    await db.withRuntime(async ({ keys }) => {
+      expect(keys.signingKey.kid).toBe(newKid);
+      expect(keys.verificationKeys.keys.map((key) => key.kid)).toEqual([newKid]);
+    });
+    expect(await db.run(['keys', 'revoke', oldKid])).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(new RegExp(`^signing key ${oldKid} was revoked already at `)),
+    });
+  });
+
+  it('rotate --revoke revokes the active key, whatever its kid looks like', async () => {
+    const [[oldKid = ''] = []] = rows((await db.run(['keys', 'list'])).stdout);
+    const result = await db.run(['keys', 'rotate', '--revoke']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(
+      new RegExp(`^revoked signing key ${oldKid}\nnew signing key [A-Za-z0-9_-]+ signs from now on\n`),
+    );
+  });
+
+  it('names an unknown kid (exit 1), even one that looks like an option', async () => {
+    for (const kid of ['nope', '-AbC_dEf', '--not-an-option']) {
+      expect(await db.run(['keys', 'revoke', kid])).toEqual({
+        code: 1,
+        stdout: '',
+        stderr: `latchkey: no signing key with kid ${kid}\n`,
+      });
+    }
+    expect((await db.run(['keys', 'revoke'])).code).toBe(2);
   });
 });
 
@@ -86,6 +137,18 @@ describe('latchkey sessions revoke', () => {
     const again = await db.run(['sessions', 'revoke', first.sessionId]);
     expect(again.code).toBe(0);
     expect(again.stdout).toMatch(/was revoked already at .* \(revoked_by_admin\)/);
+  });
+
+  it('revokes a session whose id starts with "-" (one in 64 do)', async () => {
+    const login = await db.withRuntime(({ service }) => service.login('ann@example.com', PASSWORD, CLIENT));
+    const id = `-${'x'.repeat(42)}`;
+    await db.withRuntime(async ({ store }) => {
+      const session = await store.findSession(login.sessionId);
+      if (session === null) throw new Error('session expected');
+      await store.createSession({ ...session, id }, 'a-hash-nobody-holds');
+    });
+    const result = await db.run(['sessions', 'revoke', id]);
+    expect(result).toEqual({ code: 0, stdout: `revoked session ${id} of ann@example.com\n`, stderr: '' });
   });
 
   it('revokes every session of a user with --user', async () => {

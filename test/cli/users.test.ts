@@ -13,9 +13,10 @@ describe('latchkey migrate', () => {
     expect(first).toMatchObject({ code: 0, stderr: '' });
     expect(first.stdout).toContain('created SQLite database');
     expect(first.stdout).toContain('applied migration 0001_initial');
+    expect(first.stdout).toContain('applied migration 0002_signing_key_revocation');
     const second = await db.run(['migrate']);
     expect(second.code).toBe(0);
-    expect(second.stdout).toMatch(/is up to date \(schema 0001_initial\)/);
+    expect(second.stdout).toMatch(/is up to date \(schema 0002_signing_key_revocation\)/);
     expect(second.stdout).not.toContain('applied');
   });
 

@@ -54,6 +54,7 @@ function newSigningKey(kid: string, overrides: Partial<SigningKeyRecord> = {}): 
     activatesAt: T0 + MINUTE,
     retiresAt: T0 + DAY,
     expiresAt: T0 + 2 * DAY,
+    revokedAt: null,
     ...overrides,
   };
 }
@@ -566,13 +567,45 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
         expect(await store.listSigningKeys()).toEqual([newSigningKey('k1')]);
       });
 
-      it('deletes the keys that expired before a time and names them', async () => {
-        await store.insertSigningKey(newSigningKey('old', { expiresAt: T0 + DAY }));
-        await store.insertSigningKey(newSigningKey('older', { expiresAt: T0 + 1 }));
-        await store.insertSigningKey(newSigningKey('edge', { expiresAt: T0 + 2 * DAY }));
-        expect([...(await store.deleteExpiredSigningKeys(T0 + 2 * DAY))].sort()).toEqual(['old', 'older']);
-        expect((await store.listSigningKeys()).map((key) => key.kid)).toEqual(['edge']);
-        expect(await store.deleteExpiredSigningKeys(T0 + 2 * DAY)).toEqual([]);
+      it('deletes the keys named, and only those', async () => {
+        for (const kid of ['a', 'b', 'c']) await store.insertSigningKey(newSigningKey(kid));
+        expect(await store.deleteSigningKeys(['a', 'c', 'unknown'])).toBe(2);
+        expect((await store.listSigningKeys()).map((key) => key.kid)).toEqual(['b']);
+        expect(await store.deleteSigningKeys([])).toBe(0);
+      });
+
+      it('revokes a key and adds its replacement together', async () => {
+        await store.insertSigningKey(newSigningKey('old'));
+        const replacement = newSigningKey('new', { createdAt: T0 + 1, activatesAt: T0 + 5 });
+        expect(await store.revokeSigningKey('old', T0 + 5, replacement)).toBe(true);
+        expect(await store.listSigningKeys()).toEqual([
+          newSigningKey('old', { revokedAt: T0 + 5 }),
+          replacement,
+        ]);
+      });
+
+      it('revokes a key without a replacement', async () => {
+        await store.insertSigningKey(newSigningKey('next'));
+        expect(await store.revokeSigningKey('next', T0 + 5, null)).toBe(true);
+        expect(await store.listSigningKeys()).toEqual([newSigningKey('next', { revokedAt: T0 + 5 })]);
+      });
+
+      it('changes nothing for an unknown or already revoked key, and adds no replacement', async () => {
+        await store.insertSigningKey(newSigningKey('old', { revokedAt: T0 }));
+        const replacement = newSigningKey('new');
+        expect(await store.revokeSigningKey('old', T0 + 5, replacement)).toBe(false);
+        expect(await store.revokeSigningKey('unknown', T0 + 5, replacement)).toBe(false);
+        expect(await store.listSigningKeys()).toEqual([newSigningKey('old', { revokedAt: T0 })]);
+      });
+
+      it('keeps the key unrevoked when its replacement cannot be stored', async () => {
+        await store.insertSigningKey(newSigningKey('old'));
+        await store.insertSigningKey(newSigningKey('taken', { createdAt: T0 + 1 }));
+        await expect(store.revokeSigningKey('old', T0 + 5, newSigningKey('taken'))).rejects.toThrow();
+        expect(await store.listSigningKeys()).toEqual([
+          newSigningKey('old'),
+          newSigningKey('taken', { createdAt: T0 + 1 }),
+        ]);
       });
     });
 

@@ -1,28 +1,34 @@
 /**
- * `latchkey keys list|rotate`. Both see the keys as a server would after its start-up maintenance
- * (missing keys created, expired ones removed). Only public facts are printed, never key material.
+ * `latchkey keys list|rotate|revoke`. They see the keys as a server would after its start-up
+ * maintenance (missing keys created, expired ones removed). Only public facts are printed, never key
+ * material.
  */
 import type { Command } from 'commander';
+import type { KeyRevocation } from '../../auth/signing-keys.js';
 import type { CLIContext } from '../context.js';
+import { CLIError } from '../context.js';
 import { formatTable, formatTime } from '../format.js';
 
 export function registerKeysCommand(program: Command, context: CLIContext): void {
-  const keys = program.command('keys').description('list and rotate the signing keys');
+  const keys = program.command('keys').description('list, rotate and revoke the signing keys');
 
   keys
     .command('list')
-    .description('list the signing keys: the next one, the active one, and retired ones still published')
+    .description(
+      'list the signing keys: the next one, the active one, retired ones still published, and revoked ones',
+    )
     .action(async () => {
       await context.withRuntime(async (runtime) => {
-        const list = runtime.keys.list().sort((a, b) => a.activatesAt - b.activatesAt);
-        const rows = list.map((key) => [
-          key.kid,
-          key.alg,
-          key.state,
-          formatTime(key.activatesAt),
-          formatTime(key.retiresAt),
-          formatTime(key.expiresAt),
-        ]);
+        const rows = runtime.keys
+          .list()
+          .map((key) => [
+            key.kid,
+            key.alg,
+            key.state,
+            formatTime(key.activatesAt),
+            formatTime(key.revokedAt ?? key.retiresAt),
+            key.state === 'revoked' ? '-' : formatTime(key.expiresAt),
+          ]);
         context.io.stdout(formatTable(['KID', 'ALG', 'STATE', 'ACTIVATES', 'RETIRES', 'EXPIRES'], rows));
       });
     });
@@ -35,18 +41,66 @@ export function registerKeysCommand(program: Command, context: CLIContext): void
     )
     .option(
       '--now',
-      'start signing with the new key at once (a compromised key); verifiers that have not ' +
-        'refetched the JWKS yet refuse its tokens until they do',
+      'start signing with the new key at once; verifiers that have not refetched the JWKS yet ' +
+        'refuse its tokens until they do',
     )
-    .action(async (options: { now?: boolean }) => {
+    .option('--revoke', 'the active key is compromised: revoke it, and a new key signs at once')
+    .action(async (options: { now?: boolean; revoke?: boolean }) => {
       await context.withRuntime(async (runtime) => {
+        if (options.revoke === true) {
+          const active = runtime.keys.list().find((key) => key.state === 'active');
+          if (active === undefined) throw new CLIError('no key is signing now; nothing to revoke');
+          reportRevocation(context, active.kid, await runtime.keys.revoke(active.kid));
+          return;
+        }
         const kid = await runtime.keys.rotate(options.now === true ? 0 : undefined);
         context.print(kid);
         context.io.stderr(
           options.now === true
-            ? 'new active signing key; running servers sign with it within a minute\n'
+            ? 'new active signing key; running servers sign with it within a second\n'
             : 'new signing key published; it starts signing in 10 minutes\n',
         );
       });
     });
+
+  keys
+    .command('revoke')
+    .description(
+      'a key is compromised: take it out of signing and out of the JWKS at once; every server refuses ' +
+        'its tokens within a second',
+    )
+    .argument('<kid>', 'the key id, as `keys list` shows it')
+    // A kid is base64url and may start with "-": read it as the argument, never as an option.
+    .allowUnknownOption()
+    .action(async (kid: string) => {
+      await context.withRuntime(async (runtime) => {
+        reportRevocation(context, kid, await runtime.keys.revoke(kid));
+      });
+    });
+}
+
+function reportRevocation(context: CLIContext, kid: string, revocation: KeyRevocation): void {
+  if (revocation.outcome === 'unknown') throw new CLIError(`no signing key with kid ${kid}`);
+  if (revocation.outcome === 'already-revoked') {
+    context.print(`signing key ${kid} was revoked already at ${formatTime(revocation.revokedAt)}`);
+    return;
+  }
+  const lines = [`revoked signing key ${kid}`];
+  if (revocation.replacementKid !== null)
+    lines.push(`new signing key ${revocation.replacementKid} signs from now on`);
+  lines.push(
+    '',
+    'What happens now:',
+    `- Every Latchkey server refuses tokens signed by ${kid} within a second, and its JWKS no longer lists it.`,
+    '- Sessions stay valid: a client whose access token was signed by the revoked key gets 401,',
+    '  refreshes, and receives a token signed by the new key.',
+    '',
+    'What to do next:',
+    '- Resource servers that verify with a cached JWKS accept the revoked key until they refetch it',
+    '  (it is cacheable for 5 minutes): restart them, or clear their cache, to refuse it at once.',
+    '- Find out how the key leaked. If the database or LATCHKEY_MASTER_KEY leaked with it, every stored',
+    '  key is exposed: revoke each key `latchkey keys list` shows, and the sessions of every user',
+    '  (`latchkey sessions revoke --user EMAIL`).',
+  );
+  context.print(lines.join('\n'));
 }

@@ -19,6 +19,8 @@ export function registerSessionsCommand(program: Command, context: CLIContext): 
     .description('revoke one session by its id (the sid claim), or every session of a user')
     .argument('[sid]', 'the session id, as `token inspect` shows it')
     .option('--user <email>', 'revoke all sessions of this user instead')
+    // A sid is base64url and may start with "-": read it as the argument, never as an option.
+    .allowUnknownOption()
     .action(async (sid: string | undefined, flags: { user?: string }) => {
       if (sid !== undefined && flags.user !== undefined) {
         throw usageError('name a session id or --user <email>, not both');

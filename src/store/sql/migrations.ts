@@ -77,9 +77,17 @@ const initial: Migration = {
   },
 };
 
+/** A compromised key is revoked: it leaves signing and the JWKS at once, and stays listed until it expires. */
+const signingKeyRevocation: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema.alterTable('signing_keys').addColumn('revoked_at', 'bigint').execute();
+  },
+};
+
 /** Names sort in the order the migrations must run. */
 const migrations: Record<string, Migration> = {
   '0001_initial': initial,
+  '0002_signing_key_revocation': signingKeyRevocation,
 };
 
 const provider: MigrationProvider = {

@@ -69,6 +69,7 @@ export function toSigningKeyRecord(row: Selectable<SigningKeysTable>): SigningKe
     activatesAt: row.activates_at,
     retiresAt: row.retires_at,
     expiresAt: row.expires_at,
+    revokedAt: row.revoked_at,
   };
 }
 
@@ -82,5 +83,6 @@ export function fromSigningKeyRecord(key: SigningKeyRecord): Selectable<SigningK
     activates_at: key.activatesAt,
     retires_at: key.retiresAt,
     expires_at: key.expiresAt,
+    revoked_at: key.revokedAt,
   };
 }

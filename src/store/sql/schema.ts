@@ -59,6 +59,7 @@ export interface SigningKeysTable {
   activates_at: number;
   retires_at: number;
   expires_at: number;
+  revoked_at: number | null;
 }
 
 export interface SecretsTable {

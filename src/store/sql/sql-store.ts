@@ -305,13 +305,26 @@ export class SQLStore implements Store {
     return (result.numInsertedOrUpdatedRows ?? 0n) > 0n;
   }
 
-  async deleteExpiredSigningKeys(before: number): Promise<string[]> {
-    const rows = await this.#db
-      .deleteFrom('signing_keys')
-      .where('expires_at', '<', before)
-      .returning('kid')
-      .execute();
-    return rows.map((row) => row.kid);
+  async revokeSigningKey(kid: string, now: number, replacement: SigningKeyRecord | null): Promise<boolean> {
+    return this.#write(async (trx) => {
+      const revoked = await trx
+        .updateTable('signing_keys')
+        .set({ revoked_at: now })
+        .where('kid', '=', kid)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      if (revoked.numUpdatedRows === 0n) return false;
+      // A taken kid throws here and rolls the revocation back with it.
+      if (replacement !== null)
+        await trx.insertInto('signing_keys').values(fromSigningKeyRecord(replacement)).execute();
+      return true;
+    });
+  }
+
+  async deleteSigningKeys(kids: readonly string[]): Promise<number> {
+    if (kids.length === 0) return 0;
+    const result = await this.#db.deleteFrom('signing_keys').where('kid', 'in', kids).executeTakeFirst();
+    return Number(result.numDeletedRows);
   }
 
   async ensureSecret(name: string, value: string): Promise<string> {

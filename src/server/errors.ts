@@ -4,17 +4,18 @@
  * nothing about which check failed. Anything not in the table is a 500 with a generic message.
  */
 import { LatchkeyError, type LatchkeyErrorCode } from '../errors.js';
+import type { WireErrorCode } from '../protocol.js';
 
 export interface HttpProblem {
   status: number;
-  error: string;
+  error: WireErrorCode;
   message: string;
   headers: Record<string, string>;
 }
 
 interface Mapping {
   status: number;
-  error: string;
+  error: WireErrorCode;
   /** Send the error's own message; otherwise a fixed one (the message may carry internals). */
   exposeMessage: boolean;
 }
@@ -56,7 +57,7 @@ const TABLE: Readonly<Record<LatchkeyErrorCode, Mapping>> = {
   ERR_STORE_UNAVAILABLE: { status: 503, error: 'unavailable', exposeMessage: false },
 };
 
-const FIXED_MESSAGES: Readonly<Record<string, string>> = {
+const FIXED_MESSAGES: Readonly<Partial<Record<WireErrorCode, string>>> = {
   invalid_token: 'the access token is invalid, expired or revoked',
   internal_error: 'internal server error',
   conflict: 'the request conflicts with the current state',

@@ -2,11 +2,19 @@
  * JSON schemas of the HTTP contract. Ajv runs without type coercion and rejects unknown properties,
  * so the validated API and the documented one (/openapi.json, generated from these) are one thing.
  */
-export const errorSchema = {
-  type: 'object',
-  required: ['error', 'message'],
-  properties: { error: { type: 'string' }, message: { type: 'string' } },
-} as const;
+import { errorBodySchema } from '../protocol.js';
+
+// The response bodies are the wire types' own schemas (src/protocol.ts), shared with the clients.
+export {
+  discoveryDocumentSchema as discoveryDocument,
+  meResponseSchema as meResponse,
+  revocationFeedSchema as revocationFeed,
+  sessionsResponseSchema as sessionsResponse,
+  tokenResponseSchema as tokenResponse,
+  userResponseSchema as userResponse,
+} from '../protocol.js';
+
+export const errorSchema = errorBodySchema;
 
 const email = { type: 'string', minLength: 1, maxLength: 1024 } as const;
 const password = { type: 'string', maxLength: 1024 } as const;
@@ -37,61 +45,6 @@ export const passwordChangeBody = {
   additionalProperties: false,
   required: ['current_password', 'new_password'],
   properties: { current_password: password, new_password: password },
-} as const;
-
-export const tokenResponse = {
-  type: 'object',
-  required: ['access_token', 'token_type', 'expires_in'],
-  properties: {
-    access_token: { type: 'string' },
-    token_type: { type: 'string', enum: ['Bearer'] },
-    expires_in: { type: 'integer' },
-    refresh_token: { type: 'string' },
-  },
-} as const;
-
-export const userResponse = {
-  type: 'object',
-  required: ['user'],
-  properties: {
-    user: {
-      type: 'object',
-      required: ['id', 'email', 'created_at'],
-      properties: {
-        id: { type: 'string' },
-        email: { type: 'string' },
-        created_at: { type: 'string', format: 'date-time' },
-      },
-    },
-  },
-} as const;
-
-export const sessionsResponse = {
-  type: 'object',
-  required: ['sessions'],
-  properties: {
-    sessions: {
-      type: 'array',
-      items: {
-        type: 'object',
-        required: ['id', 'created_at', 'last_used_at', 'user_agent', 'ip', 'current'],
-        properties: {
-          id: { type: 'string' },
-          created_at: { type: 'string', format: 'date-time' },
-          last_used_at: { type: 'string', format: 'date-time' },
-          user_agent: { type: ['string', 'null'] },
-          ip: { type: ['string', 'null'] },
-          current: { type: 'boolean' },
-        },
-      },
-    },
-  },
-} as const;
-
-export const meResponse = {
-  type: 'object',
-  required: ['id', 'email'],
-  properties: { id: { type: 'string' }, email: { type: 'string' } },
 } as const;
 
 export const sessionParams = {

@@ -117,6 +117,9 @@ describe('latchkey keys revoke, with two instances on one database', () => {
       const kids = await publishedKids(server);
       expect(kids).not.toContain(stolen.kid);
       expect(kids).toContain(replacement);
+      // Resource servers polling the revocation feed learn of the key without waiting for the JWKS.
+      const feed = await request(server.baseUrl, `/.well-known/revoked-sessions?since=${revokedAt - 60_000}`);
+      expect(feed.body?.keys).toEqual([{ kid: stolenKid, revoked_at: expect.any(Number) }]);
     }
 
     // The session is untouched: a refresh on the other instance gets a token of the new key.

@@ -1,30 +1,32 @@
 /**
  * What resource servers read to verify tokens locally: the JWKS, the discovery document, and the
- * feed of revoked sessions (so they can refuse a revoked session's access tokens before they expire).
+ * feed of revoked sessions and keys (so they can refuse such access tokens before they expire).
  */
 import type { FastifyInstance } from 'fastify';
+import { type DiscoveryDocument, type RevocationFeed, WELL_KNOWN } from '../../protocol.js';
 import type { Runtime } from '../runtime.js';
+import { discoveryDocument, revocationFeed } from '../schemas.js';
 
 /** Resource servers may cache the key set this long; new keys are published days before they sign. */
 const JWKS_MAX_AGE_SECONDS = 300;
 
 export function registerDiscoveryRoutes(app: FastifyInstance, runtime: Runtime): void {
   const { config, keys, store } = runtime;
-  const feedUri = `${config.issuer}/.well-known/revoked-sessions`;
+  const feedUri = `${config.issuer}${WELL_KNOWN.revocationFeed}`;
 
-  app.get('/.well-known/jwks.json', { schema: { tags: ['discovery'] } }, async (_request, reply) => {
+  app.get(WELL_KNOWN.jwks, { schema: { tags: ['discovery'] } }, async (_request, reply) => {
     reply.header('cache-control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`);
     return keys.verificationKeys.toJWKS();
   });
 
   app.get(
-    '/.well-known/openid-configuration',
-    { schema: { tags: ['discovery'] } },
-    async (_request, reply) => {
+    WELL_KNOWN.discovery,
+    { schema: { tags: ['discovery'], response: { 200: discoveryDocument } } },
+    async (_request, reply): Promise<DiscoveryDocument> => {
       reply.header('cache-control', 'public, max-age=3600');
       return {
         issuer: config.issuer,
-        jwks_uri: `${config.issuer}/.well-known/jwks.json`,
+        jwks_uri: `${config.issuer}${WELL_KNOWN.jwks}`,
         id_token_signing_alg_values_supported: [config.alg],
         access_token_signing_alg_values_supported: [config.alg],
         revocation_feed_uri: feedUri,
@@ -35,10 +37,11 @@ export function registerDiscoveryRoutes(app: FastifyInstance, runtime: Runtime):
   );
 
   app.get(
-    '/.well-known/revoked-sessions',
+    WELL_KNOWN.revocationFeed,
     {
       schema: {
         tags: ['discovery'],
+        response: { 200: revocationFeed },
         querystring: {
           type: 'object',
           additionalProperties: false,
@@ -46,7 +49,7 @@ export function registerDiscoveryRoutes(app: FastifyInstance, runtime: Runtime):
         },
       },
     },
-    async (request, reply) => {
+    async (request, reply): Promise<RevocationFeed> => {
       const retentionMs = (config.accessTtlSeconds + config.clockToleranceSeconds) * 1000;
       const now = runtime.now();
       const requested = Number((request.query as { since?: string }).since ?? 0);
@@ -57,6 +60,12 @@ export function registerDiscoveryRoutes(app: FastifyInstance, runtime: Runtime):
         generated_at: now,
         retention_seconds: retentionMs / 1000,
         sessions: revoked.map(({ id, revokedAt }) => ({ sid: id, revoked_at: revokedAt })),
+        // Kept in memory and reloaded twice a second, like the keys this instance verifies with.
+        keys: keys
+          .list()
+          .flatMap(({ kid, revokedAt }) =>
+            revokedAt !== null && revokedAt >= since ? [{ kid, revoked_at: revokedAt }] : [],
+          ),
       };
     },
   );

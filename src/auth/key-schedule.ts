@@ -20,9 +20,11 @@ export interface ScheduledKey {
   expiresAt: number;
 }
 
-/** Signing order: later activation wins; ties (a rotation in the same millisecond) go to the newer key. */
+/** Signing order: later activation wins; of a tie, an unrevoked key, then the newer, then the greater kid. */
 function comesAfter(a: SigningKeyRecord, b: SigningKeyRecord): boolean {
   if (a.activatesAt !== b.activatesAt) return a.activatesAt > b.activatesAt;
+  // A revoked key never wins a tie: its replacement, made in the same millisecond, must sign.
+  if ((a.revokedAt === null) !== (b.revokedAt === null)) return a.revokedAt === null;
   if (a.createdAt !== b.createdAt) return a.createdAt > b.createdAt;
   return a.kid > b.kid;
 }

@@ -19,7 +19,7 @@ import {
   KeySet,
 } from '../jwt/index.js';
 import type { SigningKeyRecord, Store } from '../store/types.js';
-import { openPrivateKey, sealPrivateKey } from './key-encryption.js';
+import { isSealed, openPrivateKey, sealPrivateKey } from './key-encryption.js';
 import { type ScheduledKey, type SigningKeyState, scheduleSigningKeys } from './key-schedule.js';
 
 export type { SigningKeyState } from './key-schedule.js';
@@ -58,11 +58,28 @@ export const DEFAULT_ROTATION_DELAY_MS = 10 * 60_000;
 
 const isSecretAlg = (alg: string) => alg.startsWith('HS');
 
+export interface SigningKeysOptions {
+  now?: () => number;
+  /**
+   * Refuse to write a key that other readers of the store may not be able to read: one sealed with a
+   * master key into a store whose keys are not, or the other way round. For the CLI, whose
+   * environment may differ from the servers'.
+   */
+  matchStoredSealing?: boolean;
+}
+
+/** A key that could not be loaded (another master key, a damaged row): skipped, and said why. */
+export interface KeyLoadProblem {
+  kid: string;
+  reason: string;
+}
+
 export class SigningKeys {
   readonly #store: Store;
   readonly #policy: SigningKeyPolicy;
   readonly #masterKey: Buffer | null;
   readonly #now: () => number;
+  readonly #matchStoredSealing: boolean;
   /** Every published key (secrets for HS*), for verification; changed in place so verifiers notice. */
   readonly verificationKeys = new KeySet();
   /** The keys of this instance's family (secrets for HS*, key pairs otherwise), scheduled. */
@@ -71,6 +88,7 @@ export class SigningKeys {
   #foreign: ScheduledKey[] = [];
   #privateKeys = new Map<string, Key>();
   #signingKid: string | null = null;
+  #problems: KeyLoadProblem[] = [];
   /** Reloads may overlap (the sync timer, a rotation); only a newer read may replace what is loaded. */
   #readsStarted = 0;
   #readApplied = 0;
@@ -79,12 +97,14 @@ export class SigningKeys {
     store: Store,
     policy: SigningKeyPolicy,
     masterKey: Buffer | null,
-    now: () => number = Date.now,
+    options: SigningKeysOptions | (() => number) = {},
   ) {
+    const resolved = typeof options === 'function' ? { now: options } : options;
     this.#store = store;
     this.#policy = policy;
     this.#masterKey = masterKey;
-    this.#now = now;
+    this.#now = resolved.now ?? Date.now;
+    this.#matchStoredSealing = resolved.matchStoredSealing ?? false;
   }
 
   /** The key that signs now. */
@@ -94,16 +114,33 @@ export class SigningKeys {
     return key;
   }
 
+  get hasSigningKey(): boolean {
+    return this.#signingKid !== null && this.#privateKeys.has(this.#signingKid);
+  }
+
+  /** Keys the last reload skipped because they could not be read. */
+  get problems(): readonly KeyLoadProblem[] {
+    return this.#problems;
+  }
+
   /**
-   * `maintain()` at start-up, and a rotation when the configured algorithm is not the one signing
-   * (LATCHKEY_ALG changed): the new key signs at once and the old one stays published until its
-   * tokens expire, as after any rotation. The kid of that new key, or null.
+   * `maintain()` at start-up of a server, and a rotation when the configured algorithm is not the one
+   * signing (LATCHKEY_ALG changed): the new key signs at once, the old one stays published until its
+   * tokens expire, and a next key of the old algorithm is withdrawn before it can take over again.
+   * The kid of that new key, or null.
    */
   async start(): Promise<string | null> {
     await this.maintain();
     const active = this.#active();
     if (active === undefined || active.record.alg === this.#policy.alg) return null;
-    return this.rotate(0);
+    const now = this.#now();
+    for (const pending of this.#schedule) {
+      if (pending.state === 'next' && pending.record.alg !== this.#policy.alg) {
+        // It never signed, so withdrawing it (a revocation before activation) refuses no token.
+        await this.#store.revokeSigningKey(pending.record.kid, now, null);
+      }
+    }
+    return this.rotate(0, this.#policy.alg);
   }
 
   /** Deletes keys no longer published, creates the active and the next key where missing, and reloads. */
@@ -117,14 +154,12 @@ export class SigningKeys {
     }
     let active = this.#active();
     if (active === undefined) {
-      await this.#store.insertSigningKey(await this.#newKey(now));
-      await this.reload();
+      await this.#insert(await this.#newKey(now, this.#policy.alg));
       active = this.#active();
     }
     const hasNext = this.#schedule.some((key) => key.state === 'next');
     if (active !== undefined && !hasNext && now >= active.retiresAt - this.#policy.prePublishMs) {
-      await this.#store.insertSigningKey(await this.#newKey(active.retiresAt));
-      await this.reload();
+      await this.#insert(await this.#newKey(active.retiresAt, active.record.alg as Algorithm));
     }
   }
 
@@ -132,37 +167,53 @@ export class SigningKeys {
    * Adds a new key that starts signing after `activateInMs`: long enough by default for every other
    * instance to reload and for resource servers to refetch a cached JWKS (5 min), so no verifier
    * meets a kid it does not know yet. The key signing now stops when the new one starts, and stays
-   * published until its tokens have expired. A compromised key needs `revoke()` instead.
+   * published until its tokens have expired. A compromised key needs `revoke()` instead. The new key
+   * has the algorithm of the key it replaces (the servers' choice, whatever this process's is).
    */
-  async rotate(activateInMs = DEFAULT_ROTATION_DELAY_MS): Promise<string> {
+  async rotate(activateInMs = DEFAULT_ROTATION_DELAY_MS, alg?: Algorithm): Promise<string> {
     if (!Number.isInteger(activateInMs) || activateInMs < 0)
       throw new TypeError('activateInMs must be an integer ≥ 0');
-    const record = await this.#newKey(this.#now() + activateInMs);
-    await this.#store.insertSigningKey(record);
     await this.reload();
+    const active = this.#active();
+    const algorithm = alg ?? (active?.record.alg as Algorithm | undefined) ?? this.#policy.alg;
+    // Never a tie with the key it replaces (same millisecond): the order would fall to the kids.
+    const activatesAt = Math.max(this.#now() + activateInMs, (active?.record.activatesAt ?? 0) + 1);
+    const record = await this.#newKey(activatesAt, algorithm);
+    await this.#insert(record);
     return record.kid;
   }
 
   /**
    * Takes a key out of signing and out of the JWKS at once: tokens it signed are refused from the
-   * next reload on (every instance reloads within a second). When it was the key signing now, a new
-   * key, made here and never published before, takes over in the same transaction.
+   * next reload on (every instance reloads within a second). When that would leave nothing to sign
+   * with, a new key of the same algorithm, made here and never published before, takes over in the
+   * same transaction.
    */
   async revoke(kid: string): Promise<KeyRevocation> {
-    await this.reload();
+    const records = await this.#store.listSigningKeys();
     const now = this.#now();
-    const target = (await this.#store.listSigningKeys()).find((record) => record.kid === kid);
+    const target = records.find((record) => record.kid === kid);
     if (target === undefined) return { outcome: 'unknown' };
     if (target.revokedAt !== null) return { outcome: 'already-revoked', revokedAt: target.revokedAt };
-    const replacement = this.#active()?.record.kid === kid ? await this.#newKey(now) : null;
+    // Decided on the target's own family, from the rows just read, at the moment of revocation.
+    const family = records.filter((record) => isSecretAlg(record.alg) === isSecretAlg(target.alg));
+    const after = family.map((record) => (record === target ? { ...record, revokedAt: now } : record));
+    const signsAfter = scheduleSigningKeys(after, now, this.#policy.retentionMs).some(
+      (key) => key.state === 'active',
+    );
+    const replacement = signsAfter ? null : await this.#newKey(now, target.alg as Algorithm);
+    if (replacement !== null) this.#requireReadableByOthers(records);
     const revoked = await this.#store.revokeSigningKey(kid, now, replacement);
-    await this.reload();
     // Revoked or deleted by someone else meanwhile: say what the store holds now.
     if (!revoked) return this.revoke(kid);
+    await this.maintain();
     return { outcome: 'revoked', replacementKid: replacement?.kid ?? null };
   }
 
-  /** Reads the keys from the store; keys already parsed are kept. */
+  /**
+   * Reads the keys from the store; keys already parsed are kept. A key that cannot be read is left
+   * out and named in `problems`: the others, and every revocation, still take effect.
+   */
   async reload(): Promise<void> {
     const read = ++this.#readsStarted;
     const now = this.#now();
@@ -175,9 +226,19 @@ export class SigningKeys {
     const own = (record: SigningKeyRecord) => isSecretAlg(record.alg) === secret;
     const schedule = scheduleSigningKeys(records.filter(own), now, retentionMs);
     const privateKeys = new Map<string, Key>();
+    const problems: KeyLoadProblem[] = [];
     for (const { record, state, expiresAt } of schedule) {
       if (state === 'revoked' || expiresAt <= now) continue;
-      privateKeys.set(record.kid, this.#privateKeys.get(record.kid) ?? this.#parse(record));
+      const known = this.#privateKeys.get(record.kid);
+      if (known !== undefined) {
+        privateKeys.set(record.kid, known);
+        continue;
+      }
+      try {
+        privateKeys.set(record.kid, this.#parse(record));
+      } catch (error) {
+        problems.push({ kid: record.kid, reason: reasonOf(error) });
+      }
     }
     this.#schedule = schedule;
     this.#foreign = scheduleSigningKeys(
@@ -186,6 +247,7 @@ export class SigningKeys {
       retentionMs,
     );
     this.#privateKeys = privateKeys;
+    this.#problems = problems;
     this.#signingKid = this.#active()?.record.kid ?? null;
     const published = [...privateKeys.values()].map((key) =>
       key.kind === 'secret' ? key : key.toPublicKey(),
@@ -215,9 +277,36 @@ export class SigningKeys {
     return this.#schedule.find((key) => key.state === 'active');
   }
 
-  /** A new key of the configured algorithm, sealed for the store, that signs from `activatesAt`. */
-  async #newKey(activatesAt: number): Promise<SigningKeyRecord> {
-    const { alg, rotationMs, retentionMs } = this.#policy;
+  async #insert(record: SigningKeyRecord): Promise<void> {
+    this.#requireReadableByOthers(await this.#store.listSigningKeys());
+    await this.#store.insertSigningKey(record);
+    await this.reload();
+  }
+
+  /**
+   * With `matchStoredSealing`: a key is written only as the stored keys are (all sealed with this
+   * master key, or none sealed), so the servers reading the store can read it too.
+   */
+  #requireReadableByOthers(records: readonly SigningKeyRecord[]): void {
+    if (!this.#matchStoredSealing) return;
+    const live = records.filter((record) => record.revokedAt === null);
+    const sealed = live.filter((record) => isSealed(record.privateKey));
+    const weSeal = this.#masterKey !== null;
+    if (weSeal && live.length > 0 && sealed.length === 0) {
+      throw new Error(
+        'LATCHKEY_MASTER_KEY is set here, but the keys in the database are not encrypted: the servers ' +
+          "could not read a key written now. Run this with the servers' environment.",
+      );
+    }
+    if (!weSeal && sealed.length > 0) {
+      throw new Error('the keys in the database are encrypted, but LATCHKEY_MASTER_KEY is not set here');
+    }
+    for (const record of sealed) openPrivateKey(this.#masterKey, record.kid, record.privateKey);
+  }
+
+  /** A new key, sealed for the store, that signs with `alg` from `activatesAt`. */
+  async #newKey(activatesAt: number, alg: Algorithm): Promise<SigningKeyRecord> {
+    const { rotationMs, retentionMs } = this.#policy;
     let key: Key;
     let kid: string;
     let secretText: string;
@@ -252,8 +341,19 @@ export class SigningKeys {
   #parse(record: SigningKeyRecord): Key {
     const alg = record.alg as Algorithm;
     const text = openPrivateKey(this.#masterKey, record.kid, record.privateKey);
-    return isSecretAlg(alg)
-      ? importJWK(JSON.parse(text), { alg })
-      : importPrivatePEM(text, alg, { kid: record.kid });
+    if (!isSecretAlg(alg)) return importPrivatePEM(text, alg, { kid: record.kid });
+    let jwk: unknown;
+    try {
+      jwk = JSON.parse(text);
+    } catch {
+      // JSON.parse's message quotes the text, which is the secret.
+      throw new Error(`signing key ${record.kid} is stored in an unreadable form`);
+    }
+    return importJWK(jwk, { alg });
   }
+}
+
+/** Why a key could not be read, without any of its material. */
+function reasonOf(error: unknown): string {
+  return error instanceof Error ? error.message : 'unreadable';
 }

@@ -91,7 +91,14 @@ export class CLIContext {
    * keys maintained (created when missing, expired ones removed) exactly as a server start would.
    */
   async withRuntime<T>(work: (runtime: Runtime) => Promise<T>): Promise<T> {
-    const options: RuntimeOptions = { background: false, now: this.now };
+    // The CLI's environment may differ from the servers': it never changes their algorithm, and it
+    // never writes a key they could not read.
+    const options: RuntimeOptions = {
+      background: false,
+      now: this.now,
+      adoptAlgorithm: false,
+      matchStoredSealing: true,
+    };
     if (this.options.argon2 !== undefined) options.argon2 = this.options.argon2;
     const runtime = await createRuntime(this.config(), options);
     try {

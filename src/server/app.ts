@@ -127,6 +127,10 @@ export async function buildApp(
   // Security events go to the log; they carry ids, never secrets.
   const runtime = await createRuntime(config, {
     ...options,
+    onBackgroundError: (task, error) => {
+      app.log.error({ task, err: error }, 'background work failed; retrying on its next tick');
+      options.onBackgroundError?.(task, error);
+    },
     onEvent: (event) => {
       if (event.type === 'refresh_reuse_detected') {
         app.log.warn(

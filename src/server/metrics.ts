@@ -38,6 +38,12 @@ export class Metrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly backgroundFailures = new Counter({
+    name: 'latchkey_background_failures_total',
+    help: 'Failures of background work (revocation and key sync, key maintenance, housekeeping)',
+    labelNames: ['task'] as const,
+    registers: [this.registry],
+  });
   readonly requestDuration = new Histogram({
     name: 'latchkey_http_request_duration_seconds',
     help: 'HTTP request latency by route',

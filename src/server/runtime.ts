@@ -30,7 +30,18 @@ export interface RuntimeOptions {
   onEvent?: (event: AuthEvent) => void;
   /** Background timers; off for tests that drive time themselves. Default on. */
   background?: boolean;
+  /** Told of every failure of background work, which is retried on its next tick. */
+  onBackgroundError?: (task: BackgroundTask, error: unknown) => void;
+  /**
+   * Adopt LATCHKEY_ALG at start (rotate to it when the key signing now has another algorithm). Servers
+   * do; the CLI does not, as its environment may not be the servers'. Default true.
+   */
+  adoptAlgorithm?: boolean;
+  /** Refuse to write keys the servers may not read (see `SigningKeysOptions`). Default false. */
+  matchStoredSealing?: boolean;
 }
+
+export type BackgroundTask = 'sync' | 'key-maintenance' | 'housekeeping';
 
 export interface Runtime {
   config: ServerConfig;
@@ -76,9 +87,10 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
       retentionMs: accessTtlMs + toleranceMs,
     },
     config.masterKey,
-    now,
+    { now, matchStoredSealing: options.matchStoredSealing ?? false },
   );
-  await keys.start();
+  if (options.adoptAlgorithm ?? true) await keys.start();
+  else await keys.maintain();
   const revocations = new RevokedSessions(accessTtlMs + toleranceMs);
   await revocations.sync(store, now());
   const passwords = new PasswordHasher({
@@ -114,20 +126,35 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
 
   const timers: NodeJS.Timeout[] = [];
   if (options.background ?? true) {
-    const every = (ms: number, work: () => Promise<unknown>) => {
-      // Failures are retried on the next tick; a failing database shows up in /readyz.
-      const timer = setInterval(() => void work().catch(() => {}), ms);
+    const every = (ms: number, task: BackgroundTask, work: () => Promise<unknown>) => {
+      // Failures are retried on the next tick; they are logged and counted, never thrown away.
+      const timer = setInterval(
+        () =>
+          void work().catch((error: unknown) => {
+            metrics.backgroundFailures.inc({ task });
+            options.onBackgroundError?.(task, error);
+          }),
+        ms,
+      );
       timer.unref();
       timers.push(timer);
     };
     // Revoked sessions and revoked or rotated keys reach this instance within a second of their commit.
-    every(SYNC_INTERVAL_MS, () => Promise.all([revocations.sync(store, now()), keys.reload()]));
-    every(60_000, () => keys.maintain());
+    every(SYNC_INTERVAL_MS, 'sync', async () => {
+      await Promise.all([revocations.sync(store, now()), keys.reload()]);
+      // Nothing to sign with (a key revoked elsewhere without a replacement we can read): heal now.
+      if (!keys.hasSigningKey) await keys.maintain();
+      if (keys.problems.length > 0) {
+        const names = keys.problems.map(({ kid, reason }) => `${kid}: ${reason}`).join('; ');
+        throw new Error(`signing keys that cannot be read are left out: ${names}`);
+      }
+    });
+    every(60_000, 'key-maintenance', () => keys.maintain());
     // Housekeeping. Ended sessions stay a day longer than any of their access tokens can live, so the
     // revocation feed still lists them for instances and resource servers that start late; counters
     // go when their window ends (failed logins for made-up emails would otherwise pile up).
     const sessionRetentionMs = accessTtlMs + toleranceMs + DAY;
-    every(3_600_000, () =>
+    every(3_600_000, 'housekeeping', () =>
       Promise.all([
         store.deleteExpiredSessions(now() - sessionRetentionMs),
         store.deleteExpiredCounters(now()),

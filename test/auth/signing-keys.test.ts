@@ -98,6 +98,7 @@ describe('SigningKeys', () => {
     now += 10 * 60_000;
     await a.reload();
     expect(a.signingKey.kid).toBe(kid);
+    now += 1;
     const immediate = await a.rotate(0);
     expect(a.signingKey.kid).toBe(immediate);
     const b = new SigningKeys(store, policy, null, () => now);
@@ -227,5 +228,123 @@ describe('SigningKeys', () => {
     await asymmetric.reload();
     expect(asymmetric.signingKey.alg).toBe('ES256');
     expect(asymmetric.list().map((key) => key.state)).toEqual(['active', 'active']);
+  });
+
+  it('withdraws a next key of the old algorithm when LATCHKEY_ALG changes, so it cannot take over later', async () => {
+    let now = T0;
+    const store = new MemoryStore();
+    const before = new SigningKeys(store, policy, null, () => now);
+    await before.start();
+    const pending = await before.rotate();
+    const after = new SigningKeys(store, { ...policy, alg: 'EdDSA' }, null, () => now);
+    await after.start();
+    expect(after.list().find((key) => key.kid === pending)?.state).toBe('revoked');
+    now += DAY;
+    await after.maintain();
+    expect(after.signingKey.alg).toBe('EdDSA');
+  });
+
+  it('rotates and replaces with the algorithm of the keys in the store, not its own setting', async () => {
+    const store = new MemoryStore();
+    const server = new SigningKeys(store, { ...policy, alg: 'EdDSA' }, null, () => T0);
+    await server.start();
+    const cli = new SigningKeys(store, policy, null, () => T0 + 1);
+    await cli.maintain();
+    expect(cli.signingKey.alg).toBe('EdDSA');
+    const rotated = await cli.rotate(0);
+    expect(cli.list().find((key) => key.kid === rotated)?.alg).toBe('EdDSA');
+    const revocation = await cli.revoke(rotated);
+    if (revocation.outcome !== 'revoked' || revocation.replacementKid === null)
+      throw new Error('replacement expected');
+    expect(cli.list().find((key) => key.kid === revocation.replacementKid)?.alg).toBe('EdDSA');
+  });
+
+  it('replaces a revoked secret with a secret even when the revoking process uses key pairs', async () => {
+    let now = T0;
+    const store = new MemoryStore();
+    const server = new SigningKeys(store, { ...policy, alg: 'HS256' }, null, () => now);
+    await server.start();
+    const secretKid = server.signingKey.kid ?? '';
+    now += 1;
+    const cli = new SigningKeys(store, policy, null, () => now);
+    await cli.maintain();
+    const revocation = await cli.revoke(secretKid);
+    expect(revocation).toEqual({ outcome: 'revoked', replacementKid: expect.any(String) });
+    await server.reload();
+    expect(server.signingKey.kind).toBe('secret');
+    expect(server.signingKey.kid).not.toBe(secretKid);
+  });
+
+  it('keeps a key signing when it is revoked in the millisecond it was made and activated', async () => {
+    for (let run = 0; run < 20; run++) {
+      const keys = new SigningKeys(new MemoryStore(), policy, null, () => T0);
+      await keys.maintain();
+      const revocation = await keys.revoke(keys.signingKey.kid ?? '');
+      if (revocation.outcome !== 'revoked') throw new Error('revocation expected');
+      expect(keys.signingKey.kid).toBe(revocation.replacementKid);
+    }
+  });
+
+  it('replaces the next key revoked at the moment it activates', async () => {
+    let now = T0;
+    const store = new MemoryStore();
+    const keys = new SigningKeys(store, policy, null, () => now);
+    await keys.maintain();
+    const next = await keys.rotate();
+    now += 10 * 60_000;
+    const revocation = await keys.revoke(next);
+    expect(revocation).toEqual({ outcome: 'revoked', replacementKid: expect.any(String) });
+    const other = new SigningKeys(store, policy, null, () => now);
+    await other.reload();
+    expect(other.signingKey.kid).toBe(revocation.outcome === 'revoked' ? revocation.replacementKid : '');
+  });
+
+  it('leaves out a key it cannot read, and still applies every revocation', async () => {
+    let now = T0;
+    const store = new MemoryStore();
+    const server = new SigningKeys(store, policy, null, () => now);
+    await server.maintain();
+    const stolen = server.signingKey.kid ?? '';
+    // Another process, with a master key the server does not have, revokes and writes a sealed key.
+    await store.revokeSigningKey(stolen, now, null);
+    const sealing = new SigningKeys(store, policy, Buffer.alloc(32, 9), () => now);
+    now += 1;
+    await sealing.maintain();
+    await server.reload();
+    expect(server.verificationKeys.select('ES256', stolen)).toBeUndefined();
+    expect(server.hasSigningKey).toBe(false);
+    expect(server.problems).toEqual([
+      {
+        kid: sealing.signingKey.kid,
+        reason: 'signing keys in the database are encrypted, but LATCHKEY_MASTER_KEY is not set',
+      },
+    ]);
+  });
+
+  it('refuses, with matchStoredSealing, to write a key the servers could not read', async () => {
+    const store = new MemoryStore();
+    const server = new SigningKeys(store, policy, null, () => T0);
+    await server.maintain();
+    const kid = server.signingKey.kid ?? '';
+    const cli = new SigningKeys(store, policy, Buffer.alloc(32, 9), {
+      now: () => T0,
+      matchStoredSealing: true,
+    });
+    await cli.reload();
+    await expect(cli.revoke(kid)).rejects.toThrow(
+      /LATCHKEY_MASTER_KEY is set here, but the keys in the database are not encrypted/,
+    );
+    await expect(cli.rotate()).rejects.toThrow(/not encrypted/);
+    expect(await store.listSigningKeys()).toMatchObject([{ kid, revokedAt: null }]);
+
+    const sealedStore = new MemoryStore();
+    await new SigningKeys(sealedStore, policy, Buffer.alloc(32, 1), () => T0).maintain();
+    const wrongKey = new SigningKeys(sealedStore, policy, Buffer.alloc(32, 2), {
+      now: () => T0,
+      matchStoredSealing: true,
+    });
+    await expect(wrongKey.rotate()).rejects.toThrow(/cannot be decrypted/);
+    const noKey = new SigningKeys(sealedStore, policy, null, { now: () => T0, matchStoredSealing: true });
+    await expect(noKey.rotate()).rejects.toThrow(/encrypted, but LATCHKEY_MASTER_KEY is not set here/);
   });
 });

@@ -1,4 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { buildProgram } from '../../src/cli/main.js';
+import { loadConfig } from '../../src/server/config.js';
+import { createRuntime } from '../../src/server/runtime.js';
+import { FAST_ARGON2 } from '../support/app.js';
 import { CLIENT, createTestDatabase, PASSWORD, type TestDatabase } from './run-cli.js';
 
 let db: TestDatabase;
@@ -98,6 +102,43 @@ describe('latchkey keys', () => {
     expect(result.stdout).toMatch(
       new RegExp(`^revoked signing key ${oldKid}\nnew signing key [A-Za-z0-9_-]+ signs from now on\n`),
     );
+  });
+
+  it("leaves the servers' algorithm alone when its own LATCHKEY_ALG differs, and revokes their key", async () => {
+    const server = await createRuntime(loadConfig({ ...db.env, LATCHKEY_ALG: 'EdDSA' }), {
+      argon2: FAST_ARGON2,
+      background: false,
+    });
+    try {
+      const stolen = server.keys.signingKey.kid ?? '';
+      expect(server.keys.signingKey.alg).toBe('EdDSA');
+      // This shell has no LATCHKEY_ALG (ES256 by default).
+      const listed = rows((await db.run(['keys', 'list'])).stdout);
+      expect(listed.map(([kid, alg, state]) => [kid, alg, state])).toEqual([[stolen, 'EdDSA', 'active']]);
+      const result = await db.run(['keys', 'rotate', '--revoke']);
+      expect(result.stdout).toMatch(new RegExp(`^revoked signing key ${stolen}\n`));
+      await server.keys.reload();
+      expect(server.keys.verificationKeys.select('EdDSA', stolen)).toBeUndefined();
+      expect(server.keys.signingKey.alg).toBe('EdDSA');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('refuses to write a key the servers could not read (another master key setting), changing nothing', async () => {
+    const [[kid = ''] = []] = rows((await db.run(['keys', 'list'])).stdout);
+    let stderr = '';
+    const io = {
+      stdout: () => {},
+      stderr: (text: string) => {
+        stderr += text;
+      },
+      env: { ...db.env, LATCHKEY_MASTER_KEY: 'a'.repeat(64) },
+    };
+    expect(await buildProgram(io, { argon2: FAST_ARGON2 }).run(['keys', 'revoke', kid])).toBe(1);
+    expect(stderr).toMatch(/LATCHKEY_MASTER_KEY is set here, but the keys in the database are not encrypted/);
+    const listed = rows((await db.run(['keys', 'list'])).stdout);
+    expect(listed.map(([listedKid, , state]) => [listedKid, state])).toEqual([[kid, 'active']]);
   });
 
   it('names an unknown kid (exit 1), even one that looks like an option', async () => {

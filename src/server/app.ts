@@ -13,8 +13,10 @@ import Fastify, {
   type FastifyServerOptions,
 } from 'fastify';
 import { RequestError } from '../errors.js';
+import { isAPIPath } from './api-paths.js';
 import { createAuthGuard } from './auth-guard.js';
 import type { ServerConfig } from './config.js';
+import { createCorsHook } from './cors.js';
 import { type HttpProblem, INTERNAL_ERROR, toHttpProblem } from './errors.js';
 import { registerAccountRoutes } from './routes/account.js';
 import { registerDiscoveryRoutes } from './routes/discovery.js';
@@ -155,6 +157,9 @@ export async function buildApp(
     contentSecurityPolicy: { directives: { upgradeInsecureRequests: config.secureCookies ? [] : null } },
   });
   await app.register(fastifyCookie);
+  // Before any route runs, so preflights never reach the not-found handler and every answer of an
+  // API path (errors included) carries the CORS headers its origin should see.
+  app.addHook('onRequest', createCorsHook(config.allowedOrigins));
   await app.register(fastifySwagger, {
     openapi: {
       info: { title: 'Latchkey', version: '0.1.0', description: 'Stateless JWT authentication server' },
@@ -193,8 +198,7 @@ export async function buildApp(
   });
 
   app.setNotFoundHandler((request, reply) => {
-    const path = request.url.split('?')[0] ?? '';
-    if (/^\/(auth|api|\.well-known)(\/|$)/.test(path) || request.method !== 'GET') {
+    if (isAPIPath(request.url) || request.method !== 'GET') {
       reply.code(404).send({ error: 'not_found', message: 'no such route' });
       return;
     }

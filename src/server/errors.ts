@@ -48,6 +48,7 @@ const TABLE: Readonly<Record<LatchkeyErrorCode, Mapping>> = {
   ERR_BAD_REQUEST: { status: 400, error: 'invalid_request', exposeMessage: true },
   ERR_MISSING_TOKEN: { status: 401, error: 'missing_token', exposeMessage: true },
   ERR_CSRF_REJECTED: { status: 403, error: 'csrf_rejected', exposeMessage: true },
+  ERR_ORIGIN_NOT_ALLOWED: { status: 403, error: 'origin_not_allowed', exposeMessage: true },
   ERR_NOT_FOUND: { status: 404, error: 'not_found', exposeMessage: true },
   ERR_PAYLOAD_TOO_LARGE: { status: 413, error: 'payload_too_large', exposeMessage: true },
   ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, error: 'unsupported_media_type', exposeMessage: true },

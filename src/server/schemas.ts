@@ -90,8 +90,13 @@ export const sessionsResponse = {
 
 export const meResponse = {
   type: 'object',
-  required: ['id', 'email'],
-  properties: { id: { type: 'string' }, email: { type: 'string' } },
+  required: ['id', 'email', 'roles'],
+  properties: {
+    id: { type: 'string' },
+    email: { type: 'string' },
+    // The roles the account has now; a token's `roles` claim is what it had at issue.
+    roles: { type: 'array', items: { type: 'string' } },
+  },
 } as const;
 
 export const sessionParams = {

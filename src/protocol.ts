@@ -51,6 +51,7 @@ export const WIRE_ERROR_CODES = [
   'rate_limited',
   'invalid_grant',
   'csrf_rejected',
+  'origin_not_allowed',
   'missing_token',
   'invalid_token',
   'insufficient_scope',
@@ -141,8 +142,13 @@ export type SessionInfo = SessionsResponse['sessions'][number];
 
 export const meResponseSchema = {
   type: 'object',
-  required: ['id', 'email'],
-  properties: { id: { type: 'string' }, email: { type: 'string' } },
+  required: ['id', 'email', 'roles'],
+  properties: {
+    id: { type: 'string' },
+    email: { type: 'string' },
+    /** The user's roles now (the access token carries them as of its issue). */
+    roles: { type: 'array', items: { type: 'string' } },
+  },
 } as const;
 export type MeResponse = Infer<typeof meResponseSchema>;
 

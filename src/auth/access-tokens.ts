@@ -1,7 +1,8 @@
 /**
  * Access tokens as RFC 9068 profiles them: `typ: at+jwt`, claims iss, sub, aud, exp, iat, jti,
  * client_id, plus `sid`, the session they belong to (it stays the same across refreshes, so a
- * revoked session revokes all its access tokens).
+ * revoked session revokes all its access tokens), and `roles` (RFC 9068 §2.2.3.1) when the user has
+ * any: the roles the store held when the token was issued, so a change reaches the next token.
  */
 
 import { JWTClaimError } from '../errors.js';
@@ -24,6 +25,8 @@ export interface AccessTokenClaims extends JWTPayload {
   exp: number;
   iat: number;
   client_id: string;
+  /** Absent when the user had no roles; never an empty list from this issuer. */
+  roles?: string[];
 }
 
 export const ACCESS_TOKEN_TYP = 'at+jwt';
@@ -62,7 +65,8 @@ export class AccessTokens {
     return this.#options.ttlSeconds;
   }
 
-  issue(userId: string, sessionId: string): string {
+  /** `roles` become the `roles` claim; an empty list leaves the claim out (a smaller token, same meaning). */
+  issue(userId: string, sessionId: string, roles: readonly string[]): string {
     const key = this.#keys.signingKey;
     let sign = this.#signers.get(key);
     if (sign === undefined) {
@@ -78,7 +82,8 @@ export class AccessTokens {
       });
       this.#signers.set(key, sign);
     }
-    return sign({ sub: userId, sid: sessionId, client_id: this.#options.clientId });
+    const claims = { sub: userId, sid: sessionId, client_id: this.#options.clientId };
+    return sign(roles.length === 0 ? claims : { ...claims, roles: [...roles] });
   }
 
   /** Verifies signature and claims; throws the JWT core's errors. */
@@ -89,6 +94,15 @@ export class AccessTokens {
       if (typeof payload[claim] !== 'string')
         throw new JWTClaimError('ERR_JWT_CLAIM_INVALID', `"${claim}" claim must be a string`, claim);
     }
+    // Optional, but a resource server that reads it must be able to trust its shape.
+    if (Object.hasOwn(payload, 'roles') && !isRoleList(payload.roles)) {
+      throw new JWTClaimError('ERR_JWT_CLAIM_INVALID', '"roles" claim must be an array of strings', 'roles');
+    }
     return payload as AccessTokenClaims;
   }
+}
+
+/** The shape `verify` requires of a `roles` claim that is present (token inspect shares it). */
+export function isRoleList(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((role) => typeof role === 'string');
 }

@@ -45,6 +45,8 @@ export interface UserView {
   id: string;
   email: string;
   createdAt: number;
+  /** As the store holds them now, which may be newer than the `roles` claim of a token. */
+  roles: string[];
 }
 
 export interface Principal {
@@ -85,7 +87,7 @@ const invalidCredentials = () => new AuthError('ERR_INVALID_CREDENTIALS', 'email
 const invalidGrant = () => new AuthError('ERR_INVALID_GRANT', 'refresh token is invalid, expired or revoked');
 
 function view(user: UserRecord): UserView {
-  return { id: user.id, email: user.email, createdAt: user.createdAt };
+  return { id: user.id, email: user.email, createdAt: user.createdAt, roles: user.roles };
 }
 
 /** A password as typed at login: normalised like at registration, but only the upper bound applies. */
@@ -225,7 +227,8 @@ export class AuthService {
       throw invalidGrant();
     }
     this.#d.onEvent({ type: 'refreshed', sessionId: session.id });
-    return this.#tokens(session, successor);
+    // The roles read just now, with the user: a role given or taken since the last token counts here.
+    return this.#tokens(session, successor, user.roles);
   }
 
   /** Ends the session a refresh token belongs to. Unknown tokens are ignored: logout always succeeds. */
@@ -355,13 +358,13 @@ export class AuthService {
       hashRefreshToken(refreshToken),
       verifiedHash,
     );
-    return session === null ? null : this.#tokens(session, refreshToken);
+    return session === null ? null : this.#tokens(session, refreshToken, user.roles);
   }
 
-  #tokens(session: SessionRecord, refreshToken: string): IssuedTokens {
+  #tokens(session: SessionRecord, refreshToken: string, roles: readonly string[]): IssuedTokens {
     const { accessTokens } = this.#d;
     return {
-      accessToken: accessTokens.issue(session.userId, session.id),
+      accessToken: accessTokens.issue(session.userId, session.id, roles),
       expiresIn: accessTokens.ttlSeconds,
       refreshToken,
       sessionId: session.id,

@@ -8,6 +8,7 @@ const MEANINGS: Readonly<Record<string, string>> = {
   jti: 'token id: unique to this token',
   sid: 'session id: the login it belongs to; revoking the session ends this token',
   client_id: 'client: the application it was issued to',
+  roles: 'roles: what the user may do, as the server knew it at issue (RFC 9068 §2.2.3.1); absent for none',
 };
 
 /** Rows of claim, value and meaning; `notes` add what the database knows (whose user, which session). */

@@ -5,7 +5,7 @@
  * so the checks run here one by one and every problem is named. Claims are checked even when the
  * signature fails, and such findings say that the payload they judge is unverified.
  */
-import { ACCESS_TOKEN_REQUIRED_CLAIMS, ACCESS_TOKEN_TYP } from '../auth/access-tokens.js';
+import { ACCESS_TOKEN_REQUIRED_CLAIMS, ACCESS_TOKEN_TYP, isRoleList } from '../auth/access-tokens.js';
 import { JOSEError, JWTClaimError } from '../errors.js';
 import { findAlgorithm } from '../jwt/algorithms.js';
 import { isBase64url } from '../jwt/base64url.js';
@@ -207,6 +207,9 @@ function claimProblems(payload: JWTPayload, typ: string | undefined, typKnown: b
     if (Object.hasOwn(payload, claim) && typeof payload[claim] !== 'string') {
       problems.push({ name: 'invalid claim', detail: `"${claim}" must be a string` });
     }
+  }
+  if (Object.hasOwn(payload, 'roles') && !isRoleList(payload.roles)) {
+    problems.push({ name: 'invalid claim', detail: '"roles" must be an array of strings' });
   }
   return problems;
 }

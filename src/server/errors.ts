@@ -44,6 +44,8 @@ const TABLE: Readonly<Record<LatchkeyErrorCode, Mapping>> = {
   ERR_RATE_LIMITED: { status: 429, error: 'rate_limited', exposeMessage: true },
   ERR_INVALID_GRANT: { status: 401, error: 'invalid_grant', exposeMessage: true },
   ERR_SESSION_NOT_FOUND: { status: 404, error: 'not_found', exposeMessage: true },
+  // Raised only by the admin service (the command line) so far; no route answers with it.
+  ERR_USER_NOT_FOUND: { status: 404, error: 'not_found', exposeMessage: true },
   ERR_OVERLOADED: { status: 503, error: 'overloaded', exposeMessage: true },
   ERR_BAD_REQUEST: { status: 400, error: 'invalid_request', exposeMessage: true },
   ERR_MISSING_TOKEN: { status: 401, error: 'missing_token', exposeMessage: true },

@@ -23,8 +23,12 @@ import type {
 /** `revokedReason` of the sessions a password change ends, as in the SQL store. */
 const PASSWORD_CHANGED = 'password_changed';
 
+/** A user as kept here; the roles live in their own map, as in their own table. */
+type StoredUser = Omit<UserRecord, 'roles'>;
+
 export class MemoryStore implements Store {
-  readonly #users = new Map<string, UserRecord>();
+  readonly #users = new Map<string, StoredUser>();
+  readonly #roles = new Map<string, Set<string>>();
   readonly #sessions = new Map<string, SessionRecord>();
   readonly #refreshTokens = new Map<string, RefreshTokenRecord>();
   readonly #counters = new Map<string, CounterState>();
@@ -37,7 +41,7 @@ export class MemoryStore implements Store {
     for (const existing of this.#users.values()) {
       if (existing.email === user.email) throw new StoreError('ERR_STORE_CONFLICT', 'email is taken');
     }
-    const record: UserRecord = {
+    const record: StoredUser = {
       id: user.id,
       email: user.email,
       passwordHash: user.passwordHash,
@@ -45,24 +49,25 @@ export class MemoryStore implements Store {
       disabledAt: null,
     };
     this.#users.set(record.id, record);
-    return { ...record };
+    return this.#withRoles(record);
   }
 
   async findUserByEmail(email: string): Promise<UserRecord | null> {
     for (const user of this.#users.values()) {
-      if (user.email === email) return { ...user };
+      if (user.email === email) return this.#withRoles(user);
     }
     return null;
   }
 
   async findUserById(id: string): Promise<UserRecord | null> {
-    return copyOrNull(this.#users.get(id));
+    const user = this.#users.get(id);
+    return user === undefined ? null : this.#withRoles(user);
   }
 
   async listUsers(): Promise<UserRecord[]> {
     return [...this.#users.values()]
       .sort((a, b) => a.createdAt - b.createdAt || compareText(a.id, b.id))
-      .map((user) => ({ ...user }));
+      .map((user) => this.#withRoles(user));
   }
 
   async rehashPassword(userId: string, verifiedHash: string, passwordHash: string): Promise<boolean> {
@@ -85,6 +90,23 @@ export class MemoryStore implements Store {
     if (user === undefined) return false;
     user.disabledAt = disabledAt;
     return true;
+  }
+
+  async addUserRole(userId: string, role: string): Promise<boolean | null> {
+    if (!this.#users.has(userId)) return null;
+    let roles = this.#roles.get(userId);
+    if (roles === undefined) {
+      roles = new Set();
+      this.#roles.set(userId, roles);
+    }
+    if (roles.has(role)) return false;
+    roles.add(role);
+    return true;
+  }
+
+  async removeUserRole(userId: string, role: string): Promise<boolean | null> {
+    if (!this.#users.has(userId)) return null;
+    return this.#roles.get(userId)?.delete(role) ?? false;
   }
 
   async createLoginSession(
@@ -285,6 +307,11 @@ export class MemoryStore implements Store {
 
   async close(): Promise<void> {
     this.#closed = true;
+  }
+
+  /** A copy of the user with their roles, in code-unit order as the SQL store gives them. */
+  #withRoles(user: StoredUser): UserRecord {
+    return { ...user, roles: [...(this.#roles.get(user.id) ?? [])].sort() };
   }
 
   /** Replaces the password hash only while it is still `verifiedHash`; true when it did. */

@@ -13,9 +13,15 @@ export interface UserRecord {
   passwordHash: string;
   createdAt: number;
   disabledAt: number | null;
+  /**
+   * What the user may do, as the `roles` claim of their access tokens carries it: distinct, in
+   * code-unit order (the same in every store, whatever a database's collation). Read with the user,
+   * so that login and refresh learn them without a query of their own.
+   */
+  roles: string[];
 }
 
-export type NewUser = Omit<UserRecord, 'disabledAt'>;
+export type NewUser = Omit<UserRecord, 'disabledAt' | 'roles'>;
 
 /** One login: a refresh-token family. Its id is the `sid` claim of every access token it yields. */
 export interface SessionRecord {
@@ -130,6 +136,13 @@ export interface Store {
   ): Promise<string[] | null>;
   /** Disables (`disabledAt` a time) or enables (`null`) a user; false when there is no such user. */
   setUserDisabled(userId: string, disabledAt: number | null): Promise<boolean>;
+  /**
+   * Gives a user a role: true when added, false when the user had it already, null when there is no
+   * such user. Role names are the domain's to check (src/auth/roles.ts); the store keeps any string.
+   */
+  addUserRole(userId: string, role: string): Promise<boolean | null>;
+  /** Takes a role away: true when removed, false when the user lacked it, null for an unknown user. */
+  removeUserRole(userId: string, role: string): Promise<boolean | null>;
 
   /** Stores a new session with its first refresh token, in one transaction. */
   createSession(session: NewSession, refreshTokenHash: string): Promise<SessionRecord>;

@@ -106,6 +106,32 @@ describe('AuthService', () => {
     expect(session).toMatchObject({ id: issued.sessionId, ip: '10.0.0.1', userAgent: 'test' });
   });
 
+  it('puts the roles of the store into the tokens of every login and refresh, and none without roles', async () => {
+    const userId = (await store.findUserByEmail('alice@example.com'))?.id ?? '';
+    const first = await service.login('alice@example.com', 'correct horse', client);
+    expect(Object.hasOwn(service.authenticate(first.accessToken).claims, 'roles')).toBe(false);
+
+    await store.addUserRole(userId, 'editor');
+    await store.addUserRole(userId, 'admin');
+    // The token already issued keeps what it says; the next one, from a refresh, has the roles.
+    expect(service.authenticate(first.accessToken).claims.roles).toBeUndefined();
+    now += 1000;
+    const refreshed = await service.refresh(first.refreshToken);
+    expect(service.authenticate(refreshed.accessToken).claims.roles).toEqual(['admin', 'editor']);
+    const login = await service.login('alice@example.com', 'correct horse', client);
+    expect(service.authenticate(login.accessToken).claims.roles).toEqual(['admin', 'editor']);
+    expect((await service.getUser(userId)).roles).toEqual(['admin', 'editor']);
+
+    await store.removeUserRole(userId, 'admin');
+    now += 1000;
+    const again = await service.refresh(refreshed.refreshToken);
+    expect(service.authenticate(again.accessToken).claims.roles).toEqual(['editor']);
+    await store.removeUserRole(userId, 'editor');
+    now += 1000;
+    const none = await service.refresh(again.refreshToken);
+    expect(Object.hasOwn(service.authenticate(none.accessToken).claims, 'roles')).toBe(false);
+  });
+
   it('rehashes on login when the parameters changed', async () => {
     const before = (await store.findUserByEmail('alice@example.com'))?.passwordHash;
     service = await build({ ...FAST, timeCost: 2 });

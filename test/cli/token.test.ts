@@ -66,6 +66,40 @@ describe('latchkey token inspect', () => {
     expect((await db.run(['token', 'inspect', '-'], { stdin: `${login.accessToken}\n` })).code).toBe(0);
   });
 
+  it("explains the roles claim, and notes when the user's roles changed since the token was issued", async () => {
+    await db.run(['users', 'roles', 'ann@example.com', 'add', 'admin']);
+    await db.run(['users', 'roles', 'ann@example.com', 'add', 'billing:read']);
+    const token = await db.withRuntime(
+      async ({ service }) => (await service.login('ann@example.com', PASSWORD, CLIENT)).accessToken,
+    );
+    const result = await db.run(['token', 'inspect', token]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(
+      /^ {2}roles +\["admin","billing:read"\] +roles: what the user may do, as the server knew it at issue \(RFC 9068 §2\.2\.3\.1\); absent for none$/m,
+    );
+    expect(result.stdout).toContain('Result: valid.');
+
+    await db.run(['users', 'roles', 'ann@example.com', 'remove', 'admin']);
+    const changed = await db.run(['token', 'inspect', token]);
+    // Still valid: the token is right about when it was issued; the note says what the next one carries.
+    expect(changed.code).toBe(0);
+    expect(changed.stdout).toMatch(/^ {2}roles +.*; absent for none \(the user has billing:read now\)$/m);
+    await db.run(['users', 'roles', 'ann@example.com', 'remove', 'billing:read']);
+    expect((await db.run(['token', 'inspect', token])).stdout).toMatch(/\(the user has none now\)$/m);
+    // A token without roles gets no roles row at all.
+    expect((await db.run(['token', 'inspect', login.accessToken])).stdout).not.toMatch(/^ {2}roles /m);
+  });
+
+  it('names a roles claim that is not an array of strings, as the server refuses it (exit 1)', async () => {
+    for (const roles of ['admin', ['admin', 7], null]) {
+      const result = await db.run(['token', 'inspect', await signWithServerKey({}, { roles })]);
+      expect(result.code).toBe(1);
+      expect(problems(result.stdout)).toEqual(['invalid claim']);
+      expect(result.stdout).toContain('✗ invalid claim: "roles" must be an array of strings');
+      expect(result.stdout).toContain('✓ signature verified');
+    }
+  });
+
   it('names "expired" for a token signed with the server key three hours ago (exit 1)', async () => {
     const token = await signWithServerKey({ issuedAt: Date.now() - 3 * HOUR });
     const result = await db.run(['token', 'inspect', token]);

@@ -50,7 +50,7 @@ async function expectInvalidToken(accessToken: string): Promise<void> {
 async function expectMe(accessToken: string, user: { id: string; email: string }): Promise<void> {
   const me = await request(server.baseUrl, '/api/me', { bearer: accessToken });
   expect(me.status, JSON.stringify(me.body)).toBe(200);
-  expect(me.body).toEqual({ id: user.id, email: user.email });
+  expect(me.body).toEqual({ id: user.id, email: user.email, roles: [] });
 }
 
 async function register(email: string): Promise<{ id: string; email: string }> {

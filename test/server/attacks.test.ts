@@ -88,7 +88,7 @@ describe('the harness', () => {
   it('accepts a token that the server key signs with the right header and claims', async () => {
     const res = await me(app, ownKey(claims));
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toEqual({ id: user.id, email: user.email });
+    expect(res.json()).toEqual({ id: user.id, email: user.email, roles: [] });
     expect((await me(app, validToken)).statusCode).toBe(200);
   });
 });
@@ -215,6 +215,9 @@ describe('token attacks on /api/me', () => {
     ['sid as a number', () => ownKey({ ...claims, sid: 1 })],
     ['client_id as a number', () => ownKey({ ...claims, client_id: 5 })],
     ['sub as a number', () => ownKey({ ...claims, sub: 7 })],
+    ['roles as a string', () => ownKey({ ...claims, roles: 'admin' })],
+    ['roles as a list with a number', () => ownKey({ ...claims, roles: ['admin', 1] })],
+    ['roles as null', () => ownKey({ ...claims, roles: null })],
     ['a payload that is not JSON', () => ownKey('not json')],
     ['a payload that is a JSON array', () => ownKey([claims])],
     // Malformed.

@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
+import { AdminService } from '../../src/auth/admin.js';
 import { decodeUnverified } from '../../src/jwt/index.js';
 import { openSQLiteStore } from '../../src/store/sql/sqlite.js';
 import type { Store } from '../../src/store/types.js';
@@ -939,7 +940,7 @@ describe('GET /api/me', () => {
     const { accessToken } = await login(app, user);
     const res = await me(app, accessToken);
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toEqual({ id: user.id, email: user.email });
+    expect(res.json()).toEqual({ id: user.id, email: user.email, roles: [] });
     const lower = await app.inject({ url: '/api/me', headers: { authorization: `bearer ${accessToken}` } });
     expect(lower.statusCode).toBe(200);
   });
@@ -973,6 +974,81 @@ describe('GET /api/me', () => {
     }
     clock.advance((900 + 30 + 1) * 1000);
     expectInvalidToken(await me(app, accessToken));
+  });
+});
+
+describe('roles in access tokens', () => {
+  /** The roles claim of an access token; undefined when it has none. */
+  const rolesOf = (accessToken: string) => decodeUnverified(accessToken).payload.roles;
+  /** Roles change as `latchkey users roles` changes them: through the admin service, on the app's store. */
+  const adminOf = (app: FastifyInstance) => new AdminService({ store: app.latchkey.store });
+
+  it('gives a user without roles no roles claim, and /api/me an empty list', async () => {
+    const app = await makeApp();
+    const user = await registerUser(app);
+    const { accessToken, refreshToken } = await login(app, user);
+    expect(Object.hasOwn(decodeUnverified(accessToken).payload, 'roles')).toBe(false);
+    const refreshed = await refreshByBody(app, refreshToken);
+    expect(refreshed.statusCode).toBe(200);
+    const next = (refreshed.json() as { access_token: string }).access_token;
+    expect(Object.hasOwn(decodeUnverified(next).payload, 'roles')).toBe(false);
+    expect((await me(app, next)).json()).toEqual({ id: user.id, email: user.email, roles: [] });
+  });
+
+  it('carries a role added after login in the next refresh and in a new login, and in /api/me', async () => {
+    const app = await makeApp();
+    const user = await registerUser(app);
+    const first = await login(app, user);
+    await adminOf(app).addRole(user.email, 'admin');
+    await adminOf(app).addRole(user.email, 'billing:read');
+
+    // The token in hand says what was true at its issue; /api/me says what is true now.
+    expect(rolesOf(first.accessToken)).toBeUndefined();
+    expect((await me(app, first.accessToken)).json()).toEqual({
+      id: user.id,
+      email: user.email,
+      roles: ['admin', 'billing:read'],
+    });
+
+    const refreshed = await refreshByBody(app, first.refreshToken);
+    expect(refreshed.statusCode, refreshed.body).toBe(200);
+    const refreshedToken = (refreshed.json() as { access_token: string }).access_token;
+    expect(rolesOf(refreshedToken)).toEqual(['admin', 'billing:read']);
+    expect((await me(app, refreshedToken)).statusCode).toBe(200);
+
+    const second = await login(app, user, { mode: 'cookie', remoteAddress: nextIp() });
+    expect(rolesOf(second.accessToken)).toEqual(['admin', 'billing:read']);
+  });
+
+  it('drops a removed role at the next refresh, and the claim with the last role', async () => {
+    const app = await makeApp();
+    const user = await registerUser(app);
+    await adminOf(app).addRole(user.email, 'admin');
+    await adminOf(app).addRole(user.email, 'editor');
+    const { accessToken, refreshToken } = await login(app, user);
+    expect(rolesOf(accessToken)).toEqual(['admin', 'editor']);
+
+    await adminOf(app).removeRole(user.email, 'admin');
+    const once = await refreshByBody(app, refreshToken);
+    expect(once.statusCode, once.body).toBe(200);
+    const onceBody = once.json() as { access_token: string; refresh_token: string };
+    expect(rolesOf(onceBody.access_token)).toEqual(['editor']);
+
+    await adminOf(app).removeRole(user.email, 'editor');
+    const twice = await refreshByBody(app, onceBody.refresh_token);
+    expect(twice.statusCode, twice.body).toBe(200);
+    const twiceToken = (twice.json() as { access_token: string }).access_token;
+    expect(Object.hasOwn(decodeUnverified(twiceToken).payload, 'roles')).toBe(false);
+    expect((await me(app, twiceToken)).json()).toMatchObject({ roles: [] });
+  });
+
+  it("keeps one user's roles out of another user's tokens", async () => {
+    const app = await makeApp();
+    const ann = await registerUser(app);
+    const bob = await registerUser(app);
+    await adminOf(app).addRole(ann.email, 'admin');
+    expect(rolesOf((await login(app, ann)).accessToken)).toEqual(['admin']);
+    expect(rolesOf((await login(app, bob)).accessToken)).toBeUndefined();
   });
 });
 

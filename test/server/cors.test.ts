@@ -211,7 +211,7 @@ describe('credentialed requests from an allowed origin', () => {
     const { accessToken } = await login(app, user);
     const ok = await app.inject({ url: '/api/me', headers: { ...origin, ...bearer(accessToken) } });
     expect(ok.statusCode, ok.body).toBe(200);
-    expect(ok.json()).toEqual({ id: user.id, email: user.email });
+    expect(ok.json()).toEqual({ id: user.id, email: user.email, roles: [] });
     expectReadableBy(ok, ISSUER_ORIGIN);
 
     const refused = await app.inject({ url: '/api/me', headers: { ...origin, ...bearer('not.a.jwt') } });

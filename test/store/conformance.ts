@@ -102,6 +102,7 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
           passwordHash: '$argon2id$v=19$u2',
           createdAt: T0 + 1,
           disabledAt: null,
+          roles: [],
         };
         expect(created).toEqual(expected);
         expect(await store.findUserByEmail('u2@example.com')).toEqual(expected);
@@ -145,6 +146,77 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
         expect(await store.setUserDisabled('u1', null)).toBe(true);
         expect((await store.findUserById('u1'))?.disabledAt).toBeNull();
         expect(await store.setUserDisabled('nobody', T0)).toBe(false);
+      });
+    });
+
+    describe('roles', () => {
+      it('adds roles and reads them with the user, in code-unit order, from every way of finding it', async () => {
+        for (const role of ['viewer', 'Admin', 'billing:read', 'admin']) {
+          expect(await store.addUserRole('u1', role)).toBe(true);
+        }
+        // Code-unit order: upper case before lower case, whatever the database's collation says.
+        const roles = ['Admin', 'admin', 'billing:read', 'viewer'];
+        expect((await store.findUserById('u1'))?.roles).toEqual(roles);
+        expect((await store.findUserByEmail('u1@example.com'))?.roles).toEqual(roles);
+        expect((await store.listUsers()).map((user) => user.roles)).toEqual([roles]);
+      });
+
+      it('adds a role once: a second add says false and keeps one copy', async () => {
+        expect(await store.addUserRole('u1', 'admin')).toBe(true);
+        expect(await store.addUserRole('u1', 'admin')).toBe(false);
+        expect((await store.findUserById('u1'))?.roles).toEqual(['admin']);
+      });
+
+      it('removes a role once: a second remove, or one of a role never held, says false', async () => {
+        await store.addUserRole('u1', 'admin');
+        await store.addUserRole('u1', 'editor');
+        expect(await store.removeUserRole('u1', 'admin')).toBe(true);
+        expect(await store.removeUserRole('u1', 'admin')).toBe(false);
+        expect(await store.removeUserRole('u1', 'never-had')).toBe(false);
+        expect((await store.findUserById('u1'))?.roles).toEqual(['editor']);
+        expect(await store.removeUserRole('u1', 'editor')).toBe(true);
+        expect((await store.findUserById('u1'))?.roles).toEqual([]);
+      });
+
+      it('says null for an unknown user, and stores nothing for it', async () => {
+        expect(await store.addUserRole('nobody', 'admin')).toBeNull();
+        expect(await store.removeUserRole('nobody', 'admin')).toBeNull();
+        // A user created later with that id starts without the role.
+        expect((await store.createUser(newUser('nobody'))).roles).toEqual([]);
+        expect((await store.findUserById('nobody'))?.roles).toEqual([]);
+      });
+
+      it("keeps one user's roles apart from another's, also in the list of users", async () => {
+        await store.createUser(newUser('u2', { createdAt: T0 + 1 }));
+        await store.createUser(newUser('u3', { createdAt: T0 + 2 }));
+        await store.addUserRole('u1', 'admin');
+        await store.addUserRole('u2', 'editor');
+        await store.addUserRole('u2', 'admin');
+        expect(await store.removeUserRole('u3', 'admin')).toBe(false);
+        expect(await store.removeUserRole('u1', 'editor')).toBe(false);
+        expect((await store.findUserById('u1'))?.roles).toEqual(['admin']);
+        expect((await store.findUserById('u2'))?.roles).toEqual(['admin', 'editor']);
+        expect((await store.findUserById('u3'))?.roles).toEqual([]);
+        expect((await store.listUsers()).map((user) => [user.id, user.roles])).toEqual([
+          ['u1', ['admin']],
+          ['u2', ['admin', 'editor']],
+          ['u3', []],
+        ]);
+      });
+
+      it('keeps roles through disabling, enabling and password changes', async () => {
+        await store.addUserRole('u1', 'admin');
+        await store.setUserDisabled('u1', T0);
+        await store.setUserDisabled('u1', null);
+        await store.changePassword('u1', '$argon2id$v=19$u1', '$argon2id$v=19$new', null, T0);
+        expect((await store.findUserById('u1'))?.roles).toEqual(['admin']);
+      });
+
+      it('loses no role to concurrency', async () => {
+        const roles = Array.from({ length: 20 }, (_, i) => `role-${String(i).padStart(2, '0')}`);
+        const added = await Promise.all([...roles, ...roles].map((role) => store.addUserRole('u1', role)));
+        expect(added.filter((result) => result === true)).toHaveLength(20);
+        expect((await store.findUserById('u1'))?.roles).toEqual(roles);
       });
     });
 
@@ -650,7 +722,14 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
         (await store.listUsers()).forEach((user) => {
           user.email = 'changed@example.com';
         });
-        expect(await store.findUserById('u2')).toEqual({ ...newUser('u2'), disabledAt: null });
+        expect(await store.findUserById('u2')).toEqual({ ...newUser('u2'), disabledAt: null, roles: [] });
+
+        await store.addUserRole('u2', 'admin');
+        const withRole = await store.findUserByEmail('u2@example.com');
+        withRole?.roles.push('root');
+        const [, second] = await store.listUsers();
+        second?.roles.splice(0);
+        expect((await store.findUserById('u2'))?.roles).toEqual(['admin']);
 
         const session = await store.createSession(newSession('s1'), 'rt-1');
         session.revokedAt = 1;

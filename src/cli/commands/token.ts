@@ -5,6 +5,7 @@
  * echoed back whole; a refresh token given by mistake is not printed at all.
  */
 import type { Command } from 'commander';
+import { isRoleList } from '../../auth/access-tokens.js';
 import type { Store } from '../../store/types.js';
 import { type CLIContext, CLIError } from '../context.js';
 import { explainClaims } from '../explain.js';
@@ -101,17 +102,24 @@ function printVerdict(context: CLIContext, inspection: Inspection, problems: rea
   }
 }
 
-/** What only the database knows: whose user `sub` is, and whether the session `sid` was revoked. */
+/**
+ * What only the database knows: whose user `sub` is, whether the session `sid` was revoked, and
+ * whether the user's roles changed since the token was issued.
+ */
 async function storeFindings(store: Store, inspection: Inspection, nowMs: number) {
   const notes: Record<string, string> = {};
   const problems: Problem[] = [];
   if (inspection.payload?.ok !== true) return { notes, problems };
-  const { sub, sid } = inspection.payload.value;
+  const { sub, sid, roles } = inspection.payload.value;
   const unverified = inspection.verifiedBy === null;
   if (typeof sub === 'string') {
     const user = await store.findUserById(sub);
     notes.sub =
       user === null ? 'no such user here' : `${user.email}${user.disabledAt === null ? '' : ', disabled'}`;
+    // Not a problem: the token is right about the time it was issued, and the next refresh catches up.
+    if (user !== null && isRoleList(roles) && !sameRoles(roles, user.roles)) {
+      notes.roles = `the user has ${user.roles.length === 0 ? 'none' : user.roles.join(', ')} now`;
+    }
   }
   if (typeof sid === 'string') {
     const session = await store.findSession(sid);
@@ -128,6 +136,11 @@ async function storeFindings(store: Store, inspection: Inspection, nowMs: number
     }
   }
   return { notes, problems };
+}
+
+function sameRoles(claimed: readonly string[], current: readonly string[]): boolean {
+  const sorted = [...claimed].sort();
+  return sorted.length === current.length && sorted.every((role, i) => role === current[i]);
 }
 
 const indent = (text: string) =>

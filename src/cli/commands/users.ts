@@ -1,5 +1,5 @@
 /**
- * `latchkey users add|list|disable|enable`. Adding a user normalises and hashes exactly as registration
+ * `latchkey users add|list|disable|enable|roles` (roles in user-roles.ts). Adding a user normalises and hashes exactly as registration
  * does (same functions, same argon2 parameters), but without registration's per-IP throttle: the
  * operator at the console is not a client on the network. Passwords never come from argv.
  */
@@ -13,9 +13,12 @@ import { type CLIContext, CLIError, usageError } from '../context.js';
 import { countOf, formatTable, formatTime } from '../format.js';
 import { requireUser } from '../lookup.js';
 import { promptHidden, readFirstLine } from '../prompt.js';
+import { registerUserRolesCommand } from './user-roles.js';
 
 export function registerUsersCommand(program: Command, context: CLIContext): void {
-  const users = program.command('users').description('add, list, disable and enable users');
+  const users = program
+    .command('users')
+    .description("add, list, disable and enable users; manage users' roles");
 
   users
     .command('add')
@@ -100,6 +103,8 @@ export function registerUsersCommand(program: Command, context: CLIContext): voi
         context.print(`enabled ${user.email}`);
       });
     });
+
+  registerUserRolesCommand(users, context);
 }
 
 const emailTaken = (email: string) => new CLIError(`a user with email ${email} exists already`);

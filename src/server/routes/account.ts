@@ -31,7 +31,7 @@ export function registerAccountRoutes(
     protectedRoute(['api'], { response: { 200: meResponse, ...errors(401) } }),
     async (request) => {
       const user = await service.getUser(requirePrincipal(request).userId);
-      return { id: user.id, email: user.email };
+      return { id: user.id, email: user.email, roles: user.roles };
     },
   );
 

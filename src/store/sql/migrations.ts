@@ -84,10 +84,26 @@ const signingKeyRevocation: Migration = {
   },
 };
 
+/**
+ * The roles of each user, for the `roles` claim of access tokens. The primary key makes a role appear
+ * once per user and serves the lookup by user (its first column), so no other index is needed.
+ */
+const userRoles: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema
+      .createTable('user_roles')
+      .addColumn('user_id', 'text', (col) => col.notNull().references('users.id'))
+      .addColumn('role', 'text', (col) => col.notNull())
+      .addPrimaryKeyConstraint('user_roles_pkey', ['user_id', 'role'])
+      .execute();
+  },
+};
+
 /** Names sort in the order the migrations must run. */
 const migrations: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_signing_key_revocation': signingKeyRevocation,
+  '0003_user_roles': userRoles,
 };
 
 const provider: MigrationProvider = {

@@ -15,14 +15,30 @@ import type {
   UsersTable,
 } from './schema.js';
 
-export function toUserRecord(row: Selectable<UsersTable>): UserRecord {
-  return {
-    id: row.id,
-    email: row.email,
-    passwordHash: row.password_hash,
-    createdAt: row.created_at,
-    disabledAt: row.disabled_at,
-  };
+/** A user row LEFT JOINed with its roles: one row per role, or one with a null `role` for none. */
+export type UserRoleRow = Selectable<UsersTable> & { role: string | null };
+
+/** Users from joined rows, in the order of their first rows; the rows of one user must be adjacent. */
+export function toUserRecords(rows: readonly UserRoleRow[]): UserRecord[] {
+  const users: UserRecord[] = [];
+  let current: UserRecord | undefined;
+  for (const row of rows) {
+    if (current?.id !== row.id) {
+      current = {
+        id: row.id,
+        email: row.email,
+        passwordHash: row.password_hash,
+        createdAt: row.created_at,
+        disabledAt: row.disabled_at,
+        roles: [],
+      };
+      users.push(current);
+    }
+    if (row.role !== null) current.roles.push(row.role);
+  }
+  // Sorted here rather than in SQL: the default sort is code-unit order, which no collation changes.
+  for (const user of users) user.roles.sort();
+  return users;
 }
 
 export function toSessionRecord(row: Selectable<SessionsTable>): SessionRecord {

@@ -6,6 +6,7 @@
 
 export interface Database {
   users: UsersTable;
+  user_roles: UserRolesTable;
   sessions: SessionsTable;
   refresh_tokens: RefreshTokensTable;
   counters: CountersTable;
@@ -19,6 +20,11 @@ export interface UsersTable {
   password_hash: string;
   created_at: number;
   disabled_at: number | null;
+}
+
+export interface UserRolesTable {
+  user_id: string;
+  role: string;
 }
 
 export interface SessionsTable {

@@ -25,7 +25,7 @@ import {
   toRefreshTokenRecord,
   toSessionRecord,
   toSigningKeyRecord,
-  toUserRecord,
+  toUserRecords,
 } from './rows.js';
 import type { Database } from './schema.js';
 import { isUniqueViolation } from './unique-violation.js';
@@ -80,22 +80,23 @@ export class SQLStore implements Store {
       passwordHash: user.passwordHash,
       createdAt: user.createdAt,
       disabledAt: null,
+      roles: [],
     };
   }
 
   async findUserByEmail(email: string): Promise<UserRecord | null> {
-    const row = await this.#db.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
-    return row === undefined ? null : toUserRecord(row);
+    const rows = await this.#selectUsers().where('users.email', '=', email).execute();
+    return toUserRecords(rows)[0] ?? null;
   }
 
   async findUserById(id: string): Promise<UserRecord | null> {
-    const row = await this.#db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
-    return row === undefined ? null : toUserRecord(row);
+    const rows = await this.#selectUsers().where('users.id', '=', id).execute();
+    return toUserRecords(rows)[0] ?? null;
   }
 
   async listUsers(): Promise<UserRecord[]> {
-    const rows = await this.#db.selectFrom('users').selectAll().orderBy('created_at').orderBy('id').execute();
-    return rows.map(toUserRecord);
+    const rows = await this.#selectUsers().orderBy('users.created_at').orderBy('users.id').execute();
+    return toUserRecords(rows);
   }
 
   rehashPassword(userId: string, verifiedHash: string, passwordHash: string): Promise<boolean> {
@@ -122,6 +123,29 @@ export class SQLStore implements Store {
       .where('id', '=', userId)
       .executeTakeFirst();
     return result.numUpdatedRows > 0n;
+  }
+
+  async addUserRole(userId: string, role: string): Promise<boolean | null> {
+    return this.#write(async (trx) => {
+      if (!(await userExists(trx, userId))) return null;
+      const result = await trx
+        .insertInto('user_roles')
+        .values({ user_id: userId, role })
+        .onConflict((conflict) => conflict.columns(['user_id', 'role']).doNothing())
+        .executeTakeFirst();
+      return (result.numInsertedOrUpdatedRows ?? 0n) > 0n;
+    });
+  }
+
+  async removeUserRole(userId: string, role: string): Promise<boolean | null> {
+    const result = await this.#db
+      .deleteFrom('user_roles')
+      .where('user_id', '=', userId)
+      .where('role', '=', role)
+      .executeTakeFirst();
+    if (result.numDeletedRows > 0n) return true;
+    // Users are never deleted, so the answer cannot change between the two statements.
+    return (await userExists(this.#db, userId)) ? false : null;
   }
 
   async createSession(session: NewSession, refreshTokenHash: string): Promise<SessionRecord> {
@@ -353,6 +377,18 @@ export class SQLStore implements Store {
     await this.#db.destroy();
   }
 
+  /**
+   * Users with their roles in one query: login and refresh read the user anyway, and learn the roles
+   * for the `roles` claim with it. The rows of one user are adjacent, as toUserRecords needs them.
+   */
+  #selectUsers() {
+    return this.#db
+      .selectFrom('users')
+      .leftJoin('user_roles', 'user_roles.user_id', 'users.id')
+      .selectAll('users')
+      .select('user_roles.role');
+  }
+
   #write<T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
     return this.#lockRows ? this.#db.transaction().execute(work) : withSQLiteWriteLock(this.#db, work);
   }
@@ -440,6 +476,11 @@ async function revokeLiveSessions(
   if (exceptSessionId !== null) query = query.where('id', '!=', exceptSessionId);
   const rows = await query.returning('id').execute();
   return rows.map((row) => row.id);
+}
+
+async function userExists(db: Kysely<Database>, userId: string): Promise<boolean> {
+  const row = await db.selectFrom('users').select('id').where('id', '=', userId).executeTakeFirst();
+  return row !== undefined;
 }
 
 /** Replaces the password hash only while it is still `verifiedHash`; true when it did. */

@@ -53,6 +53,13 @@ export const REQUEST_ERROR_CODES = [
   'ERR_REQUEST_TIMEOUT',
 ] as const;
 
+/** Failures of a resource server's verifier that are not the token's fault, and missing rights. */
+export const VERIFY_ERROR_CODES = [
+  'ERR_JWKS_UNAVAILABLE',
+  'ERR_REVOCATIONS_UNAVAILABLE',
+  'ERR_INSUFFICIENT_SCOPE',
+] as const;
+
 /** Storage failures. */
 export const STORE_ERROR_CODES = ['ERR_STORE_CONFLICT', 'ERR_STORE_UNAVAILABLE'] as const;
 
@@ -62,6 +69,7 @@ export type KeyErrorCode = (typeof KEY_ERROR_CODES)[number];
 export type AuthErrorCode = (typeof AUTH_ERROR_CODES)[number];
 export type StoreErrorCode = (typeof STORE_ERROR_CODES)[number];
 export type RequestErrorCode = (typeof REQUEST_ERROR_CODES)[number];
+export type VerifyErrorCode = (typeof VERIFY_ERROR_CODES)[number];
 
 /** Every code, for documentation and for tests that keep docs/errors.md in step. */
 export const ERROR_CODES = [
@@ -70,6 +78,7 @@ export const ERROR_CODES = [
   ...KEY_ERROR_CODES,
   ...AUTH_ERROR_CODES,
   ...REQUEST_ERROR_CODES,
+  ...VERIFY_ERROR_CODES,
   ...STORE_ERROR_CODES,
 ] as const;
 export type LatchkeyErrorCode = (typeof ERROR_CODES)[number];
@@ -128,3 +137,9 @@ export class StoreError extends LatchkeyError<StoreErrorCode> {}
 
 /** A request refused at the HTTP edge: malformed, unauthenticated, cross-site, or for nothing we serve. */
 export class RequestError extends LatchkeyError<RequestErrorCode> {}
+
+/**
+ * A resource server's verifier cannot decide (the issuer's keys or revocation feed cannot be had), or
+ * a valid token lacks the scope or role a route needs.
+ */
+export class VerifyError extends LatchkeyError<VerifyErrorCode> {}

@@ -84,6 +84,25 @@ export const ACCESS_TOKEN_TYP = 'at+jwt';
 /** Where `POST /auth/login` puts the refresh token: the HttpOnly cookie (browsers) or the body. */
 export type RefreshIn = 'cookie' | 'body';
 
+/** The claims of a Latchkey access token (RFC 9068 §2.2), as a verifier hands them to a route. */
+export interface AccessTokenClaims {
+  iss: string;
+  /** The user id. */
+  sub: string;
+  aud: string | string[];
+  exp: number;
+  iat: number;
+  jti: string;
+  /** The session (refresh-token family); revoking it revokes every access token it yielded. */
+  sid: string;
+  client_id: string;
+  /** RFC 9068 §2.2.3.1: present when the user has roles. */
+  roles?: string[];
+  /** Space-separated OAuth scopes, when an issuer grants them. */
+  scope?: string;
+  [claim: string]: unknown;
+}
+
 export const tokenResponseSchema = {
   type: 'object',
   required: ['access_token', 'token_type', 'expires_in'],

@@ -56,6 +56,9 @@ const TABLE: Readonly<Record<LatchkeyErrorCode, Mapping>> = {
   ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, error: 'unsupported_media_type', exposeMessage: true },
   ERR_HEADERS_TOO_LARGE: { status: 431, error: 'headers_too_large', exposeMessage: true },
   ERR_REQUEST_TIMEOUT: { status: 408, error: 'request_timeout', exposeMessage: true },
+  ERR_JWKS_UNAVAILABLE: { status: 503, error: 'unavailable', exposeMessage: false },
+  ERR_REVOCATIONS_UNAVAILABLE: { status: 503, error: 'unavailable', exposeMessage: false },
+  ERR_INSUFFICIENT_SCOPE: { status: 403, error: 'insufficient_scope', exposeMessage: true },
   ERR_STORE_CONFLICT: { status: 409, error: 'conflict', exposeMessage: false },
   ERR_STORE_UNAVAILABLE: { status: 503, error: 'unavailable', exposeMessage: false },
 };

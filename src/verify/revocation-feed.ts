@@ -1,0 +1,142 @@
+/**
+ * The issuer's feed of revoked sessions and keys, polled in the background so that verification
+ * stays local: a token of a revoked session (logout, logout-all, reuse detection) is refused within
+ * one poll interval, with no call per request. When the feed cannot be read for longer than the
+ * bound, the verifier fails closed (refuses every token) or open (accepts them), as its owner chose.
+ */
+import type { RevocationFeed } from '../protocol.js';
+import { type FetchLike, fetchJSON } from './fetch-json.js';
+
+export type FeedFailureMode = 'fail-closed' | 'fail-open';
+
+export interface RevocationFeedOptions {
+  feedUri: string;
+  intervalMs: number;
+  /** After this long without a successful poll the feed counts as unavailable. */
+  maxStalenessMs: number;
+  onUnavailable: FeedFailureMode;
+  fetch: FetchLike;
+  timeoutMs: number;
+  maxBytes: number;
+  now: () => number;
+  /** Told of every revoked kid, so the key set can drop it at once. */
+  onRevokedKey: (kid: string) => void;
+}
+
+export interface RevocationFeedStatus {
+  uri: string;
+  /** `fresh`: polled within the bound; `unavailable`: not, and `mode` says what the verifier does. */
+  state: 'fresh' | 'unavailable';
+  mode: FeedFailureMode;
+  lastSuccessAt: number | null;
+  lastError: string | null;
+  revokedSessions: number;
+}
+
+/** Re-read this much before the last answer's time, for revocations that commit out of clock order. */
+const OVERLAP_MS = 5_000;
+
+export class RevocationFeedPoller {
+  readonly #options: RevocationFeedOptions;
+  /** sid → revoked_at (issuer's clock). */
+  readonly #sessions = new Map<string, number>();
+  #cursor: number | null = null;
+  #lastSuccessAt: number | null = null;
+  #lastError: string | null = null;
+  #timer: ReturnType<typeof setInterval> | null = null;
+  #inFlight: Promise<void> | null = null;
+  readonly #startedAt: number;
+
+  constructor(options: RevocationFeedOptions) {
+    this.#options = options;
+    this.#startedAt = options.now();
+  }
+
+  /** First poll, then one every interval; the timer never keeps the process alive. */
+  start(): Promise<void> {
+    if (this.#timer === null) {
+      this.#timer = setInterval(() => void this.poll(), this.#options.intervalMs);
+      // Node: never keep the process alive for this. Other runtimes have no unref.
+      (this.#timer as { unref?: () => void }).unref?.();
+    }
+    return this.poll();
+  }
+
+  stop(): void {
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#timer = null;
+  }
+
+  /** One poll (joined when one is under way); failures are kept in the status, never thrown. */
+  poll(): Promise<void> {
+    this.#inFlight ??= this.#pollOnce().finally(() => {
+      this.#inFlight = null;
+    });
+    return this.#inFlight;
+  }
+
+  isRevoked(sid: string): boolean {
+    return this.#sessions.has(sid);
+  }
+
+  /** Whether the feed has been read recently enough to be trusted. */
+  get available(): boolean {
+    const { now, maxStalenessMs } = this.#options;
+    return this.#lastSuccessAt !== null && now() - this.#lastSuccessAt <= maxStalenessMs;
+  }
+
+  /** Whether the feed has had its chance: its first poll has been answered or has failed for good. */
+  get settled(): boolean {
+    return this.#lastSuccessAt !== null || this.#options.now() - this.#startedAt > this.#options.intervalMs;
+  }
+
+  status(): RevocationFeedStatus {
+    return {
+      uri: this.#options.feedUri,
+      state: this.available ? 'fresh' : 'unavailable',
+      mode: this.#options.onUnavailable,
+      lastSuccessAt: this.#lastSuccessAt,
+      lastError: this.#lastError,
+      revokedSessions: this.#sessions.size,
+    };
+  }
+
+  async #pollOnce(): Promise<void> {
+    const { feedUri, now } = this.#options;
+    const url = new URL(feedUri);
+    if (this.#cursor !== null) url.searchParams.set('since', String(Math.max(0, this.#cursor - OVERLAP_MS)));
+    try {
+      const { body } = await fetchJSON(url.href, this.#options);
+      const feed = parseFeed(body);
+      for (const { sid, revoked_at } of feed.sessions) this.#sessions.set(sid, revoked_at);
+      for (const { kid } of feed.keys) this.#options.onRevokedKey(kid);
+      // Forget what no unexpired token can carry any more, by the issuer's own clock and window.
+      const horizon = feed.generated_at - feed.retention_seconds * 1000;
+      for (const [sid, revokedAt] of this.#sessions) if (revokedAt < horizon) this.#sessions.delete(sid);
+      this.#cursor = feed.generated_at;
+      this.#lastSuccessAt = now();
+      this.#lastError = null;
+    } catch (error) {
+      this.#lastError = error instanceof Error ? error.message : String(error);
+    }
+  }
+}
+
+/** The feed's shape checked member by member: a wrong answer is a failed poll, never a crash. */
+function parseFeed(body: unknown): RevocationFeed {
+  const feed = body as Partial<RevocationFeed> | null;
+  const isTime = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
+  if (
+    typeof feed !== 'object' ||
+    feed === null ||
+    !isTime(feed.generated_at) ||
+    !isTime(feed.retention_seconds) ||
+    !Array.isArray(feed.sessions) ||
+    !feed.sessions.every((entry) => typeof entry?.sid === 'string' && isTime(entry.revoked_at))
+  ) {
+    throw new Error('the revocation feed answered something that is not a revocation feed');
+  }
+  // Older issuers send no keys.
+  const keys = Array.isArray(feed.keys) ? feed.keys.filter((entry) => typeof entry?.kid === 'string') : [];
+  return { ...feed, keys } as RevocationFeed;
+}

@@ -5,6 +5,7 @@
  */
 import { LatchkeyError, type LatchkeyErrorCode } from '../errors.js';
 import type { WireErrorCode } from '../protocol.js';
+import { bearerChallenge } from '../verify/bearer.js';
 
 export interface HttpProblem {
   status: number;
@@ -80,11 +81,20 @@ export function toHttpProblem(error: unknown): HttpProblem | null {
   const message = mapping.exposeMessage ? error.message : (FIXED_MESSAGES[mapping.error] ?? 'request failed');
   const headers: Record<string, string> = {};
   if (mapping.error === 'invalid_token') {
-    headers['www-authenticate'] =
-      `Bearer realm="${REALM}", error="invalid_token", error_description="${message}"`;
+    headers['www-authenticate'] = bearerChallenge({
+      realm: REALM,
+      error: 'invalid_token',
+      description: message,
+    });
   } else if (mapping.error === 'missing_token') {
     // RFC 6750 §3.1: no error attribute when the request carried no credentials at all.
-    headers['www-authenticate'] = `Bearer realm="${REALM}"`;
+    headers['www-authenticate'] = bearerChallenge({ realm: REALM });
+  } else if (mapping.error === 'insufficient_scope') {
+    headers['www-authenticate'] = bearerChallenge({
+      realm: REALM,
+      error: 'insufficient_scope',
+      description: message,
+    });
   }
   const retryAfter = (error as { retryAfterSeconds?: number }).retryAfterSeconds;
   if (retryAfter !== undefined) headers['retry-after'] = String(retryAfter);

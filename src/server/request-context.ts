@@ -2,6 +2,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { ClientContext, Principal } from '../auth/service.js';
 import { RequestError } from '../errors.js';
+import { parseAuthorization } from '../verify/bearer.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -23,14 +24,11 @@ export function requirePrincipal(request: FastifyRequest): Principal {
 }
 
 /**
- * The Bearer token of a request (RFC 6750 §2.1): `undefined` when there is no Authorization header
- * or it uses another scheme (missing_token); an empty or malformed token is returned as it is, for
- * verification to refuse (invalid_token).
+ * The Bearer token of a request (RFC 6750 §2.1), by the rules every resource-server adapter uses:
+ * `undefined` when there is no Authorization header or it uses another scheme (missing_token); an
+ * empty or malformed token is returned as it is, for verification to refuse (invalid_token).
  */
 export function bearerToken(request: FastifyRequest): string | undefined {
-  const header = request.headers.authorization;
-  if (typeof header !== 'string') return undefined;
-  const match = /^Bearer(?: +(.*))?$/i.exec(header.trim());
-  if (match === null) return undefined;
-  return (match[1] ?? '').trim();
+  const credentials = parseAuthorization(request.headers.authorization);
+  return credentials.kind === 'token' ? credentials.token : undefined;
 }

@@ -183,8 +183,8 @@ class Client implements LatchkeyClient {
   }
 
   on(event: ClientEvent, listener: () => void): () => void {
-    let listeners = this.#listeners.get(event);
-    if (listeners === undefined) this.#listeners.set(event, (listeners = new Set()));
+    const listeners = this.#listeners.get(event) ?? new Set();
+    this.#listeners.set(event, listeners);
     listeners.add(listener);
     return () => listeners.delete(listener);
   }

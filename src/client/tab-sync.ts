@@ -9,10 +9,16 @@ export type TabMessage =
   | { type: 'refreshed'; accessToken: string; expiresAt: number }
   | { type: 'refresh-failed' }
   | { type: 'logged-out' }
-  | { type: 'claim'; tabId: string };
+  /** A tab wants to refresh (`busy`: it is refreshing now, and every other claim loses). */
+  | { type: 'claim'; tabId: string; busy: boolean };
 
 interface LockManagerLike {
   request<T>(name: string, callback: () => Promise<T>): Promise<T>;
+  request<T>(
+    name: string,
+    options: { ifAvailable: true },
+    callback: (lock: unknown) => Promise<T>,
+  ): Promise<T>;
 }
 
 interface ChannelLike {
@@ -32,7 +38,9 @@ export class TabSync {
   readonly #locks: LockManagerLike | null;
   readonly #tabId = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
   readonly #listeners = new Set<(message: TabMessage) => void>();
-  #claims: string[] | null = null;
+  /** The claims heard during this tab's claim window; null outside it. */
+  #claims: { tabId: string; busy: boolean }[] | null = null;
+  #refreshingHere = false;
 
   constructor(name: string) {
     this.#name = name;
@@ -61,22 +69,40 @@ export class TabSync {
    * answers the result then, `undefined` otherwise).
    */
   async exclusive<T>(alreadyDone: () => T | undefined, refresh: () => Promise<T>): Promise<T> {
+    const lockName = `${this.#name}:refresh`;
+    const turn = async () => alreadyDone() ?? (await refresh());
     if (this.#locks !== null) {
-      return this.#locks.request(`${this.#name}:refresh`, async () => alreadyDone() ?? (await refresh()));
+      // Another tab refreshing now will tell us its result: wait for that rather than queue behind it,
+      // since its news may arrive after its lock is released.
+      const held = Symbol('held');
+      const result = await this.#locks.request(lockName, { ifAvailable: true }, async (lock) =>
+        lock === null ? held : turn(),
+      );
+      if (result !== held) return result as T;
+      await this.#waitForNews();
+      return this.#locks.request(lockName, turn);
     }
     if (this.#channel === null) return refresh();
-    // No Web Locks: claim on the channel; of the claims heard in the window, the lowest tab id refreshes.
-    this.#claims = [this.#tabId];
-    this.post({ type: 'claim', tabId: this.#tabId });
+    // No Web Locks: claim on the channel. A tab refreshing now wins; else the lowest tab id heard.
+    // Timing-based, so the server's refresh grace window stays the safety net here.
+    this.#claims = [{ tabId: this.#tabId, busy: false }];
+    this.post({ type: 'claim', tabId: this.#tabId, busy: false });
     await delay(CLAIM_WINDOW_MS);
-    const winner = [...this.#claims].sort()[0];
+    const claims = this.#claims;
     this.#claims = null;
-    if (winner !== this.#tabId) {
+    const busy = claims.some((claim) => claim.busy);
+    const lowest = claims.map((claim) => claim.tabId).sort()[0];
+    if (busy || lowest !== this.#tabId) {
       await this.#waitForNews();
       const done = alreadyDone();
       if (done !== undefined) return done;
     }
-    return refresh();
+    this.#refreshingHere = true;
+    try {
+      return await refresh();
+    } finally {
+      this.#refreshingHere = false;
+    }
   }
 
   close(): void {
@@ -86,7 +112,8 @@ export class TabSync {
 
   #receive(message: TabMessage): void {
     if (message.type === 'claim') {
-      this.#claims?.push(message.tabId);
+      this.#claims?.push({ tabId: message.tabId, busy: message.busy });
+      if (this.#refreshingHere) this.post({ type: 'claim', tabId: this.#tabId, busy: true });
       return;
     }
     for (const listener of this.#listeners) listener(message);

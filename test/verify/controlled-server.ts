@@ -92,7 +92,7 @@ export async function reservePort(): Promise<number> {
 }
 
 /** Polls `check` until it holds or `timeoutMs` passes; then fails with `what`. */
-export async function eventually(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5000) {
+export async function eventually(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000) {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`${what}: still not so after ${timeoutMs} ms`);

@@ -72,10 +72,9 @@ describe('fetchJSON', () => {
         closed = true;
       });
     });
-    const started = Date.now();
-    const error = await failure(fetchJSON(`${server.url}/jwks`, options));
+    // A time limit far away: only the size limit can end this read.
+    const error = await failure(fetchJSON(`${server.url}/jwks`, { ...options, timeoutMs: 60_000 }));
     expect(error.message).toBe(`${server.url}/jwks: the answer is larger than 1024 bytes`);
-    expect(Date.now() - started).toBeLessThan(options.timeoutMs);
     await eventually('the server sees the connection dropped', () => closed);
   });
 
@@ -85,7 +84,8 @@ describe('fetchJSON', () => {
     const error = await failure(fetchJSON(`${server.url}/jwks`, { ...options, timeoutMs: 200 }));
     expect(error.message).toBe(`${server.url}/jwks: no answer within 200 ms`);
     expect(Date.now() - started).toBeGreaterThanOrEqual(190);
-    expect(Date.now() - started).toBeLessThan(1500);
+    // A hang would last until the test's own timeout; the margin is for a loaded machine.
+    expect(Date.now() - started).toBeLessThan(5000);
   });
 
   it('gives up on a body that stops coming within timeoutMs', async () => {
@@ -96,7 +96,7 @@ describe('fetchJSON', () => {
     const started = Date.now();
     const error = await failure(fetchJSON(`${server.url}/jwks`, { ...options, timeoutMs: 200 }));
     expect(error.message).toBe(`${server.url}/jwks: no answer within the time limit`);
-    expect(Date.now() - started).toBeLessThan(1500);
+    expect(Date.now() - started).toBeLessThan(5000);
   });
 
   it.each([404, 500, 204, 304])('refuses a %i answer', async (status) => {

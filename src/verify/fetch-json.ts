@@ -101,8 +101,10 @@ export function parseMaxAge(header: string | null): number | null {
   return maxAge;
 }
 
+/** fetch says only "fetch failed"; its cause says why (ECONNREFUSED, unexpected redirect). */
 function describe(error: unknown): string {
-  const cause = (error as { cause?: { code?: unknown } } | null)?.cause?.code;
-  if (typeof cause === 'string') return cause;
+  const cause = (error as { cause?: { code?: unknown; message?: unknown } } | null)?.cause;
+  if (typeof cause?.code === 'string') return cause.code;
+  if (typeof cause?.message === 'string' && cause.message !== '') return cause.message;
   return error instanceof Error ? error.message : String(error);
 }

@@ -11,6 +11,7 @@ import {
   createVerifier,
   decodeUnverified,
   type JWTVerifier,
+  KeySet,
 } from '../jwt/index.js';
 import { ACCESS_TOKEN_TYP, type AccessTokenClaims, type DiscoveryDocument, WELL_KNOWN } from '../protocol.js';
 import type { TokenVerifier } from './core.js';
@@ -92,6 +93,9 @@ interface Started {
 
 export function createRemoteVerifier(options: RemoteVerifierOptions): RemoteVerifier {
   const resolved = resolveOptions(options);
+  // Built once now and thrown away: a bad typ, clockToleranceSeconds, requiredClaims, cache or now
+  // throws here, not as a 500 on the first request.
+  buildJWTVerifier(resolved, new KeySet());
   const { issuer, now } = resolved;
   let started: Started | null = null;
   let starting: Promise<Started> | null = null;
@@ -214,6 +218,9 @@ function resolveOptions(options: RemoteVerifierOptions): ResolvedOptions {
     options.revocations === undefined || options.revocations === false
       ? null
       : resolveRevocations(options.revocations === true ? {} : options.revocations);
+  if (options.fetch !== undefined && typeof options.fetch !== 'function') {
+    throw new TypeError('fetch must be a function');
+  }
   return {
     issuer,
     audience,
@@ -238,6 +245,9 @@ function resolveOptions(options: RemoteVerifierOptions): ResolvedOptions {
 }
 
 function resolveRevocations(options: RevocationOptions): Required<RevocationOptions> {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError('revocations must be a boolean or an object of revocation options');
+  }
   const onUnavailable = options.onUnavailable ?? 'fail-closed';
   if (onUnavailable !== 'fail-closed' && onUnavailable !== 'fail-open') {
     throw new TypeError("revocations.onUnavailable must be 'fail-closed' or 'fail-open'");
@@ -281,15 +291,16 @@ async function startUp(options: ResolvedOptions): Promise<Started> {
   let { jwksUri, revocationFeedUri } = options;
   if (jwksUri === null || (options.revocations !== null && revocationFeedUri === null)) {
     const discovered = await discover(options);
-    jwksUri ??= requireURL(discovered.jwks_uri, 'jwks_uri', options.allowInsecureHttp);
+    jwksUri ??= requireDiscoveredURL(discovered.jwks_uri, 'jwks_uri', 'ERR_JWKS_UNAVAILABLE', options);
     if (options.revocations !== null && revocationFeedUri === null) {
       if (typeof discovered.revocation_feed_uri !== 'string') {
         throw new VerifyError('ERR_REVOCATIONS_UNAVAILABLE', 'the issuer publishes no revocation_feed_uri');
       }
-      revocationFeedUri = requireURL(
+      revocationFeedUri = requireDiscoveredURL(
         discovered.revocation_feed_uri,
         'revocation_feed_uri',
-        options.allowInsecureHttp,
+        'ERR_REVOCATIONS_UNAVAILABLE',
+        options,
       );
     }
   }
@@ -306,18 +317,7 @@ async function startUp(options: ResolvedOptions): Promise<Started> {
     now: options.now,
   });
   await keySet.ensureLoaded();
-  const verifyJWT = createVerifier({
-    key: keySet.keys,
-    issuer: options.issuer,
-    audience: options.audience,
-    typ: options.typ,
-    requiredClaims: options.requiredClaims,
-    cache: options.cache,
-    now: options.now,
-    ...(options.clockToleranceSeconds === undefined
-      ? {}
-      : { clockToleranceSeconds: options.clockToleranceSeconds }),
-  });
+  const verifyJWT = buildJWTVerifier(options, keySet.keys);
   let feed: RevocationFeedPoller | null = null;
   if (options.revocations !== null && revocationFeedUri !== null) {
     feed = new RevocationFeedPoller({
@@ -332,6 +332,39 @@ async function startUp(options: ResolvedOptions): Promise<Started> {
     await feed.start();
   }
   return { keySet, verifyJWT, feed };
+}
+
+/** The JWT core's verifier over `keys`, with the options the remote verifier was given. */
+function buildJWTVerifier(options: ResolvedOptions, keys: KeySet): JWTVerifier {
+  return createVerifier({
+    key: keys,
+    issuer: options.issuer,
+    audience: options.audience,
+    typ: options.typ,
+    requiredClaims: options.requiredClaims,
+    cache: options.cache,
+    now: options.now,
+    ...(options.clockToleranceSeconds === undefined
+      ? {}
+      : { clockToleranceSeconds: options.clockToleranceSeconds }),
+  });
+}
+
+/**
+ * A URL the issuer's discovery document gave: a bad one is the issuer's fault, so it is a VerifyError
+ * (503, retried), not the TypeError a caller's bad option is (which the adapters would answer 500).
+ */
+function requireDiscoveredURL(
+  value: unknown,
+  name: string,
+  code: 'ERR_JWKS_UNAVAILABLE' | 'ERR_REVOCATIONS_UNAVAILABLE',
+  options: ResolvedOptions,
+): string {
+  try {
+    return requireURL(value, name, options.allowInsecureHttp);
+  } catch (error) {
+    throw new VerifyError(code, `the issuer's discovery document is unusable: ${(error as Error).message}`);
+  }
 }
 
 /** RFC 8414 §3.3: the document must name the issuer we asked about, or it is someone else's. */

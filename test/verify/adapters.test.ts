@@ -90,7 +90,13 @@ beforeAll(async () => {
     method: 'POST',
     body: { email, password: PASSWORD },
   });
-  user = { id: String((registered.body?.user as { id?: string } | undefined)?.id), email };
+  user = {
+    id: field(
+      { ...registered, body: (registered.body?.user ?? null) as Record<string, unknown> | null },
+      'id',
+    ),
+    email,
+  };
   accessToken = (await login(email)).accessToken;
 }, 60_000);
 

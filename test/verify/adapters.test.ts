@@ -90,7 +90,7 @@ beforeAll(async () => {
     method: 'POST',
     body: { email, password: PASSWORD },
   });
-  user = { id: (registered.body?.user as { id: string }).id, email };
+  user = { id: String((registered.body?.user as { id?: string } | undefined)?.id), email };
   accessToken = (await login(email)).accessToken;
 }, 60_000);
 

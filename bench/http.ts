@@ -7,6 +7,7 @@
  *   npm run bench:http -- --quick        smoke run: 2 rounds × 2 s, under 2 minutes
  *   npm run bench:http -- --json FILE    also write the medians as JSON
  *   npm run bench:http -- --cpu-prof DIR profile the latchkey servers (node --cpu-prof)
+ *   npm run bench:http -- --only 'fastify+latchkey ES256,fastify -'   the cases whose key starts so
  *
  * Each server is its own process pinned to core 0 (`taskset -c 0`); this process, which runs
  * autocannon (10 connections, every request with the same valid token) and the issuer, is pinned to
@@ -17,6 +18,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -84,15 +86,10 @@ async function startServer(
   cpuProfDir: string | undefined,
 ): Promise<RunningServer> {
   const config: ServerConfig = { ...c, material: fixture?.material ?? null };
+  // A directory per case: the loader thread of tsx writes a profile too, under its own thread id.
   const profile =
     cpuProfDir !== undefined && c.variant.endsWith('latchkey')
-      ? [
-          '--cpu-prof',
-          '--cpu-prof-dir',
-          cpuProfDir,
-          '--cpu-prof-name',
-          `${caseKey(c).replaceAll(' ', '_')}.cpuprofile`,
-        ]
+      ? ['--cpu-prof', '--cpu-prof-dir', join(cpuProfDir, caseKey(c).replaceAll(' ', '_'))]
       : [];
   const node = [process.execPath, ...profile, '--import', 'tsx', SERVER_ENTRY];
   const [command, ...args] = pinned ? ['taskset', '-c', SERVER_CORE, ...node] : node;
@@ -205,6 +202,7 @@ async function main(): Promise<void> {
       quick: { type: 'boolean', default: false },
       json: { type: 'string' },
       'cpu-prof': { type: 'string' },
+      only: { type: 'string' },
     },
   });
   const settings = values.quick ? QUICK : FULL;
@@ -214,7 +212,8 @@ async function main(): Promise<void> {
   console.log(`${describeMachine(pinned, settings, values.quick)}\n`);
 
   const issuer: Issuer = await startIssuer(HTTP_ALGS);
-  const cases = allCases().filter(hasCase);
+  const prefixes = values.only?.split(',') ?? [''];
+  const cases = allCases().filter((c) => hasCase(c) && prefixes.some((p) => caseKey(c).startsWith(p)));
   const servers: RunningServer[] = [];
   // The ceilings ignore the header, but carry a token all the same: the same request everywhere.
   const tokenOf = (c: Case) => issuer.fixtures.get(c.alg ?? 'ES256')?.token ?? '';

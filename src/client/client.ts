@@ -33,6 +33,11 @@ export interface LatchkeyClientOptions {
   refreshAheadSeconds?: number;
   /** Coordinate refreshes and logouts with other tabs. Default: on in cookie mode. */
   crossTab?: boolean;
+  /**
+   * The origins `authFetch` may send the access token to. Default: the origin of `baseUrl` only. A
+   * URL on any other origin is refused, so no token reaches a server that should not have it.
+   */
+  resourceOrigins?: readonly string[];
   fetch?: typeof fetch;
   now?: () => number;
 }
@@ -71,7 +76,19 @@ export function createClient(options: LatchkeyClientOptions): LatchkeyClient {
   if (store !== null && (typeof store.get !== 'function' || typeof store.set !== 'function')) {
     throw new TypeError("refreshToken must be 'cookie' or a store with get() and set()");
   }
-  return new Client(options, store, ahead * 1000);
+  const origins = [new URL(options.baseUrl).origin];
+  for (const origin of options.resourceOrigins ?? []) {
+    let parsed: URL;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      throw new TypeError(`resourceOrigins: ${origin} is not a URL`);
+    }
+    if (parsed.origin !== origin)
+      throw new TypeError(`resourceOrigins: ${origin} is not an origin (${parsed.origin}?)`);
+    origins.push(origin);
+  }
+  return new Client(options, store, ahead * 1000, new Set(origins));
 }
 
 class Client implements LatchkeyClient {
@@ -80,6 +97,9 @@ class Client implements LatchkeyClient {
   readonly #now: () => number;
   readonly #store: RefreshTokenStore | null;
   readonly #aheadMs: number;
+  readonly #resourceOrigins: ReadonlySet<string>;
+  /** The lifetime of the current token, so that renewing ahead never takes more than half of it. */
+  #lifetimeMs = 0;
   readonly #sync: TabSync | null;
   readonly #listeners = new Map<ClientEvent, Set<() => void>>();
   #token: string | null = null;
@@ -88,7 +108,13 @@ class Client implements LatchkeyClient {
   /** Whether this client has held a session, so that losing it is news (sessionExpired). */
   #hadSession = false;
 
-  constructor(options: LatchkeyClientOptions, store: RefreshTokenStore | null, aheadMs: number) {
+  constructor(
+    options: LatchkeyClientOptions,
+    store: RefreshTokenStore | null,
+    aheadMs: number,
+    resourceOrigins: ReadonlySet<string>,
+  ) {
+    this.#resourceOrigins = resourceOrigins;
     this.#baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
     this.#now = options.now ?? Date.now;
@@ -168,9 +194,14 @@ class Client implements LatchkeyClient {
   }
 
   async authFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+    const first = new Request(input, init);
+    const origin = new URL(first.url).origin;
+    if (!this.#resourceOrigins.has(origin)) {
+      // Checked before any token is fetched: a URL built from user input must not receive one.
+      throw new TypeError(`authFetch sends the access token only to resourceOrigins; ${origin} is not one`);
+    }
     const token = await this.getAccessToken();
     if (token === null) throw new LatchkeyClientError('missing_token', 'not logged in', 401);
-    const first = new Request(input, init);
     // Cloned before the first send: a body can be read only once.
     const retry = first.clone();
     first.headers.set('authorization', `Bearer ${token}`);
@@ -194,7 +225,9 @@ class Client implements LatchkeyClient {
   }
 
   #fresh(): boolean {
-    return this.#token !== null && this.#now() < this.#expiresAt - this.#aheadMs;
+    // Never more than half the lifetime ahead: a 30 s token would otherwise be refreshed on every call.
+    const ahead = Math.min(this.#aheadMs, this.#lifetimeMs / 2);
+    return this.#token !== null && this.#now() < this.#expiresAt - ahead;
   }
 
   /** One refresh for every caller that found `stale` wanting; with the cookie, one across tabs too. */
@@ -228,9 +261,20 @@ class Client implements LatchkeyClient {
   }
 
   async #accept(tokens: TokenResponse): Promise<string> {
+    if (
+      typeof tokens.access_token !== 'string' ||
+      !(Number.isFinite(tokens.expires_in) && tokens.expires_in > 0)
+    ) {
+      throw new LatchkeyClientError(
+        'internal_error',
+        'the server sent a token response without a token or a lifetime',
+        200,
+      );
+    }
     const wasAuthenticated = this.#token !== null;
     this.#token = tokens.access_token;
-    this.#expiresAt = this.#now() + tokens.expires_in * 1000;
+    this.#lifetimeMs = tokens.expires_in * 1000;
+    this.#expiresAt = this.#now() + this.#lifetimeMs;
     this.#hadSession = true;
     if (this.#store !== null && tokens.refresh_token !== undefined)
       await this.#store.set(tokens.refresh_token);
@@ -259,6 +303,7 @@ class Client implements LatchkeyClient {
     if (message.type === 'refreshed') {
       const wasAuthenticated = this.#token !== null;
       this.#token = message.accessToken;
+      this.#lifetimeMs = Math.max(0, message.expiresAt - this.#now());
       this.#expiresAt = message.expiresAt;
       this.#hadSession = true;
       this.#emit(wasAuthenticated ? 'refreshed' : 'authenticated');

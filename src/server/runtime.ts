@@ -43,6 +43,13 @@ export interface RuntimeOptions {
 
 export type BackgroundTask = 'sync' | 'key-maintenance' | 'housekeeping';
 
+/** Background work that failed on its last ticks: what /readyz reports. */
+export interface BackgroundHealth {
+  task: BackgroundTask;
+  consecutiveFailures: number;
+  lastError: string;
+}
+
 export interface Runtime {
   config: ServerConfig;
   store: Store;
@@ -52,6 +59,8 @@ export interface Runtime {
   passwords: PasswordHasher;
   metrics: Metrics;
   now: () => number;
+  /** Background tasks whose last run failed, with how many runs in a row. */
+  failingBackgroundWork(): BackgroundHealth[];
   close(): Promise<void>;
 }
 
@@ -125,15 +134,22 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
   });
 
   const timers: NodeJS.Timeout[] = [];
+  const failing = new Map<BackgroundTask, BackgroundHealth>();
   if (options.background ?? true) {
     const every = (ms: number, task: BackgroundTask, work: () => Promise<unknown>) => {
       // Failures are retried on the next tick; they are logged and counted, never thrown away.
       const timer = setInterval(
         () =>
-          void work().catch((error: unknown) => {
-            metrics.backgroundFailures.inc({ task });
-            options.onBackgroundError?.(task, error);
-          }),
+          void work().then(
+            () => failing.delete(task),
+            (error: unknown) => {
+              metrics.backgroundFailures.inc({ task });
+              const lastError = error instanceof Error ? error.message : String(error);
+              const consecutiveFailures = (failing.get(task)?.consecutiveFailures ?? 0) + 1;
+              failing.set(task, { task, consecutiveFailures, lastError });
+              options.onBackgroundError?.(task, error);
+            },
+          ),
         ms,
       );
       timer.unref();
@@ -171,6 +187,7 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
     passwords,
     metrics,
     now,
+    failingBackgroundWork: () => [...failing.values()],
     async close() {
       for (const timer of timers) clearInterval(timer);
       if (ownsStore) await store.close();

@@ -1,9 +1,24 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],
     testTimeout: 30_000,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'main',
+          include: ['test/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, 'test/package/**'],
+        },
+      },
+      {
+        // Packing and installing tarballs (a native build among them) takes a core for minutes: it runs
+        // after the rest, so it cannot slow the tests that time what must happen within a second.
+        extends: true,
+        test: { name: 'packages', include: ['test/package/**/*.test.ts'], sequence: { groupOrder: 1 } },
+      },
+    ],
   },
 });

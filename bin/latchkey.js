@@ -1,7 +1,6 @@
 #!/usr/bin/env node
-// The sources are TypeScript run through tsx, so the command works from a checkout without a build.
-import { register } from 'tsx/esm/api';
-
-register();
-const { main } = await import('../src/cli/main.ts');
+// The compiled CLI (npm install builds dist/; `npm run build` after a change to src/). Stack traces
+// point into the TypeScript sources through the source maps.
+process.setSourceMapsEnabled(true);
+const { main } = await import('../dist/cli/main.js');
 await main();

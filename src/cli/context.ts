@@ -5,8 +5,15 @@
  */
 import type { Readable } from 'node:stream';
 import { type Argon2Parameters, DEFAULT_ARGON2, PasswordHasher } from '../auth/passwords.js';
+import { SigningKeys } from '../auth/signing-keys.js';
 import { loadConfig, type ServerConfig } from '../server/config.js';
-import { createRuntime, openStore, type Runtime, type RuntimeOptions } from '../server/runtime.js';
+import {
+  createRuntime,
+  openStore,
+  type Runtime,
+  type RuntimeOptions,
+  signingKeyPolicy,
+} from '../server/runtime.js';
 import type { Store } from '../store/types.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -84,6 +91,20 @@ export class CLIContext {
     } finally {
       await store.close();
     }
+  }
+
+  /**
+   * The stored keys as a server sees them, read only: no maintenance runs, so nothing is created,
+   * rotated or deleted (for `keys list` and `token inspect`, which must leave the database as it is).
+   */
+  async withStoredKeys<T>(
+    work: (keys: SigningKeys, store: Store, config: ServerConfig) => Promise<T>,
+  ): Promise<T> {
+    return this.withStore(async (store, config) => {
+      const keys = new SigningKeys(store, signingKeyPolicy(config), config.masterKey, { now: this.now });
+      await keys.reload();
+      return work(keys, store, config);
+    });
   }
 
   /**

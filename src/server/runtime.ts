@@ -9,7 +9,7 @@ import { DEFAULT_SESSION_POLICY, type ResolvedAuthOptions } from '../auth/option
 import { type Argon2Parameters, DEFAULT_ARGON2, PasswordHasher } from '../auth/passwords.js';
 import { RevokedSessions } from '../auth/revocations.js';
 import { type AuthEvent, AuthService } from '../auth/service.js';
-import { SigningKeys } from '../auth/signing-keys.js';
+import { type SigningKeyPolicy, SigningKeys } from '../auth/signing-keys.js';
 import { DEFAULT_THROTTLE, Throttle, type ThrottlePolicy } from '../auth/throttle.js';
 import { openSQLiteStore } from '../store/sql/sqlite.js';
 import type { Store } from '../store/types.js';
@@ -74,6 +74,16 @@ export async function openStore(config: ServerConfig): Promise<Store> {
   return openSQLiteStore(config.database.path);
 }
 
+/** How the configured server rotates and keeps its keys; the CLI reads keys by the same rules. */
+export function signingKeyPolicy(config: ServerConfig): SigningKeyPolicy {
+  return {
+    alg: config.alg,
+    rotationMs: 30 * DAY,
+    prePublishMs: 2 * DAY,
+    retentionMs: (config.accessTtlSeconds + config.clockToleranceSeconds) * 1000,
+  };
+}
+
 /** Every refresh secret is 32 random bytes, created by the first instance and shared through the store. */
 async function refreshSecret(store: Store): Promise<Buffer> {
   const stored = await store.ensureSecret('refresh-token-successor', randomBytes(32).toString('base64url'));
@@ -87,17 +97,10 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
   const metrics = new Metrics();
   const accessTtlMs = config.accessTtlSeconds * 1000;
   const toleranceMs = config.clockToleranceSeconds * 1000;
-  const keys = new SigningKeys(
-    store,
-    {
-      alg: config.alg,
-      rotationMs: 30 * DAY,
-      prePublishMs: 2 * DAY,
-      retentionMs: accessTtlMs + toleranceMs,
-    },
-    config.masterKey,
-    { now, matchStoredSealing: options.matchStoredSealing ?? false },
-  );
+  const keys = new SigningKeys(store, signingKeyPolicy(config), config.masterKey, {
+    now,
+    matchStoredSealing: options.matchStoredSealing ?? false,
+  });
   if (options.adoptAlgorithm ?? true) await keys.start();
   else await keys.maintain();
   const revocations = new RevokedSessions(accessTtlMs + toleranceMs);

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildProgram } from '../../src/cli/main.js';
 import { loadConfig } from '../../src/server/config.js';
@@ -22,6 +24,11 @@ function rows(table: string): string[][] {
 }
 
 describe('latchkey keys', () => {
+  // A server has started on the database: its first key exists (keys list itself never creates one).
+  beforeEach(async () => {
+    await db.withRuntime(async () => {});
+  });
+
   it('lists one active key on a fresh database, with its times and no key material', async () => {
     const result = await db.run(['keys', 'list']);
     expect(result.code).toBe(0);
@@ -114,7 +121,12 @@ describe('latchkey keys', () => {
       expect(server.keys.signingKey.alg).toBe('EdDSA');
       // This shell has no LATCHKEY_ALG (ES256 by default).
       const listed = rows((await db.run(['keys', 'list'])).stdout);
-      expect(listed.map(([kid, alg, state]) => [kid, alg, state])).toEqual([[stolen, 'EdDSA', 'active']]);
+      // The ES256 key of the first start, then the EdDSA key the server rotated to; nothing new.
+      expect(listed.map(([, alg, state]) => [alg, state])).toEqual([
+        ['ES256', 'retired'],
+        ['EdDSA', 'active'],
+      ]);
+      expect(listed[1]?.[0]).toBe(stolen);
       const result = await db.run(['keys', 'rotate', '--revoke']);
       expect(result.stdout).toMatch(new RegExp(`^revoked signing key ${stolen}\n`));
       await server.keys.reload();
@@ -150,6 +162,27 @@ describe('latchkey keys', () => {
       });
     }
     expect((await db.run(['keys', 'revoke'])).code).toBe(2);
+  });
+});
+
+describe('read-only commands', () => {
+  it('keys list and token inspect leave the database byte for byte as it was', async () => {
+    const file = db.env.DATABASE_URL?.replace(/^sqlite:/, '') ?? '';
+    // A database with no key at all: a command that ran the servers' maintenance would create one.
+    const before = createHash('sha256')
+      .update(await readFile(file))
+      .digest('hex');
+    const listed = await db.run(['keys', 'list']);
+    expect(listed).toEqual({ code: 0, stdout: 'KID  ALG  STATE  ACTIVATES  RETIRES  EXPIRES\n', stderr: '' });
+    const inspected = await db.run(['token', 'inspect', 'eyJhbGciOiJFUzI1NiJ9.e30.c2ln']);
+    expect(inspected.stdout).toContain(
+      'issuer http://localhost:3000 (default); audience http://localhost:3000 (default); clock tolerance 30 s (default)',
+    );
+    expect(
+      createHash('sha256')
+        .update(await readFile(file))
+        .digest('hex'),
+    ).toBe(before);
   });
 });
 

@@ -51,11 +51,11 @@ describe('TabSync with Web Locks', () => {
     const tabs = [new TabSync(name), new TabSync(name)];
     const tokens: (string | null)[] = [null, null];
     let refreshes = 0;
-    tabs.forEach((tab, index) =>
+    for (const [index, tab] of tabs.entries()) {
       tab.onMessage((message) => {
         if (message.type === 'refreshed') tokens[index] = message.accessToken;
-      }),
-    );
+      });
+    }
     const refreshIn = (index: number) =>
       tabs[index]?.exclusive(
         () => tokens[index] ?? undefined,

@@ -18,8 +18,8 @@ export function registerKeysCommand(program: Command, context: CLIContext): void
       'list the signing keys: the next one, the active one, retired ones still published, and revoked ones',
     )
     .action(async () => {
-      await context.withRuntime(async (runtime) => {
-        const rows = runtime.keys
+      await context.withStoredKeys(async (keys) => {
+        const rows = keys
           .list()
           .map((key) => [
             key.kid,

@@ -6,6 +6,7 @@
  */
 import type { Command } from 'commander';
 import { isRoleList } from '../../auth/access-tokens.js';
+import type { ServerConfig } from '../../server/config.js';
 import type { Store } from '../../store/types.js';
 import { type CLIContext, CLIError } from '../context.js';
 import { explainClaims } from '../explain.js';
@@ -29,17 +30,16 @@ export function registerTokenCommand(program: Command, context: CLIContext): voi
           'that is a refresh token: an opaque secret with nothing to decode. Do not share it.',
         );
       }
-      await context.withRuntime(async (runtime) => {
-        const { config } = runtime;
+      await context.withStoredKeys(async (keys, store, config) => {
         const nowMs = context.now();
         const inspection = inspectToken(jwt, {
-          keys: runtime.keys.verificationKeys,
+          keys: keys.verificationKeys,
           issuer: config.issuer,
           audience: config.audience,
           clockToleranceSeconds: config.clockToleranceSeconds,
           nowMs,
         });
-        const extra = await storeFindings(runtime.store, inspection, nowMs);
+        const extra = await storeFindings(store, inspection, nowMs);
         const problems = [...inspection.problems, ...extra.problems];
         printParts(context, inspection);
         if (inspection.payload?.ok === true) {
@@ -48,12 +48,22 @@ export function registerTokenCommand(program: Command, context: CLIContext): voi
           context.io.stdout(indent(formatTable(['CLAIM', 'VALUE', 'MEANING'], rows)));
           context.print();
         }
-        const keyCount = countOf(runtime.keys.verificationKeys.size, 'published key');
-        context.print(`Verification (${keyCount}; issuer ${config.issuer}, audience ${config.audience})`);
+        const keyCount = countOf(keys.verificationKeys.size, 'published key');
+        context.print(`Verification (${keyCount}; ${assumptions(context, config)})`);
         printVerdict(context, inspection, problems);
         context.exitCode = problems.length === 0 ? 0 : 1;
       });
     });
+}
+
+/** The rules the check used, each said to come from the environment or to be the server's default. */
+function assumptions(context: CLIContext, config: ServerConfig): string {
+  const from = (variable: string) => (context.io.env[variable] === undefined ? 'default' : variable);
+  return [
+    `issuer ${config.issuer} (${from('LATCHKEY_ISSUER')})`,
+    `audience ${config.audience} (${from('LATCHKEY_AUDIENCE')})`,
+    `clock tolerance ${config.clockToleranceSeconds} s (${from('LATCHKEY_CLOCK_TOLERANCE')})`,
+  ].join('; ');
 }
 
 async function readToken(context: CLIContext): Promise<string> {

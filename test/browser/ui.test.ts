@@ -349,6 +349,8 @@ describe.skipIf(unavailable !== null)('the web UI', () => {
           const page = await context.newPage();
           const shoot = async (name: string) => {
             await page.screenshot({ path: `${SHOTS}${name}-${width}-${scheme}.png`, fullPage: true });
+            // The first screenful too: small enough for docs/screenshots.
+            await page.screenshot({ path: `${SHOTS}${name}-${width}-${scheme}-top.png` });
             if (width === 1280) await expectAccessible(page, name);
           };
           await page.goto(`${calmServer.baseUrl}/login`);

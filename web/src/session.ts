@@ -88,7 +88,11 @@ async function describeReceived(response: Response, path: string): Promise<strin
       const body = (await response.clone().json()) as { error?: unknown };
       if (typeof body.error === 'string') {
         const wait = response.headers.get('retry-after');
-        return [`error ${body.error}${wait === null ? '' : `, retry after ${wait} s`}`];
+        const why =
+          path === '/auth/refresh' && body.error === 'invalid_grant'
+            ? ': no session to resume (no cookie, or its session ended)'
+            : '';
+        return [`error ${body.error}${why}${wait === null ? '' : `, retry after ${wait} s`}`];
       }
     } catch {
       // Not JSON: the status is the story.

@@ -1,22 +1,47 @@
 // npm runs `prepare` on every local install, including `npm install --omit=dev` for a server that
-// only runs: there TypeScript is absent, and the built toolkit (for other services) is not needed.
+// only runs: there TypeScript and Vite are absent, the built toolkit (for other services) is not
+// needed, and the server answers / with a page that says how to build the web UI.
 // It builds the package's own exports (dist/) and each workspace package (src/jwt, src/verify,
-// src/client), which pack into tarballs of their own.
+// src/client), which pack into tarballs of their own; then the web UI (web/ → dist/web).
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-let tsc;
-try {
-  tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-} catch {
-  console.log('prepare: TypeScript is not installed, so the toolkit in dist/ is not built');
-  process.exit(0);
-}
+const require = createRequire(import.meta.url);
 const root = fileURLToPath(new URL('..', import.meta.url));
-for (const project of [
-  'tsconfig.build.json',
-  ...['jwt', 'verify', 'client'].map((p) => `src/${p}/tsconfig.build.json`),
-]) {
-  execFileSync(process.execPath, [tsc, '-p', project], { cwd: root, stdio: 'inherit' });
+
+/** The path of a package's file, or null when the package is not installed. */
+function resolveOrNull(specifier) {
+  try {
+    return require.resolve(specifier);
+  } catch {
+    return null;
+  }
+}
+
+const tsc = resolveOrNull('typescript/bin/tsc');
+if (tsc === null) {
+  console.log('prepare: TypeScript is not installed, so the toolkit in dist/ is not built');
+} else {
+  for (const project of [
+    'tsconfig.build.json',
+    ...['jwt', 'verify', 'client'].map((p) => `src/${p}/tsconfig.build.json`),
+  ]) {
+    execFileSync(process.execPath, [tsc, '-p', project], { cwd: root, stdio: 'inherit' });
+  }
+}
+
+// Vite's exports do not include its command; it sits next to its package.json.
+const vitePackage = resolveOrNull('vite/package.json');
+const vite = vitePackage === null ? null : join(dirname(vitePackage), 'bin', 'vite.js');
+if (vite === null) {
+  console.log(
+    'prepare: Vite is not installed, so the web UI (dist/web) is not built; / says how to build it',
+  );
+} else {
+  execFileSync(process.execPath, [vite, 'build', '--config', 'web/vite.config.ts', '--logLevel', 'warn'], {
+    cwd: root,
+    stdio: 'inherit',
+  });
 }

@@ -24,6 +24,7 @@ import { registerHealthRoutes } from './routes/health.js';
 import { registerHomeRoutes } from './routes/home.js';
 import { registerTokenRoutes } from './routes/tokens.js';
 import { createRuntime, type Runtime, type RuntimeOptions } from './runtime.js';
+import { registerWebUI, resolveWebRoot } from './web-ui.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -54,6 +55,11 @@ export const REDACTED_PATHS = [
 export interface BuildAppOptions extends RuntimeOptions {
   /** Pino options or `false`; default: JSON logs at the configured level to stdout. */
   logger?: FastifyServerOptions['logger'];
+  /**
+   * The built web UI to serve under `/` (a directory with index.html and assets/), or `null` for
+   * none. Default: this package's dist/web when it has been built. Without one, `/` is a plain page.
+   */
+  webRoot?: string | null;
 }
 
 /** Fastify's own 4xx errors (body parsing, content type) in the contract's terms. */
@@ -151,10 +157,16 @@ export async function buildApp(
   app.removeContentTypeParser('text/plain');
 
   // Over plain http (local development) HSTS and upgrade-insecure-requests would only break the page.
+  // The web UI has no inline script or style: Helmet's default policy, minus its inline styles.
   await app.register(fastifyHelmet, {
     global: true,
     hsts: config.secureCookies,
-    contentSecurityPolicy: { directives: { upgradeInsecureRequests: config.secureCookies ? [] : null } },
+    contentSecurityPolicy: {
+      directives: {
+        styleSrc: ["'self'"],
+        upgradeInsecureRequests: config.secureCookies ? [] : null,
+      },
+    },
   });
   await app.register(fastifyCookie);
   // Before any route runs, so preflights never reach the not-found handler and every answer of an
@@ -197,12 +209,19 @@ export async function buildApp(
       .send({ error: problem.error, message: problem.message });
   });
 
+  const webRoot = resolveWebRoot(options.webRoot);
+  const sendIndex = webRoot === null ? null : await registerWebUI(app, webRoot);
+
   app.setNotFoundHandler((request, reply) => {
-    if (isAPIPath(request.url) || request.method !== 'GET') {
+    if (isAPIPath(request.url) || (request.method !== 'GET' && request.method !== 'HEAD')) {
       reply.code(404).send({ error: 'not_found', message: 'no such route' });
       return;
     }
-    // Everything else belongs to the web UI, which for now is the home page.
+    // Everything else belongs to the web UI, which routes in the page (/login, /dashboard, …).
+    if (sendIndex !== null) {
+      sendIndex(reply);
+      return;
+    }
     reply
       .code(404)
       .type('text/html; charset=utf-8')
@@ -210,7 +229,7 @@ export async function buildApp(
   });
 
   const requireBearer = createAuthGuard(runtime.service);
-  registerHomeRoutes(app, runtime);
+  registerHomeRoutes(app, runtime, webRoot === null);
   registerTokenRoutes(app, runtime);
   registerAccountRoutes(app, runtime, requireBearer);
   registerDiscoveryRoutes(app, runtime);

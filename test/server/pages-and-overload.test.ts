@@ -1,5 +1,8 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp } from '../support/app.js';
 
 let app: FastifyInstance | undefined;
@@ -8,26 +11,95 @@ afterEach(async () => {
   app = undefined;
 });
 
-describe('the pages outside the API', () => {
+describe('the pages outside the API, without a built web UI', () => {
   it('serves the home page at /, with links to the API description and the keys', async () => {
-    app = await createTestApp();
+    app = await createTestApp({}, { webRoot: null });
     const res = await app.inject({ url: '/' });
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toBe('text/html; charset=utf-8');
     expect(res.body).toContain('<h1>Latchkey</h1>');
     expect(res.body).toContain('href="/openapi.json"');
     expect(res.body).toContain('href="/.well-known/jwks.json"');
-    expect(res.headers['content-security-policy']).toContain("default-src 'self'");
+    expect(res.body).toContain('npm run build');
+    const policy = res.headers['content-security-policy'];
+    expect(policy).toContain("default-src 'self'");
+    // Its one inline style is allowed by its hash, and nothing else inline is.
+    expect(policy).toMatch(/style-src 'self' 'sha256-[A-Za-z0-9+/]+=*'/);
+    expect(policy).not.toContain('unsafe-inline');
   });
 
   it('answers other non-API paths with an HTML 404 (they belong to the web UI), API paths with JSON', async () => {
-    app = await createTestApp();
+    app = await createTestApp({}, { webRoot: null });
     const page = await app.inject({ url: '/settings/profile' });
     expect(page.statusCode).toBe(404);
     expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
     const api = await app.inject({ url: '/api/nothing' });
     expect(api.statusCode).toBe(404);
     expect(api.json()).toEqual({ error: 'not_found', message: 'no such route' });
+  });
+});
+
+describe('the built web UI', () => {
+  let webRoot: string;
+  beforeAll(async () => {
+    webRoot = await mkdtemp(join(tmpdir(), 'latchkey-web-'));
+    await mkdir(join(webRoot, 'assets'));
+    await writeFile(join(webRoot, 'index.html'), '<!doctype html><title>UI</title><div id="app"></div>');
+    await writeFile(join(webRoot, 'assets', 'index-abc123.js'), 'console.log(1);');
+  });
+  afterAll(async () => {
+    await rm(webRoot, { recursive: true, force: true });
+  });
+
+  it('serves index.html at / uncached, under a policy without inline script or style', async () => {
+    app = await createTestApp({}, { webRoot });
+    const res = await app.inject({ url: '/' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(res.body).toContain('<div id="app">');
+    expect(res.headers['cache-control']).toBe('no-cache');
+    const policy = String(res.headers['content-security-policy']);
+    expect(policy).toContain("script-src 'self'");
+    expect(policy).toMatch(/style-src 'self'(;|$)/);
+    expect(policy).not.toContain('unsafe-inline');
+  });
+
+  it('serves hashed assets as immutable for a year', async () => {
+    app = await createTestApp({}, { webRoot });
+    const res = await app.inject({ url: '/assets/index-abc123.js' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^(text|application)\/javascript/);
+    expect(res.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+  });
+
+  it.each(['/login', '/dashboard', '/inspect', '/some/deep/page?x=1'])(
+    'answers the UI path %s with index.html and 200, for the page to route',
+    async (url) => {
+      app = await createTestApp({}, { webRoot });
+      const res = await app.inject({ url });
+      expect(res.statusCode).toBe(200);
+      expect(res.body).toContain('<div id="app">');
+      expect(res.headers['cache-control']).toBe('no-cache');
+    },
+  );
+
+  it.each([
+    ['GET', '/api/nothing'],
+    ['GET', '/auth/nothing'],
+    ['GET', '/.well-known/nothing'],
+    ['GET', '/assets/missing.js/../../api/x'],
+    ['POST', '/login'],
+  ])('keeps the JSON 404 for %s %s', async (method, url) => {
+    app = await createTestApp({}, { webRoot });
+    const res = await app.inject({ method: method as 'GET', url });
+    expect(res.statusCode).toBe(404);
+    expect(res.json()).toEqual({ error: 'not_found', message: 'no such route' });
+  });
+
+  it('falls back to the plain home page when the directory holds no index.html', async () => {
+    app = await createTestApp({}, { webRoot: join(webRoot, 'assets') });
+    const res = await app.inject({ url: '/' });
+    expect(res.body).toContain('<h1>Latchkey</h1>');
   });
 });
 

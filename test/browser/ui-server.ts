@@ -1,6 +1,6 @@
 /**
- * A Latchkey server process started the way `npm start` starts one (`node --import tsx
- * src/server/main.ts`), with its own port, data directory and issuer, serving the web UI that
+ * A Latchkey server process started the way `npm start` starts one (compiled: `node
+ * dist/server/main.js`), with its own port, data directory and issuer, serving the web UI that
  * test/global-setup.ts built into dist/web.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -72,7 +72,7 @@ export async function startUIServer(env: Record<string, string> = {}): Promise<U
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const baseUrl = `http://127.0.0.1:${port}`;
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/server/main.ts'], {
+    const child = spawn(process.execPath, ['--enable-source-maps', 'dist/server/main.js'], {
       cwd: ROOT,
       env: {
         ...process.env,

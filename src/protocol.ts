@@ -188,10 +188,19 @@ export const discoveryDocumentSchema = {
     jwks_uri: { type: 'string' },
     /** Latchkey's own: the feed of revoked sessions and keys (`RevocationFeed`). */
     revocation_feed_uri: { type: 'string' },
+    /**
+     * Latchkey issues no ID tokens; kept because resource-server libraries (express-oauth2-jwt-bearer)
+     * read it as the algorithms they accept, so it narrows them to the one Latchkey signs with.
+     */
     id_token_signing_alg_values_supported: { type: 'array', items: { type: 'string' } },
     access_token_signing_alg_values_supported: { type: 'array', items: { type: 'string' } },
-    token_endpoint: { type: 'string' },
+    /**
+     * Latchkey's own endpoints, under names of their own: OAuth's token_endpoint takes form-encoded
+     * grants, which these do not.
+     */
+    login_endpoint: { type: 'string' },
     refresh_endpoint: { type: 'string' },
+    logout_endpoint: { type: 'string' },
   },
 } as const;
 export type DiscoveryDocument = Infer<typeof discoveryDocumentSchema>;

@@ -1075,11 +1075,16 @@ describe('discovery documents', () => {
     const app = await makeApp({ LATCHKEY_ISSUER: 'https://auth.example.com' });
     const res = await app.inject({ url: '/.well-known/openid-configuration' });
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toMatchObject({
+    // Only fields whose meaning is true of Latchkey: no token_endpoint (OAuth's form-encoded grants).
+    expect(res.json()).toEqual({
       issuer: 'https://auth.example.com',
       jwks_uri: 'https://auth.example.com/.well-known/jwks.json',
       id_token_signing_alg_values_supported: ['ES256'],
+      access_token_signing_alg_values_supported: ['ES256'],
       revocation_feed_uri: 'https://auth.example.com/.well-known/revoked-sessions',
+      login_endpoint: 'https://auth.example.com/auth/login',
+      refresh_endpoint: 'https://auth.example.com/auth/refresh',
+      logout_endpoint: 'https://auth.example.com/auth/logout',
     });
   });
 

@@ -30,8 +30,9 @@ export function registerDiscoveryRoutes(app: FastifyInstance, runtime: Runtime):
         id_token_signing_alg_values_supported: [config.alg],
         access_token_signing_alg_values_supported: [config.alg],
         revocation_feed_uri: feedUri,
-        token_endpoint: `${config.issuer}/auth/login`,
+        login_endpoint: `${config.issuer}/auth/login`,
         refresh_endpoint: `${config.issuer}/auth/refresh`,
+        logout_endpoint: `${config.issuer}/auth/logout`,
       };
     },
   );

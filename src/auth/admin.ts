@@ -4,13 +4,36 @@
  * atomic operation. A role change reaches the user's next access token, at their next login or refresh.
  */
 import { AuthError } from '../errors.js';
-import type { Store, UserRecord } from '../store/types.js';
+import type { SessionRecord, Store, UserRecord } from '../store/types.js';
+import { createAccount } from './accounts.js';
 import { normalizeEmail } from './emails.js';
+import type { PasswordHasher } from './passwords.js';
 import { requireRoleName } from './roles.js';
 
 export interface AdminServiceDependencies {
   store: Store;
+  /** For adding users; the same hashing as the server's, so a user added here logs in there. */
+  passwords?: PasswordHasher;
+  now?: () => number;
 }
+
+/** What disabling did: when the user was disabled (maybe before), and the sessions it revoked. */
+export interface Disabled {
+  user: UserRecord;
+  /** The time the user was disabled already, or null when this call disabled them. */
+  alreadySince: number | null;
+  revokedSessions: string[];
+}
+
+export type SessionRevocation =
+  | { outcome: 'revoked'; session: SessionRecord; owner: UserRecord | null }
+  | { outcome: 'already-revoked'; session: SessionRecord }
+  | { outcome: 'expired'; session: SessionRecord; owner: UserRecord | null }
+  | { outcome: 'unknown' };
+
+/** Why the console ended sessions, as the session records keep it. */
+const REVOKED_BY_ADMIN = 'revoked_by_admin';
+const USER_DISABLED = 'user_disabled';
 
 export interface UserRoles {
   /** Normalised, as stored. */
@@ -30,9 +53,64 @@ const userNotFound = (email: string) => new AuthError('ERR_USER_NOT_FOUND', `no 
 
 export class AdminService {
   readonly #store: Store;
+  readonly #passwords: PasswordHasher | null;
+  readonly #now: () => number;
 
   constructor(dependencies: AdminServiceDependencies) {
     this.#store = dependencies.store;
+    this.#passwords = dependencies.passwords ?? null;
+    this.#now = dependencies.now ?? Date.now;
+  }
+
+  /** The user with this email, or null. */
+  async findUser(emailInput: string): Promise<UserRecord | null> {
+    return this.#store.findUserByEmail(normalizeEmail(emailInput));
+  }
+
+  /** Adds a user by the rules of registration (without its throttling: an operator is no stranger). */
+  async addUser(emailInput: string, password: string): Promise<UserRecord> {
+    if (this.#passwords === null) throw new TypeError('AdminService needs passwords to add users');
+    return createAccount(this.#store, this.#passwords, emailInput, password, this.#now());
+  }
+
+  listUsers(): Promise<UserRecord[]> {
+    return this.#store.listUsers();
+  }
+
+  /** Stops the user from logging in and revokes all their sessions (again, if disabled already). */
+  async disableUser(emailInput: string): Promise<Disabled> {
+    const user = await this.#requireUser(emailInput);
+    const at = this.#now();
+    if (user.disabledAt === null) await this.#store.setUserDisabled(user.id, at);
+    // After disabling, so that no login can start a session the revocation would miss.
+    const revokedSessions = await this.#store.revokeUserSessions(user.id, at, USER_DISABLED);
+    return { user, alreadySince: user.disabledAt, revokedSessions };
+  }
+
+  /** Lets a disabled user log in again; false when they were not disabled. */
+  async enableUser(emailInput: string): Promise<{ user: UserRecord; changed: boolean }> {
+    const user = await this.#requireUser(emailInput);
+    if (user.disabledAt === null) return { user, changed: false };
+    await this.#store.setUserDisabled(user.id, null);
+    return { user, changed: true };
+  }
+
+  /** Revokes one session by its id (the sid claim). */
+  async revokeSession(id: string): Promise<SessionRevocation> {
+    const before = await this.#store.findSession(id);
+    if (before === null) return { outcome: 'unknown' };
+    if (before.revokedAt !== null) return { outcome: 'already-revoked', session: before };
+    const after = await this.#store.revokeSession(id, this.#now(), REVOKED_BY_ADMIN);
+    const owner = await this.#store.findUserById(before.userId);
+    // The store revokes only live sessions: one that had ended on its own stays as it was.
+    if (after === null || after.revokedAt === null) return { outcome: 'expired', session: before, owner };
+    return { outcome: 'revoked', session: after, owner };
+  }
+
+  /** Revokes every live session of a user. */
+  async revokeUserSessions(emailInput: string): Promise<{ user: UserRecord; revoked: string[] }> {
+    const user = await this.#requireUser(emailInput);
+    return { user, revoked: await this.#store.revokeUserSessions(user.id, this.#now(), REVOKED_BY_ADMIN) };
   }
 
   async listRoles(emailInput: string): Promise<UserRoles> {

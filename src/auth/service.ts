@@ -5,9 +5,10 @@
  * JWT core's errors for bad access tokens.
  */
 import { randomBytes } from 'node:crypto';
-import { AuthError, StoreError } from '../errors.js';
+import { AuthError } from '../errors.js';
 import type { SessionRecord, Store, UserRecord } from '../store/types.js';
 import type { AccessTokenClaims, AccessTokens } from './access-tokens.js';
+import { createAccount } from './accounts.js';
 import { normalizeEmail } from './emails.js';
 import type { ResolvedAuthOptions } from './options.js';
 import {
@@ -117,24 +118,9 @@ export class AuthService {
     const password = normalizePassword(passwordInput);
     const { store, throttle, passwords, now } = this.#d;
     await this.#throttled('registration_throttled', throttle.admitRegistration(client.ip, now()));
-    const passwordHash = await passwords.hash(password);
-    try {
-      const user = await store.createUser({
-        id: randomBytes(16).toString('base64url'),
-        email,
-        passwordHash,
-        createdAt: now(),
-      });
-      this.#d.onEvent({ type: 'registered', userId: user.id });
-      return view(user);
-    } catch (error) {
-      if (error instanceof StoreError && error.code === 'ERR_STORE_CONFLICT') {
-        throw new AuthError('ERR_EMAIL_TAKEN', 'an account with this email exists already', {
-          field: 'email',
-        });
-      }
-      throw error;
-    }
+    const user = await createAccount(store, passwords, email, password, now());
+    this.#d.onEvent({ type: 'registered', userId: user.id });
+    return view(user);
   }
 
   async login(emailInput: string, passwordInput: string, client: ClientContext): Promise<IssuedTokens> {

@@ -4,6 +4,7 @@
  * store or a whole runtime and always close it again, so one command never leaves a database open.
  */
 import type { Readable } from 'node:stream';
+import { AdminService } from '../auth/admin.js';
 import { type Argon2Parameters, DEFAULT_ARGON2, PasswordHasher } from '../auth/passwords.js';
 import { SigningKeys } from '../auth/signing-keys.js';
 import { loadConfig, type ServerConfig } from '../server/config.js';
@@ -81,6 +82,13 @@ export class CLIContext {
   /** The same hashing as the server's runtime, so a user added here logs in there. */
   passwordHasher(): PasswordHasher {
     return new PasswordHasher({ argon2: this.options.argon2 ?? DEFAULT_ARGON2 });
+  }
+
+  /** The console's side of the domain, on the configured store: every change a command makes goes here. */
+  async withAdmin<T>(work: (admin: AdminService, config: ServerConfig) => Promise<T>): Promise<T> {
+    return this.withStore((store, config) =>
+      work(new AdminService({ store, passwords: this.passwordHasher(), now: this.now }), config),
+    );
   }
 
   async withStore<T>(work: (store: Store, config: ServerConfig) => Promise<T>): Promise<T> {

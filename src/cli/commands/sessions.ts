@@ -7,9 +7,8 @@ import type { Command } from 'commander';
 import type { CLIContext } from '../context.js';
 import { CLIError, usageError } from '../context.js';
 import { countOf, formatTime } from '../format.js';
-import { requireUser } from '../lookup.js';
 
-const REASON = 'revoked_by_admin';
+const whose = (owner: { email: string } | null) => (owner === null ? '' : ` of ${owner.email}`);
 
 export function registerSessionsCommand(program: Command, context: CLIContext): void {
   const sessions = program.command('sessions').description('revoke sessions (logins)');
@@ -27,31 +26,29 @@ export function registerSessionsCommand(program: Command, context: CLIContext): 
       }
       if (sid === undefined && flags.user === undefined)
         throw usageError('name a session id, or --user <email>');
-      await context.withStore(async (store) => {
-        const at = context.now();
+      await context.withAdmin(async (admin) => {
         if (flags.user !== undefined) {
-          const user = await requireUser(store, flags.user);
-          const revoked = await store.revokeUserSessions(user.id, at, REASON);
+          const { user, revoked } = await admin.revokeUserSessions(flags.user);
           context.print(`revoked ${countOf(revoked.length, 'session')} of ${user.email}`);
           return;
         }
         const id = sid as string;
-        const before = await store.findSession(id);
-        if (before === null) throw new CLIError(`no session with id ${id}`);
-        if (before.revokedAt !== null) {
-          const why = before.revokedReason === null ? '' : ` (${before.revokedReason})`;
-          context.print(`session ${id} was revoked already at ${formatTime(before.revokedAt)}${why}`);
-          return;
+        const result = await admin.revokeSession(id);
+        switch (result.outcome) {
+          case 'unknown':
+            throw new CLIError(`no session with id ${id}`);
+          case 'already-revoked': {
+            const { revokedAt, revokedReason } = result.session;
+            const why = revokedReason === null ? '' : ` (${revokedReason})`;
+            context.print(`session ${id} was revoked already at ${formatTime(revokedAt ?? 0)}${why}`);
+            return;
+          }
+          case 'expired':
+            context.print(`session ${id}${whose(result.owner)} has expired already; nothing to revoke`);
+            return;
+          case 'revoked':
+            context.print(`revoked session ${id}${whose(result.owner)}`);
         }
-        const after = await store.revokeSession(id, at, REASON);
-        const owner = await store.findUserById(before.userId);
-        const whose = owner === null ? '' : ` of ${owner.email}`;
-        if (after?.revokedAt === null) {
-          // The store revokes only live sessions: this one had ended on its own.
-          context.print(`session ${id}${whose} has expired already; nothing to revoke`);
-          return;
-        }
-        context.print(`revoked session ${id}${whose}`);
       });
     });
 }

@@ -1,17 +1,15 @@
 /**
- * `latchkey users add|list|disable|enable|roles` (roles in user-roles.ts). Adding a user normalises and hashes exactly as registration
- * does (same functions, same argon2 parameters), but without registration's per-IP throttle: the
- * operator at the console is not a client on the network. Passwords never come from argv.
+ * `latchkey users add|list|disable|enable|roles` (roles in user-roles.ts), through the domain's admin
+ * service. Adding a user creates the account as registration does (same function, same argon2
+ * parameters), without registration's per-IP throttle: the operator at the console is not a client
+ * on the network. Passwords never come from argv.
  */
-import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { normalizeEmail } from '../../auth/emails.js';
-import { normalizePassword } from '../../auth/passwords.js';
-import { StoreError } from '../../errors.js';
+import { AuthError } from '../../errors.js';
 import type { UserRecord } from '../../store/types.js';
 import { type CLIContext, CLIError, usageError } from '../context.js';
 import { countOf, formatTable, formatTime } from '../format.js';
-import { requireUser } from '../lookup.js';
 import { promptHidden, readFirstLine } from '../prompt.js';
 import { registerUserRolesCommand } from './user-roles.js';
 
@@ -26,23 +24,18 @@ export function registerUsersCommand(program: Command, context: CLIContext): voi
     .argument('<email>', 'the new user’s email address')
     .option('--password-stdin', 'read the password from the first line of standard input')
     .action(async (emailInput: string, flags: { passwordStdin?: boolean }) => {
-      const email = normalizeEmail(emailInput);
-      await context.withStore(async (store) => {
+      await context.withAdmin(async (admin) => {
         // Before asking for a password, so nobody types one for nothing.
-        if ((await store.findUserByEmail(email)) !== null) throw emailTaken(email);
-        const password = normalizePassword(await readPassword(context, flags.passwordStdin === true));
-        const passwordHash = await context.passwordHasher().hash(password);
+        const taken = await admin.findUser(emailInput);
+        if (taken !== null) throw emailTaken(taken.email);
+        const password = await readPassword(context, flags.passwordStdin === true);
         let user: UserRecord;
         try {
-          // The id has the shape AuthService.register gives it.
-          user = await store.createUser({
-            id: randomBytes(16).toString('base64url'),
-            email,
-            passwordHash,
-            createdAt: context.now(),
-          });
+          user = await admin.addUser(emailInput, password);
         } catch (error) {
-          if (error instanceof StoreError && error.code === 'ERR_STORE_CONFLICT') throw emailTaken(email);
+          if (error instanceof AuthError && error.code === 'ERR_EMAIL_TAKEN') {
+            throw emailTaken(normalizeEmail(emailInput));
+          }
           throw error;
         }
         // The id alone on stdout, so that `id=$(latchkey users add …)` works; the note for people on stderr.
@@ -55,8 +48,8 @@ export function registerUsersCommand(program: Command, context: CLIContext): voi
     .command('list')
     .description('list every user')
     .action(async () => {
-      await context.withStore(async (store) => {
-        const all = await store.listUsers();
+      await context.withAdmin(async (admin) => {
+        const all = await admin.listUsers();
         if (all.length === 0) {
           context.print('no users');
           return;
@@ -76,15 +69,11 @@ export function registerUsersCommand(program: Command, context: CLIContext): voi
     .description('stop a user from logging in, and revoke all their sessions')
     .argument('<email>')
     .action(async (emailInput: string) => {
-      await context.withStore(async (store) => {
-        const user = await requireUser(store, emailInput);
-        const at = context.now();
-        if (user.disabledAt === null) await store.setUserDisabled(user.id, at);
-        // After disabling, so that no login can start a session the revocation would miss.
-        const revoked = await store.revokeUserSessions(user.id, at, 'user_disabled');
+      await context.withAdmin(async (admin) => {
+        const { user, alreadySince, revokedSessions } = await admin.disableUser(emailInput);
         const state =
-          user.disabledAt === null ? 'disabled' : `already disabled since ${formatTime(user.disabledAt)}:`;
-        context.print(`${state} ${user.email}; revoked ${countOf(revoked.length, 'session')}`);
+          alreadySince === null ? 'disabled' : `already disabled since ${formatTime(alreadySince)}:`;
+        context.print(`${state} ${user.email}; revoked ${countOf(revokedSessions.length, 'session')}`);
       });
     });
 
@@ -93,14 +82,9 @@ export function registerUsersCommand(program: Command, context: CLIContext): voi
     .description('let a disabled user log in again')
     .argument('<email>')
     .action(async (emailInput: string) => {
-      await context.withStore(async (store) => {
-        const user = await requireUser(store, emailInput);
-        if (user.disabledAt === null) {
-          context.print(`${user.email} is not disabled`);
-          return;
-        }
-        await store.setUserDisabled(user.id, null);
-        context.print(`enabled ${user.email}`);
+      await context.withAdmin(async (admin) => {
+        const { user, changed } = await admin.enableUser(emailInput);
+        context.print(changed ? `enabled ${user.email}` : `${user.email} is not disabled`);
       });
     });
 

@@ -92,7 +92,7 @@ async function measureSlice(bench: Bench, calls: number, sliceNs: bigint): Promi
 }
 
 /** A deterministic PRNG (mulberry32); Math.random would make the order differ between runs. */
-function createRandom(seed: number): () => number {
+export function createRandom(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;
@@ -103,7 +103,7 @@ function createRandom(seed: number): () => number {
   };
 }
 
-function shuffle<T>(items: readonly T[], random: () => number): T[] {
+export function shuffle<T>(items: readonly T[], random: () => number): T[] {
   const result = [...items];
   for (let i = result.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));

@@ -2,6 +2,9 @@
  * The HTTP benchmark's table and target checks, computed from the per-variant medians. Pure
  * functions of the results, so they work as well on a saved --json file.
  */
+import { formatCheck, quartiles, type TargetCheck } from './targets.js';
+
+export type { TargetCheck } from './targets.js';
 
 export const HTTP_ALGS = ['HS256', 'ES256', 'EdDSA'] as const;
 export type HttpAlg = (typeof HTTP_ALGS)[number];
@@ -151,25 +154,8 @@ export function formatTable(results: readonly HttpResult[]): string {
   return renderTable([header, ...rows]);
 }
 
-export interface TargetCheck {
-  description: string;
-  /** Median over median: the number the target is judged on. */
-  ratio: number;
-  minimum: number;
-  pass: boolean;
-  /** Quartiles of the same ratio taken round by round; a range that spans the minimum is noise. */
-  roundQuartiles: readonly [number, number] | null;
-}
-
 /** Each case's req/s round by round, in round order, so two cases can be paired per round. */
 export type RoundsLookup = (c: Case) => readonly number[] | undefined;
-
-export function quartiles(values: readonly number[]): readonly [number, number] | null {
-  if (values.length < 4) return null;
-  const sorted = [...values].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.floor(q * (sorted.length - 1))] as number;
-  return [at(0.25), at(0.75)];
-}
 
 /** Rounds are interleaved, so the two cases of one round saw the same machine: pair them. */
 function roundRatios(rounds: RoundsLookup, value: Case, reference: Case): number[] {
@@ -221,14 +207,6 @@ export function checkTargets(
   return checks;
 }
 
-function formatCheck(check: TargetCheck, width: number): string {
-  const line = `  ${check.pass ? 'PASS' : 'FAIL'}  ${check.description.padEnd(width)}  measured ${formatRatio(check.ratio)}`;
-  if (check.roundQuartiles === null) return line;
-  const [low, high] = check.roundQuartiles;
-  const noisy = low < check.minimum && high >= check.minimum ? ', within noise' : '';
-  return `${line.padEnd(width + 26)} (rounds: ${formatRatio(low)}–${formatRatio(high)}${noisy})`;
-}
-
 export function formatTargets(checks: readonly TargetCheck[]): string {
   if (checks.length === 0) return 'targets: none could be checked (missing results)';
   const width = Math.max(...checks.map((check) => check.description.length));
@@ -236,7 +214,7 @@ export function formatTargets(checks: readonly TargetCheck[]): string {
   return [
     `targets: ${checks.length - failed} of ${checks.length} met ` +
       '(rounds: interquartile range of the per-round ratio)',
-    ...checks.map((check) => formatCheck(check, width)),
+    ...checks.map((check) => formatCheck(check, width, formatRatio)),
   ].join('\n');
 }
 

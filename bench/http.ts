@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { median } from './harness.js';
+import { createRandom, median, shuffle } from './harness.js';
 import { type AlgFixture, type Issuer, SUBJECT, startIssuer } from './http-issuer.js';
 import { type LoadRun, runLoad } from './http-load.js';
 import {
@@ -137,25 +137,6 @@ async function checkServer(server: RunningServer, fixture: AlgFixture | null, to
 }
 
 /** A deterministic PRNG (mulberry32), so that two runs measure in the same order. */
-function createRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function shuffle<T>(items: readonly T[], random: () => number): T[] {
-  const result = [...items];
-  for (let i = result.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [result[i], result[j]] = [result[j] as T, result[i] as T];
-  }
-  return result;
-}
 
 function describeMachine(pinned: boolean, settings: Settings, quick: boolean): string {
   const cpus = os.cpus();

@@ -3,6 +3,7 @@
  * (alg, op, impl). Pure functions of the results, so they work as well on a saved --json file.
  */
 import { ALGS, type BenchAlg, IMPLS_BY_OP, type Impl, type Op } from './jwt-contenders.js';
+import { formatCheck, quartiles, type TargetCheck } from './targets.js';
 
 export interface Result {
   alg: BenchAlg;
@@ -100,25 +101,8 @@ const NOTES: Readonly<Record<Op, string>> = {
     'aud, typ, and require exp.',
 };
 
-export interface TargetCheck {
-  description: string;
-  /** Median over median: the number the target is judged on. */
-  ratio: number;
-  minimum: number;
-  pass: boolean;
-  /** Quartiles of the same ratio taken round by round; a range that spans the minimum is noise. */
-  roundQuartiles: readonly [number, number] | null;
-}
-
 /** Each case's ops/s round by round, in round order, so two cases can be paired per round. */
 export type RoundsLookup = (alg: BenchAlg, op: Op, impl: Impl) => readonly number[] | undefined;
-
-function quartiles(values: readonly number[]): readonly [number, number] | null {
-  if (values.length < 4) return null;
-  const sorted = [...values].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.floor(q * (sorted.length - 1))] as number;
-  return [at(0.25), at(0.75)];
-}
 
 /** Rounds are interleaved, so the two cases of one round saw the same machine: pair them. */
 function roundRatios(rounds: RoundsLookup, alg: BenchAlg, op: Op, impl: Impl, reference: Impl): number[] {
@@ -154,21 +138,13 @@ export function checkTargets(
   return checks;
 }
 
-function formatCheck(check: TargetCheck, width: number): string {
-  const line = `  ${check.pass ? 'PASS' : 'FAIL'}  ${check.description.padEnd(width)}  measured ${formatRatio(check.ratio)}`;
-  if (check.roundQuartiles === null) return line;
-  const [low, high] = check.roundQuartiles;
-  const noisy = low < check.minimum && high >= check.minimum ? ', within noise' : '';
-  return `${line.padEnd(width + 26)} (rounds: ${formatRatio(low)}–${formatRatio(high)}${noisy})`;
-}
-
 export function formatTargets(checks: readonly TargetCheck[]): string {
   const width = Math.max(...checks.map((check) => check.description.length));
   const failed = checks.filter((check) => !check.pass).length;
   return [
     `targets: ${checks.length - failed} of ${checks.length} met ` +
       '(rounds: interquartile range of the per-round ratio)',
-    ...checks.map((check) => formatCheck(check, width)),
+    ...checks.map((check) => formatCheck(check, width, formatRatio)),
   ].join('\n');
 }
 

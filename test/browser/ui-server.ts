@@ -7,10 +7,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../e2e/support.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const WEB_INDEX = join(ROOT, 'dist', 'web', 'index.html');
@@ -18,18 +18,6 @@ export const WEB_INDEX = join(ROOT, 'dist', 'web', 'index.html');
 export interface UIServer {
   baseUrl: string;
   close(): Promise<void>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 /** Resolves when the process says it listens; rejects with its output when it exits first. */

@@ -26,27 +26,35 @@ export interface TestDatabase {
   remove(): Promise<void>;
 }
 
+/** Runs one command line in-process with this environment; `stdin` is what a pipe would deliver. */
+export async function runCLI(
+  args: string[],
+  env: Record<string, string>,
+  { stdin, ...options }: { stdin?: string } & CLIOptions = {},
+): Promise<CLIResult> {
+  let stdout = '';
+  let stderr = '';
+  const io = {
+    stdout: (text: string) => {
+      stdout += text;
+    },
+    stderr: (text: string) => {
+      stderr += text;
+    },
+    env,
+    stdin: Readable.from(stdin === undefined ? [] : [Buffer.from(stdin)]),
+  };
+  const code = await buildProgram(io, { argon2: FAST_ARGON2, ...options }).run(args);
+  return { code, stdout, stderr };
+}
+
 export async function createTestDatabase(extraEnv: Record<string, string> = {}): Promise<TestDatabase> {
   const dir = await mkdtemp(join(tmpdir(), 'latchkey-cli-'));
   const env = { DATABASE_URL: `sqlite:${join(dir, 'x.sqlite')}`, LATCHKEY_DATA_DIR: dir, ...extraEnv };
   return {
     env,
-    async run(args, { stdin, ...options } = {}) {
-      let stdout = '';
-      let stderr = '';
-      const io = {
-        stdout: (text: string) => {
-          stdout += text;
-        },
-        stderr: (text: string) => {
-          stderr += text;
-        },
-        env,
-        stdin: Readable.from(stdin === undefined ? [] : [Buffer.from(stdin)]),
-      };
-      const code = await buildProgram(io, { argon2: FAST_ARGON2, ...options }).run(args);
-      return { code, stdout, stderr };
-    },
+    run: (args, { stdin, ...options } = {}) =>
+      runCLI(args, env, { ...options, ...(stdin === undefined ? {} : { stdin }) }),
     async withRuntime(work) {
       const runtime = await createRuntime(loadConfig(env), { argon2: FAST_ARGON2, background: false });
       try {

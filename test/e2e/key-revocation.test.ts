@@ -6,9 +6,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildProgram } from '../../src/cli/main.js';
 import { createSigner } from '../../src/jwt/index.js';
-import { FAST_ARGON2 } from '../support/app.js';
+import { runCLI } from '../cli/run-cli.js';
 import { claimsOf, field, type RunningServer, request, startServer } from './support.js';
 
 const PASSWORD = 'correct horse battery staple';
@@ -32,21 +31,7 @@ afterAll(async () => {
   await a?.close();
 });
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io = {
-    stdout: (text: string) => {
-      stdout += text;
-    },
-    stderr: (text: string) => {
-      stderr += text;
-    },
-    env,
-  };
-  const code = await buildProgram(io, { argon2: FAST_ARGON2 }).run(args);
-  return { code, stdout, stderr };
-}
+const cli = (args: string[]) => runCLI(args, env);
 
 const status = async (server: RunningServer, token: string) =>
   (await request(server.baseUrl, '/api/me', { bearer: token })).status;

@@ -20,7 +20,7 @@ export interface RunningServer {
 }
 
 /** A port that was free a moment ago; the caller retries if someone takes it in between. */
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = createServer();
     probe.once('error', reject);

@@ -1,0 +1,31 @@
+/** A benchmark's targets, judged the same way in every report: median ratio, and its spread by round. */
+
+export interface TargetCheck {
+  description: string;
+  /** Median over median: the number the target is judged on. */
+  ratio: number;
+  minimum: number;
+  pass: boolean;
+  /** Quartiles of the same ratio taken round by round; a range that spans the minimum is noise. */
+  roundQuartiles: readonly [number, number] | null;
+}
+
+export function quartiles(values: readonly number[]): readonly [number, number] | null {
+  if (values.length < 4) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.floor(q * (sorted.length - 1))] as number;
+  return [at(0.25), at(0.75)];
+}
+
+/** One PASS/FAIL line, descriptions padded to `width`, ratios written by the report's own `formatRatio`. */
+export function formatCheck(
+  check: TargetCheck,
+  width: number,
+  formatRatio: (ratio: number) => string,
+): string {
+  const line = `  ${check.pass ? 'PASS' : 'FAIL'}  ${check.description.padEnd(width)}  measured ${formatRatio(check.ratio)}`;
+  if (check.roundQuartiles === null) return line;
+  const [low, high] = check.roundQuartiles;
+  const noisy = low < check.minimum && high >= check.minimum ? ', within noise' : '';
+  return `${line.padEnd(width + 26)} (rounds: ${formatRatio(low)}–${formatRatio(high)}${noisy})`;
+}

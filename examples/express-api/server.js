@@ -1,5 +1,6 @@
 // A protected Express API, done right with latchkey/verify. Run Latchkey (npm start), then:
-//   npm run example:express        (LATCHKEY_ISSUER and PORT to change where things are)
+//   npm run example:express   (LATCHKEY_ISSUER: where Latchkey is, default http://localhost:3000;
+//                              API_PORT: this API's port, default 4000)
 // GET /orders needs a valid access token; DELETE /orders/:id needs the role admin as well.
 import express from 'express';
 import { createRemoteVerifier } from 'latchkey/verify';
@@ -27,6 +28,6 @@ app.delete('/orders/:id', requireAuth(verifier), requireRole('admin'), (req, res
 });
 app.get('/health', (_req, res) => res.json({ verifier: verifier.status() }));
 
-const server = app.listen(Number(process.env.PORT ?? 4000), '127.0.0.1', () => {
+const server = app.listen(Number(process.env.API_PORT ?? 4000), '127.0.0.1', () => {
   console.log(`orders API on http://127.0.0.1:${server.address().port}, trusting ${issuer}`);
 });

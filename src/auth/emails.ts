@@ -7,11 +7,13 @@ import { AuthError } from '../errors.js';
 
 /** RFC 5321 §4.5.3.1.3: a path is at most 256 octets, so an address at most 254. */
 const MAX_EMAIL_LENGTH = 254;
-// One @, no spaces or control characters, a dot in the domain, no empty labels.
-const EMAIL_SHAPE = /^[^\s@\p{Cc}]+@[^\s@\p{Cc}.]+(\.[^\s@\p{Cc}.]+)+$/u;
+// One @, no spaces, control or invisible format characters (zero-width spaces, bidi overrides: they
+// make addresses that look like another's), a dot in the domain, no empty labels.
+const EMAIL_SHAPE = /^[^\s@\p{Cc}\p{Cf}]+@[^\s@\p{Cc}\p{Cf}.]+(\.[^\s@\p{Cc}\p{Cf}.]+)+$/u;
 
 export function normalizeEmail(input: string): string {
-  const email = input.trim().toLowerCase();
+  // NFC: a composed and a decomposed "é" are one address, not two accounts that look alike.
+  const email = input.trim().normalize('NFC').toLowerCase();
   // Lone surrogates would all become U+FFFD in storage, so two different inputs could meet as one.
   if (
     !email.isWellFormed() ||

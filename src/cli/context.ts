@@ -16,6 +16,7 @@ import {
   signingKeyPolicy,
 } from '../server/runtime.js';
 import type { Store } from '../store/types.js';
+import { terminalSafe } from './format.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -64,7 +65,12 @@ export class CLIContext {
   #config: ServerConfig | undefined;
 
   constructor(io: CLIIO, options: CLIOptions) {
-    this.io = io;
+    // Everything a command prints passes here: values from tokens and the database may hold escapes.
+    this.io = {
+      ...io,
+      stdout: (text) => io.stdout(terminalSafe(text)),
+      stderr: (text) => io.stderr(terminalSafe(text)),
+    };
     this.options = options;
     this.now = options.now ?? Date.now;
   }

@@ -54,3 +54,16 @@ export function formatJSON(value: unknown, indent?: number): string {
     throw error;
   }
 }
+
+/**
+ * Text for a terminal: control and invisible format characters (escape sequences, carriage returns,
+ * bidi overrides) shown as \u{…} instead of acted on, so a token or a user agent an attacker chose
+ * cannot clear the screen, retitle the window or overwrite a line of the verdict. Newlines and tabs
+ * are the output's own.
+ */
+export function terminalSafe(text: string): string {
+  return text.replace(
+    /(?![\n\t])[\p{Cc}\p{Cf}]/gu,
+    (char) => `\\u{${(char.codePointAt(0) ?? 0).toString(16)}}`,
+  );
+}

@@ -24,7 +24,7 @@ import { registerHealthRoutes } from './routes/health.js';
 import { registerHomeRoutes } from './routes/home.js';
 import { registerTokenRoutes } from './routes/tokens.js';
 import { createRuntime, type Runtime, type RuntimeOptions } from './runtime.js';
-import { registerWebUI, resolveWebRoot } from './web-ui.js';
+import { isPagePath, registerWebUI, resolveWebRoot } from './web-ui.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -164,6 +164,8 @@ export async function buildApp(
     contentSecurityPolicy: {
       directives: {
         styleSrc: ["'self'"],
+        // Helmet's default lets fonts come from any https origin; the UI has none of its own to load.
+        fontSrc: ["'self'"],
         upgradeInsecureRequests: config.secureCookies ? [] : null,
       },
     },
@@ -217,8 +219,10 @@ export async function buildApp(
       reply.code(404).send({ error: 'not_found', message: 'no such route' });
       return;
     }
-    // Everything else belongs to the web UI, which routes in the page (/login, /dashboard, …).
-    if (sendIndex !== null) {
+    // Everything else belongs to the web UI, which routes in the page (/login, /dashboard, …): but not
+    // a missing file (an old asset, /favicon.ico) nor an operations path with a trailing slash, which
+    // must not look like a healthy 200.
+    if (sendIndex !== null && isPagePath(request.url)) {
       sendIndex(reply);
       return;
     }

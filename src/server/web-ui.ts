@@ -17,6 +17,13 @@ const IMMUTABLE = 'public, max-age=31536000, immutable';
 const NO_CACHE = 'no-cache';
 
 /** The directory to serve, or null when it holds no built UI. */
+/** A path the page's router may own: no file name, no assets folder, no operations endpoint. */
+export function isPagePath(url: string): boolean {
+  const path = url.split('?')[0] ?? '';
+  if (path.startsWith('/assets/') || /\.[A-Za-z0-9]+$/.test(path)) return false;
+  return !/^\/(healthz|readyz|metrics|openapi\.json)(\/|$)/.test(path);
+}
+
 export function resolveWebRoot(webRoot: string | null | undefined): string | null {
   const root = webRoot === undefined ? DEFAULT_WEB_ROOT : webRoot;
   return root !== null && existsSync(join(root, 'index.html')) ? root : null;

@@ -121,6 +121,12 @@ describe('PasswordHasher', () => {
 describe('well-formed text only', () => {
   it('refuses lone surrogates in emails and passwords, which UTF-8 storage would merge', () => {
     expect(authError(() => normalizeEmail('a\ud800@b.io')).code).toBe('ERR_INVALID_INPUT');
+    // Invisible format characters make an address that looks like another's.
+    for (const lookalike of ['ada\u200b@example.com', 'x\u202egro.live@example.com', 'ada@exa\u2060mple.com']) {
+      expect(authError(() => normalizeEmail(lookalike)).code, lookalike).toBe('ERR_INVALID_INPUT');
+    }
+    // A decomposed é is the composed one: one account, not two that look the same.
+    expect(normalizeEmail('cafe\u0301@example.com')).toBe(normalizeEmail('caf\u00e9@example.com'));
     expect(authError(() => normalizePassword('password\udc00'))).toEqual({
       code: 'ERR_INVALID_INPUT',
       message: 'password contains characters that are not valid Unicode',

@@ -41,6 +41,14 @@ function signWithServerKey(
 const problems = (stdout: string) => [...stdout.matchAll(/^ {2}✗ ([^:]+):/gm)].map((match) => match[1]);
 
 describe('latchkey token inspect', () => {
+  it('shows escape sequences and bidi overrides in a token as text, never acts on them', async () => {
+    const hostile = '\u001b]0;owned\u0007\u001b[2J\r  ✓ signature verified\u202e';
+    const token = await signWithServerKey({}, { sub: hostile, client_id: hostile });
+    const result = await db.run(['token', 'inspect', token]);
+    expect(result.stdout).not.toMatch(/[\u001b\u0007\r\u202e]/);
+    expect(result.stdout).toContain('\\u{1b}]0;owned\\u{7}\\u{1b}[2J\\u{d}');
+  });
+
   it('decodes, explains and accepts a token the server issued (exit 0)', async () => {
     const result = await db.run(['token', 'inspect', login.accessToken]);
     expect(result.stderr).toBe('');

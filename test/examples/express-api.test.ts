@@ -21,7 +21,7 @@ beforeAll(async () => {
   issuer = await startServer();
   api = spawn(process.execPath, ['examples/express-api/server.js'], {
     cwd: root,
-    env: { PATH: process.env.PATH ?? '', LATCHKEY_ISSUER: issuer.baseUrl, PORT: '0' },
+    env: { PATH: process.env.PATH ?? '', LATCHKEY_ISSUER: issuer.baseUrl, API_PORT: '0' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let output = '';

@@ -84,6 +84,22 @@ describe('the built web UI', () => {
   );
 
   it.each([
+    '/assets/index-OLDHASH.js',
+    '/assets/',
+    '/favicon.ico',
+    '/robots.txt',
+    '/healthz/',
+    '/readyz/',
+    '/metrics/',
+    '/openapi.json/',
+  ])('answers %s, which no page is, with a 404 and not the page', async (url) => {
+    app = await createTestApp({}, { webRoot });
+    const res = await app.inject({ url });
+    expect(res.statusCode).toBe(404);
+    expect(res.body).not.toContain('<div id="app">');
+  });
+
+  it.each([
     ['GET', '/api/nothing'],
     ['GET', '/auth/nothing'],
     ['GET', '/.well-known/nothing'],

@@ -12,12 +12,21 @@ export function routeOf(pathname: string): Route {
   return (ROUTES as readonly string[]).includes(path) ? (path as Route) : 'not-found';
 }
 
-/** A same-site path to return to after logging in; anything else becomes the Dashboard. */
+/**
+ * A path of this origin to return to after logging in; anything else becomes the Dashboard. Parsed
+ * as the browser will parse it (which drops tabs and newlines, so "/\t/evil.example" is "//evil…"),
+ * then kept only if it stays on this origin.
+ */
 export function safeNext(value: string | null): string {
-  if (value === null || !value.startsWith('/') || value.startsWith('//') || value.startsWith('/\\')) {
+  if (value === null || !value.startsWith('/')) return '/dashboard';
+  let url: URL;
+  try {
+    url = new URL(value, location.origin);
+  } catch {
     return '/dashboard';
   }
-  return value;
+  if (url.origin !== location.origin) return '/dashboard';
+  return `${url.pathname}${url.search}${url.hash}`;
 }
 
 const listeners = new Set<() => void>();

@@ -174,7 +174,16 @@ function VerdictView(props: { verdict: Verdict | null }) {
     return (
       <p class="verdict verdict-good" role="status" data-verdict="valid">
         <strong>Valid.</strong> Signed with key <code>{verdict.kid}</code> ({verdict.alg}), which this server
-        publishes; not expired; issued by this server.
+        publishes; not expired; issued by this server. Whether it is meant for a given service is that
+        service's check of the audience (<code>aud</code>).
+      </p>
+    );
+  }
+  if (verdict.reason === 'secret key') {
+    return (
+      <p class="verdict" role="status" data-verdict={verdict.reason}>
+        <strong>Cannot be checked here.</strong> {verdict.detail.charAt(0).toUpperCase()}
+        {verdict.detail.slice(1)}.
       </p>
     );
   }

@@ -17,6 +17,8 @@ export const WEB_INDEX = join(ROOT, 'dist', 'web', 'index.html');
 
 export interface UIServer {
   baseUrl: string;
+  /** LATCHKEY_DATA_DIR: latchkey.sqlite there holds the signing keys (PEM, with no master key set). */
+  dataDir: string;
   close(): Promise<void>;
 }
 
@@ -87,6 +89,7 @@ export async function startUIServer(env: Record<string, string> = {}): Promise<U
     child.stderr?.resume();
     return {
       baseUrl,
+      dataDir,
       async close() {
         if (child.exitCode === null && child.signalCode === null) {
           const exited = once(child, 'exit');

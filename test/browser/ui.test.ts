@@ -208,6 +208,111 @@ describe.skipIf(unavailable !== null)('the web UI', () => {
     }
   }, 60_000);
 
+  it('changes the password: each mistake on its field, the other sessions end, only the new password logs in', async () => {
+    const email = newEmail();
+    const changed = 'a new and longer passphrase';
+    await registerByAPI(calmServer, email);
+    const first = await browser.newContext();
+    const second = await browser.newContext();
+    try {
+      const page = await openLoggedIn(first, calmServer, email);
+      const other = await openLoggedIn(second, calmServer, email);
+      await page.getByRole('button', { name: 'Reload sessions' }).click();
+      await expect.poll(() => page.locator('.session').count()).toBe(2);
+      const sent: number[] = [];
+      page.on('response', (response) => {
+        if (new URL(response.url()).pathname === '/auth/password') sent.push(response.status());
+      });
+      const current = page.getByLabel('Current password');
+      const fresh = page.getByLabel('New password');
+      const change = page.getByRole('button', { name: 'Change password' });
+
+      // Too short, counted as the server counts: four emoji are 8 UTF-16 units but 4 characters.
+      await current.fill(PASSWORD);
+      await fresh.fill('🔑🔑🔑🔑');
+      await change.click();
+      await expect.poll(() => fresh.getAttribute('aria-invalid')).toBe('true');
+      expect(await fresh.getAttribute('aria-describedby')).toBe('new_password-hint new_password-error');
+      expect(await page.locator('#new_password-error').textContent()).toBe(
+        'This password is too short: use at least 8 characters.',
+      );
+      expect(await current.getAttribute('aria-invalid')).toBeNull();
+      await expect
+        .poll(() => page.evaluate(() => (globalThis as unknown as InPage).document.activeElement?.id))
+        .toBe('new_password');
+
+      // Too long, the other end of the same rule; neither reaches the server.
+      await fresh.fill('x'.repeat(1025));
+      await change.click();
+      await expect
+        .poll(() => page.locator('#new_password-error').textContent())
+        .toBe('This password is too long: use at most 1024 characters.');
+      expect(sent).toEqual([]);
+
+      // A rule only the server knows: its message, field name and all, becomes the field's words.
+      await page.route('**/auth/password', (route) =>
+        route.fulfill({
+          status: 400,
+          json: {
+            error: 'invalid_request',
+            message: 'body/new_password must NOT have more than 1024 characters',
+          },
+        }),
+      );
+      await fresh.fill(changed);
+      await change.click();
+      await expect
+        .poll(() => page.locator('#new_password-error').textContent())
+        .toBe('The new password must NOT have more than 1024 characters.');
+      await page.unroute('**/auth/password');
+
+      // A wrong current password: on its own field, the new one cleared of blame.
+      await current.fill('not the password');
+      await fresh.fill(changed);
+      await change.click();
+      await expect.poll(() => current.getAttribute('aria-invalid')).toBe('true');
+      expect(await current.getAttribute('aria-describedby')).toBe('current_password-error');
+      expect(await page.locator('#current_password-error').textContent()).toBe(
+        'That is not your current password.',
+      );
+      expect(await fresh.getAttribute('aria-invalid')).toBeNull();
+      expect(sent).toEqual([400, 403]); // the 400 is the stubbed answer above
+
+      await current.fill(PASSWORD);
+      await fresh.fill(changed);
+      await change.click();
+      await page.getByRole('status').filter({ hasText: 'Password changed.' }).waitFor();
+      expect(await page.locator('.notice').textContent()).toBe(
+        'Password changed. Your other sessions were logged out.',
+      );
+      expect(sent).toEqual([400, 403, 204]);
+      expect(await current.inputValue()).toBe('');
+      expect(await fresh.inputValue()).toBe('');
+      // This session stays; the other is gone from the list, which reloads after the change.
+      await expect.poll(() => page.locator('.session').count()).toBe(1);
+      expect(await page.locator('.session-current').count()).toBe(1);
+
+      // The other device, logged in before the change, is sent to Log in on its next action.
+      await other.getByRole('button', { name: 'Reload sessions' }).click();
+      expect(await notice(other)).toMatch(/^Your session has ended: it was revoked .*a change of password/);
+
+      // Here: log out; the old password is refused on its field, the new one logs in.
+      await page.getByRole('button', { name: 'Log out', exact: true }).click();
+      expect(await notice(page)).toBe('You logged out on this device.');
+      await page.getByLabel('Email').fill(email);
+      await page.getByLabel('Password').fill(PASSWORD);
+      await page.getByRole('button', { name: 'Log in' }).click();
+      await expect.poll(() => page.getByLabel('Password').getAttribute('aria-invalid')).toBe('true');
+      expect(await page.locator('#password-error').textContent()).toBe(
+        'Wrong email or password. Check both and try again.',
+      );
+      await logIn(page, email, changed);
+    } finally {
+      await first.close();
+      await second.close();
+    }
+  }, 60_000);
+
   it('the inspector decodes, explains and verifies a pasted token, flags tampering, and never sends it', async () => {
     // A token that lives 15 minutes for the checks that must see it valid; a 3-second one to expire.
     const email = newEmail();
@@ -402,6 +507,7 @@ interface InPage {
   cspViolations: string[];
   document: {
     body: unknown;
+    activeElement: { id: string } | null;
     addEventListener(
       type: 'securitypolicyviolation',
       listener: (event: { violatedDirective: string }) => void,

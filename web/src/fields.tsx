@@ -67,14 +67,46 @@ export function Notice(props: { children: ComponentChildren }) {
 
 export type FieldErrors<K extends string> = Partial<Record<K | 'form', string>>;
 
+export const MIN_PASSWORD_LENGTH = 8;
+export const MAX_PASSWORD_LENGTH = 1024;
+
 /**
- * The server's `invalid_request` message names the field it is about ("password must be 8 to 1024
- * characters long"); the field that matches, else the form.
+ * The page's own length rule, the server's (src/auth/passwords.ts), counted as the server counts:
+ * code points of the NFKC form. `.length` counts UTF-16 units, which would pass "🔑🔑🔑🔑" (4
+ * characters) and leave the server's raw message to show.
+ */
+export function describePasswordLength(password: string): string | null {
+  const length = [...password.normalize('NFKC')].length;
+  if (length < MIN_PASSWORD_LENGTH) {
+    return `This password is too short: use at least ${MIN_PASSWORD_LENGTH} characters.`;
+  }
+  if (length > MAX_PASSWORD_LENGTH) {
+    return `This password is too long: use at most ${MAX_PASSWORD_LENGTH} characters.`;
+  }
+  return null;
+}
+
+/**
+ * The server's `invalid_request` message names the field it is about: the auth rules as "password
+ * must be 8 to 1024 characters long", the request schema as "body/password must NOT have more than
+ * 1024 characters". The field that matches, else the form.
  */
 export function fieldOfMessage<K extends string>(message: string, fields: readonly K[]): K | 'form' {
-  const named = fields.filter((field) => new RegExp(`^${field}\\b`).test(message));
+  const named = fields.filter((field) => new RegExp(`^(body/)?${field}\\b`).test(message));
   return named.sort((a, b) => b.length - a.length)[0] ?? 'form';
 }
+
+/**
+ * A field's `invalid_request` message in words: the field's wire name ("new_password must be 8 to
+ * 1024 characters long", "body/new_password must NOT …") becomes the subject given ("The new
+ * password must be …").
+ */
+export function describeFieldMessage(message: string, field: string, subject: string): string {
+  const named = new RegExp(`^(body/)?${field}\\b`).exec(message);
+  return named === null ? describeMessage(message) : `${subject}${message.slice(named[0].length)}.`;
+}
+
+const describeMessage = (message: string) => `${message.charAt(0).toUpperCase()}${message.slice(1)}.`;
 
 /** Words for an error no field owns: the wait of a 429, the server busy or out of reach. */
 export function describeFormError(error: unknown): string {
@@ -88,7 +120,7 @@ export function describeFormError(error: unknown): string {
     if (error.code === 'network_error')
       return 'The server could not be reached. Check your connection and try again.';
     if (error.code === 'overloaded') return 'The server is busy. Try again in a moment.';
-    return `${error.message.charAt(0).toUpperCase()}${error.message.slice(1)}.`;
+    return describeMessage(error.message);
   }
   return 'Something went wrong. Try again.';
 }

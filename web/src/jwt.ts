@@ -30,6 +30,7 @@ export type VerdictReason =
   | 'expired'
   | 'not yet valid'
   | 'wrong issuer'
+  | 'secret key'
   | 'keys unavailable';
 
 export type Verdict =
@@ -139,7 +140,7 @@ export function explainClaims(payload: Record<string, unknown>, nowSeconds: numb
     iss: () => 'issuer: the server that signed this token',
     sub: () => 'subject: the id of the user this token speaks for',
     aud: (v) =>
-      `audience: the service${Array.isArray(v) && v.length > 1 ? 's' : ''} meant to accept it; others must refuse it`,
+      `audience: the service${Array.isArray(v) && v.length > 1 ? 's' : ''} meant to accept it; others must refuse it. Each service checks that it is named here; this page, which is not one of them, does not`,
     iat: (v) =>
       typeof v === 'number' ? `issued ${describeRelative(v - nowSeconds)}` : 'issued at: not a number',
     nbf: (v) =>
@@ -196,6 +197,8 @@ export interface VerifyOptions {
   keys: readonly JWK[];
   /** The issuer the server publishes in its discovery document. */
   issuer: string;
+  /** The algorithms the server says it signs access tokens with (its discovery document). */
+  signingAlgorithms?: readonly string[];
   nowSeconds: number;
   /** Seconds of clock difference forgiven on exp and nbf (the server's default is 30). */
   toleranceSeconds?: number;
@@ -218,6 +221,19 @@ export async function verifyToken(input: string, options: VerifyOptions): Promis
   if (typeof kid !== 'string') return fail('unknown key', 'the header names no key (kid)');
   const jwk = options.keys.find((key) => key.kid === kid);
   if (jwk === undefined) {
+    // An HMAC token from a server that signs with HMAC: its key is a secret, never published, so
+    // nothing here can tell a genuine token from a forged one. Said so, rather than "unknown key".
+    const claimed = header.json.alg;
+    if (
+      typeof claimed === 'string' &&
+      claimed.startsWith('HS') &&
+      options.signingAlgorithms?.includes(claimed)
+    ) {
+      return fail(
+        'secret key',
+        `it is signed with ${claimed}, a shared secret this server keeps to itself (it publishes no key for it), so no page can check it: only the server and the services holding the secret can`,
+      );
+    }
     return fail('unknown key', `no key "${kid}" is published in the server's JWKS`);
   }
   // The algorithm comes from the key; the token's own claim to one must merely agree with it.
@@ -266,13 +282,19 @@ export async function verifyToken(input: string, options: VerifyOptions): Promis
     return fail('not yet valid', `it becomes valid ${describeRelative(claims.nbf - options.nowSeconds)}`);
   }
   if (claims.iss !== options.issuer) {
-    return fail('wrong issuer', `it was issued by ${show(claims.iss)}, not by ${options.issuer}`);
+    return fail(
+      'wrong issuer',
+      claims.iss === undefined
+        ? `it names no issuer (iss); this server's tokens name ${options.issuer}`
+        : `it was issued by ${show(claims.iss)}, not by ${options.issuer}`,
+    );
   }
   return { valid: true, kid, alg };
 }
 
 export interface ServerKeys {
   issuer: string;
+  signingAlgorithms: string[];
   keys: JWK[];
 }
 
@@ -281,6 +303,7 @@ export async function fetchServerKeys(origin: string): Promise<ServerKeys> {
   const discovery = (await (await fetch(`${origin}/.well-known/openid-configuration`)).json()) as {
     issuer?: unknown;
     jwks_uri?: unknown;
+    access_token_signing_alg_values_supported?: unknown;
   };
   if (typeof discovery.issuer !== 'string' || typeof discovery.jwks_uri !== 'string') {
     throw new Error('the discovery document has no issuer or jwks_uri');
@@ -289,5 +312,9 @@ export async function fetchServerKeys(origin: string): Promise<ServerKeys> {
   const jwksPath = new URL(discovery.jwks_uri).pathname;
   const jwks = (await (await fetch(`${origin}${jwksPath}`)).json()) as { keys?: unknown };
   if (!Array.isArray(jwks.keys)) throw new Error('the JWKS has no keys array');
-  return { issuer: discovery.issuer, keys: jwks.keys as JWK[] };
+  const algorithms = discovery.access_token_signing_alg_values_supported;
+  const signingAlgorithms = Array.isArray(algorithms)
+    ? algorithms.filter((alg): alg is string => typeof alg === 'string')
+    : [];
+  return { issuer: discovery.issuer, signingAlgorithms, keys: jwks.keys as JWK[] };
 }

@@ -48,7 +48,7 @@ function App() {
       client.on('sessionExpired', () => {
         setAuthenticated(false);
         toLogin(
-          'Your session has ended: it was revoked (for example from another device, or by logging out everywhere) or it expired. Log in again to continue.',
+          'Your session has ended: it was revoked (for example from another device, by logging out everywhere, or by a change of password) or it expired. Log in again to continue.',
         );
       }),
       client.on('loggedOut', () => {

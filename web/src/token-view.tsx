@@ -66,14 +66,18 @@ export function TokenView(props: { token: string; idPrefix: string }) {
   const decoded = decodeToken(props.token);
   const exp = decoded.ok ? decoded.token.payload.json?.exp : undefined;
   const expired = typeof exp === 'number' && exp <= nowSeconds;
-  const [verdict, setVerdict] = useState<Verdict | null>(null);
+  // Kept with the token it judges: on the render after a new paste, before the effect below runs,
+  // the previous token's verdict must not show (nor be announced) under the new token.
+  const [judged, setJudged] = useState<{ token: string; verdict: Verdict } | null>(null);
+  const verdict = judged?.token === props.token ? judged.verdict : null;
 
   // Judged again when the token changes and when it crosses its expiry.
   useEffect(() => {
     let current = true;
-    setVerdict(null);
-    judge(props.token, Math.floor(Date.now() / 1000)).then((result) => {
-      if (current) setVerdict(result);
+    const token = props.token;
+    setJudged(null);
+    judge(token, Math.floor(Date.now() / 1000)).then((result) => {
+      if (current) setJudged({ token, verdict: result });
     });
     return () => {
       current = false;
@@ -174,7 +178,16 @@ function VerdictView(props: { verdict: Verdict | null }) {
     return (
       <p class="verdict verdict-good" role="status" data-verdict="valid">
         <strong>Valid.</strong> Signed with key <code>{verdict.kid}</code> ({verdict.alg}), which this server
-        publishes; not expired; issued by this server.
+        publishes; not expired; issued by this server. Whether it is meant for a given service is that
+        service's check of the audience (<code>aud</code>).
+      </p>
+    );
+  }
+  if (verdict.reason === 'secret key') {
+    return (
+      <p class="verdict" role="status" data-verdict={verdict.reason}>
+        <strong>Cannot be checked here.</strong> {verdict.detail.charAt(0).toUpperCase()}
+        {verdict.detail.slice(1)}.
       </p>
     );
   }

@@ -1,7 +1,17 @@
 /** The protected page: who you are, your sessions, logging out, the password, and your token. */
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { LatchkeyClientError, type MeResponse, type SessionInfo } from '../../../src/client/index.js';
-import { describeFormError, Field, type FieldErrors, FormError, fieldOfMessage, Notice } from '../fields.js';
+import {
+  describeFieldMessage,
+  describeFormError,
+  describePasswordLength,
+  Field,
+  type FieldErrors,
+  FormError,
+  fieldOfMessage,
+  MIN_PASSWORD_LENGTH,
+  Notice,
+} from '../fields.js';
 import { FlowView, useFlow } from '../flow-view.js';
 import { describeDevice, describeTime } from '../format.js';
 import { client, logoutNotice } from '../session.js';
@@ -187,6 +197,11 @@ export function DashboardPage() {
 
 type PasswordField = 'current_password' | 'new_password';
 
+const PASSWORD_SUBJECTS: Record<PasswordField, string> = {
+  current_password: 'The current password',
+  new_password: 'The new password',
+};
+
 function ChangePassword(props: { onChanged: () => Promise<void> }) {
   const [current, setCurrent] = useState('');
   const [next, setNext] = useState('');
@@ -201,7 +216,8 @@ function ChangePassword(props: { onChanged: () => Promise<void> }) {
     setDone(false);
     const found: FieldErrors<PasswordField> = {};
     if (current === '') found.current_password = 'Enter your current password.';
-    if (next.length < 8) found.new_password = 'This password is too short: use at least 8 characters.';
+    const lengthProblem = describePasswordLength(next);
+    if (lengthProblem !== null) found.new_password = lengthProblem;
     setErrors(found);
     if (found.current_password !== undefined) return currentRef.current?.focus();
     if (found.new_password !== undefined) return nextRef.current?.focus();
@@ -218,8 +234,11 @@ function ChangePassword(props: { onChanged: () => Promise<void> }) {
       if (error instanceof LatchkeyClientError && error.code === 'invalid_credentials') {
         found.current_password = 'That is not your current password.';
       } else if (error instanceof LatchkeyClientError && error.code === 'invalid_request') {
-        found[fieldOfMessage(error.message, ['current_password', 'new_password'] as const)] =
-          describeFormError(error);
+        const field = fieldOfMessage(error.message, ['current_password', 'new_password'] as const);
+        found[field] =
+          field === 'form'
+            ? describeFormError(error)
+            : describeFieldMessage(error.message, field, PASSWORD_SUBJECTS[field]);
       } else {
         found.form = describeFormError(error);
       }
@@ -251,7 +270,7 @@ function ChangePassword(props: { onChanged: () => Promise<void> }) {
           label="New password"
           type="password"
           autoComplete="new-password"
-          hint="At least 8 characters."
+          hint={`At least ${MIN_PASSWORD_LENGTH} characters.`}
           value={next}
           onInput={setNext}
           error={errors.new_password}

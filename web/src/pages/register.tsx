@@ -1,13 +1,22 @@
 /** Create account: email and password; then Log in, with the email filled in. */
 import { useRef, useState } from 'preact/hooks';
 import { LatchkeyClientError } from '../../../src/client/index.js';
-import { describeFormError, Field, type FieldErrors, FormError, fieldOfMessage } from '../fields.js';
+import {
+  describeFieldMessage,
+  describeFormError,
+  describePasswordLength,
+  Field,
+  type FieldErrors,
+  FormError,
+  fieldOfMessage,
+  MIN_PASSWORD_LENGTH,
+} from '../fields.js';
 import { type Location, navigate, onLinkClick } from '../router.js';
 import { client } from '../session.js';
 
 type RegisterField = 'email' | 'password';
 
-export const MIN_PASSWORD_LENGTH = 8;
+const REGISTER_SUBJECTS: Record<RegisterField, string> = { email: 'The email', password: 'The password' };
 
 export function RegisterPage(props: { location: Location }) {
   const [email, setEmail] = useState('');
@@ -21,9 +30,8 @@ export function RegisterPage(props: { location: Location }) {
     event.preventDefault();
     const found: FieldErrors<RegisterField> = {};
     if (email.trim() === '') found.email = 'Enter your email address.';
-    if (password.length < MIN_PASSWORD_LENGTH) {
-      found.password = `This password is too short: use at least ${MIN_PASSWORD_LENGTH} characters.`;
-    }
+    const lengthProblem = describePasswordLength(password);
+    if (lengthProblem !== null) found.password = lengthProblem;
     setErrors(found);
     if (found.email !== undefined) return emailRef.current?.focus();
     if (found.password !== undefined) return passwordRef.current?.focus();
@@ -40,7 +48,11 @@ export function RegisterPage(props: { location: Location }) {
       if (error instanceof LatchkeyClientError && error.code === 'email_taken') {
         next.email = 'An account with this email already exists. Log in instead, or use another email.';
       } else if (error instanceof LatchkeyClientError && error.code === 'invalid_request') {
-        next[fieldOfMessage(error.message, ['email', 'password'] as const)] = describeFormError(error);
+        const field = fieldOfMessage(error.message, ['email', 'password'] as const);
+        next[field] =
+          field === 'form'
+            ? describeFormError(error)
+            : describeFieldMessage(error.message, field, REGISTER_SUBJECTS[field]);
       } else {
         next.form = describeFormError(error);
       }

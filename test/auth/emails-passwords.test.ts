@@ -122,7 +122,11 @@ describe('well-formed text only', () => {
   it('refuses lone surrogates in emails and passwords, which UTF-8 storage would merge', () => {
     expect(authError(() => normalizeEmail('a\ud800@b.io')).code).toBe('ERR_INVALID_INPUT');
     // Invisible format characters make an address that looks like another's.
-    for (const lookalike of ['ada\u200b@example.com', 'x\u202egro.live@example.com', 'ada@exa\u2060mple.com']) {
+    for (const lookalike of [
+      'ada\u200b@example.com',
+      'x\u202egro.live@example.com',
+      'ada@exa\u2060mple.com',
+    ]) {
       expect(authError(() => normalizeEmail(lookalike)).code, lookalike).toBe('ERR_INVALID_INPUT');
     }
     // A decomposed é is the composed one: one account, not two that look the same.

@@ -45,7 +45,7 @@ describe('latchkey token inspect', () => {
     const hostile = '\u001b]0;owned\u0007\u001b[2J\r  ✓ signature verified\u202e';
     const token = await signWithServerKey({}, { sub: hostile, client_id: hostile });
     const result = await db.run(['token', 'inspect', token]);
-    expect(result.stdout).not.toMatch(/[\u001b\u0007\r\u202e]/);
+    for (const char of ['\u001b', '\u0007', '\r', '\u202e']) expect(result.stdout).not.toContain(char);
     expect(result.stdout).toContain('\\u{1b}]0;owned\\u{7}\\u{1b}[2J\\u{d}');
   });
 

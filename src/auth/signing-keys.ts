@@ -278,7 +278,8 @@ export class SigningKeys {
   }
 
   async #insert(record: SigningKeyRecord): Promise<void> {
-    this.#requireReadableByOthers(await this.#store.listSigningKeys());
+    // Only the CLI asks: a server's own maintenance needs no extra read of the keys.
+    if (this.#matchStoredSealing) this.#requireReadableByOthers(await this.#store.listSigningKeys());
     await this.#store.insertSigningKey(record);
     await this.reload();
   }

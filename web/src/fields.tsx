@@ -106,6 +106,22 @@ export function describeFieldMessage(message: string, field: string, subject: st
   return named === null ? describeMessage(message) : `${subject}${message.slice(named[0].length)}.`;
 }
 
+/**
+ * An `invalid_request` answer placed on the field its message names, worded with that field's subject
+ * (`subjects` lists the form's fields), or on the form; null for any other error.
+ */
+export function fieldErrorsOfRequest<K extends string>(
+  error: unknown,
+  subjects: Readonly<Record<K, string>>,
+): FieldErrors<K> | null {
+  if (!(error instanceof LatchkeyClientError) || error.code !== 'invalid_request') return null;
+  const field = fieldOfMessage(error.message, Object.keys(subjects) as K[]);
+  const found: FieldErrors<K> = {};
+  found[field] =
+    field === 'form' ? describeFormError(error) : describeFieldMessage(error.message, field, subjects[field]);
+  return found;
+}
+
 const describeMessage = (message: string) => `${message.charAt(0).toUpperCase()}${message.slice(1)}.`;
 
 /** Words for an error no field owns: the wait of a 429, the server busy or out of reach. */

@@ -2,13 +2,12 @@
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { LatchkeyClientError, type MeResponse, type SessionInfo } from '../../../src/client/index.js';
 import {
-  describeFieldMessage,
   describeFormError,
   describePasswordLength,
   Field,
   type FieldErrors,
   FormError,
-  fieldOfMessage,
+  fieldErrorsOfRequest,
   MIN_PASSWORD_LENGTH,
   Notice,
 } from '../fields.js';
@@ -230,17 +229,11 @@ function ChangePassword(props: { onChanged: () => Promise<void> }) {
       await props.onChanged();
     } catch (error) {
       if (sessionGone(error)) return;
-      const found: FieldErrors<PasswordField> = {};
+      let found: FieldErrors<PasswordField> = {};
       if (error instanceof LatchkeyClientError && error.code === 'invalid_credentials') {
         found.current_password = 'That is not your current password.';
-      } else if (error instanceof LatchkeyClientError && error.code === 'invalid_request') {
-        const field = fieldOfMessage(error.message, ['current_password', 'new_password'] as const);
-        found[field] =
-          field === 'form'
-            ? describeFormError(error)
-            : describeFieldMessage(error.message, field, PASSWORD_SUBJECTS[field]);
       } else {
-        found.form = describeFormError(error);
+        found = fieldErrorsOfRequest(error, PASSWORD_SUBJECTS) ?? { form: describeFormError(error) };
       }
       setErrors(found);
       if (found.current_password !== undefined) currentRef.current?.focus();

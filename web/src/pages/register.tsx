@@ -2,13 +2,12 @@
 import { useRef, useState } from 'preact/hooks';
 import { LatchkeyClientError } from '../../../src/client/index.js';
 import {
-  describeFieldMessage,
   describeFormError,
   describePasswordLength,
   Field,
   type FieldErrors,
   FormError,
-  fieldOfMessage,
+  fieldErrorsOfRequest,
   MIN_PASSWORD_LENGTH,
 } from '../fields.js';
 import { type Location, navigate, onLinkClick } from '../router.js';
@@ -44,17 +43,11 @@ export function RegisterPage(props: { location: Location }) {
         email: email.trim(),
       });
     } catch (error) {
-      const next: FieldErrors<RegisterField> = {};
+      let next: FieldErrors<RegisterField> = {};
       if (error instanceof LatchkeyClientError && error.code === 'email_taken') {
         next.email = 'An account with this email already exists. Log in instead, or use another email.';
-      } else if (error instanceof LatchkeyClientError && error.code === 'invalid_request') {
-        const field = fieldOfMessage(error.message, ['email', 'password'] as const);
-        next[field] =
-          field === 'form'
-            ? describeFormError(error)
-            : describeFieldMessage(error.message, field, REGISTER_SUBJECTS[field]);
       } else {
-        next.form = describeFormError(error);
+        next = fieldErrorsOfRequest(error, REGISTER_SUBJECTS) ?? { form: describeFormError(error) };
       }
       setErrors(next);
       if (next.email !== undefined) emailRef.current?.focus();

@@ -2,7 +2,7 @@
  * The HTTP benchmark's table and target checks, computed from the per-variant medians. Pure
  * functions of the results, so they work as well on a saved --json file.
  */
-import { formatCheck, quartiles, type TargetCheck } from './targets.js';
+import { formatTargetLines, quartiles, type TargetCheck } from './targets.js';
 
 export type { TargetCheck } from './targets.js';
 
@@ -208,14 +208,7 @@ export function checkTargets(
 }
 
 export function formatTargets(checks: readonly TargetCheck[]): string {
-  if (checks.length === 0) return 'targets: none could be checked (missing results)';
-  const width = Math.max(...checks.map((check) => check.description.length));
-  const failed = checks.filter((check) => !check.pass).length;
-  return [
-    `targets: ${checks.length - failed} of ${checks.length} met ` +
-      '(rounds: interquartile range of the per-round ratio)',
-    ...checks.map((check) => formatCheck(check, width, formatRatio)),
-  ].join('\n');
+  return formatTargetLines(checks, formatRatio);
 }
 
 /** Below this share of one core, the server waited for requests: the client set the pace. */

@@ -3,7 +3,7 @@
  * (alg, op, impl). Pure functions of the results, so they work as well on a saved --json file.
  */
 import { ALGS, type BenchAlg, IMPLS_BY_OP, type Impl, type Op } from './jwt-contenders.js';
-import { formatCheck, quartiles, type TargetCheck } from './targets.js';
+import { formatTargetLines, quartiles, type TargetCheck } from './targets.js';
 
 export interface Result {
   alg: BenchAlg;
@@ -139,13 +139,7 @@ export function checkTargets(
 }
 
 export function formatTargets(checks: readonly TargetCheck[]): string {
-  const width = Math.max(...checks.map((check) => check.description.length));
-  const failed = checks.filter((check) => !check.pass).length;
-  return [
-    `targets: ${checks.length - failed} of ${checks.length} met ` +
-      '(rounds: interquartile range of the per-round ratio)',
-    ...checks.map((check) => formatCheck(check, width, formatRatio)),
-  ].join('\n');
+  return formatTargetLines(checks, formatRatio);
 }
 
 /** fast-jwt's verify ÷ floor on the machine where the issue set the floor targets. */

@@ -18,14 +18,25 @@ export function quartiles(values: readonly number[]): readonly [number, number] 
 }
 
 /** One PASS/FAIL line, descriptions padded to `width`, ratios written by the report's own `formatRatio`. */
-export function formatCheck(
-  check: TargetCheck,
-  width: number,
-  formatRatio: (ratio: number) => string,
-): string {
+function formatCheck(check: TargetCheck, width: number, formatRatio: (ratio: number) => string): string {
   const line = `  ${check.pass ? 'PASS' : 'FAIL'}  ${check.description.padEnd(width)}  measured ${formatRatio(check.ratio)}`;
   if (check.roundQuartiles === null) return line;
   const [low, high] = check.roundQuartiles;
   const noisy = low < check.minimum && high >= check.minimum ? ', within noise' : '';
   return `${line.padEnd(width + 26)} (rounds: ${formatRatio(low)}–${formatRatio(high)}${noisy})`;
+}
+
+/** The targets block of a report: how many were met, then a PASS/FAIL line each. */
+export function formatTargetLines(
+  checks: readonly TargetCheck[],
+  formatRatio: (ratio: number) => string,
+): string {
+  if (checks.length === 0) return 'targets: none could be checked (missing results)';
+  const width = Math.max(...checks.map((check) => check.description.length));
+  const failed = checks.filter((check) => !check.pass).length;
+  return [
+    `targets: ${checks.length - failed} of ${checks.length} met ` +
+      '(rounds: interquartile range of the per-round ratio)',
+    ...checks.map((check) => formatCheck(check, width, formatRatio)),
+  ].join('\n');
 }

@@ -4,7 +4,6 @@
  */
 import { STATUS_CODES } from 'node:http';
 import fastifyCookie from '@fastify/cookie';
-import fastifyHelmet from '@fastify/helmet';
 import fastifySwagger from '@fastify/swagger';
 import Fastify, {
   type FastifyError,
@@ -18,12 +17,14 @@ import { createAuthGuard } from './auth-guard.js';
 import type { ServerConfig } from './config.js';
 import { createCorsHook } from './cors.js';
 import { type HttpProblem, INTERNAL_ERROR, toHttpProblem } from './errors.js';
+import { logAuthEvent, loggingOptions } from './logging.js';
 import { registerAccountRoutes } from './routes/account.js';
 import { registerDiscoveryRoutes } from './routes/discovery.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerHomeRoutes } from './routes/home.js';
 import { registerTokenRoutes } from './routes/tokens.js';
 import { createRuntime, type Runtime, type RuntimeOptions } from './runtime.js';
+import { securityHeaders } from './security-headers.js';
 import { isPagePath, registerWebUI, resolveWebRoot } from './web-ui.js';
 
 declare module 'fastify' {
@@ -33,24 +34,6 @@ declare module 'fastify' {
 }
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
-
-/** Never logged, whatever a serializer or a log call hands pino. */
-const SECRET_FIELDS = [
-  'password',
-  'current_password',
-  'new_password',
-  'refresh_token',
-  'access_token',
-  'token',
-];
-
-export const REDACTED_PATHS = [
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'res.headers["set-cookie"]',
-  // pino's * matches one level; secrets may sit one or two levels down (a body inside a request).
-  ...SECRET_FIELDS.flatMap((field) => [`*.${field}`, `*.*.${field}`]),
-];
 
 export interface BuildAppOptions extends RuntimeOptions {
   /** Pino options or `false`; default: JSON logs at the configured level to stdout. */
@@ -91,15 +74,9 @@ export async function buildApp(
   options: BuildAppOptions = {},
 ): Promise<FastifyInstance> {
   const app = Fastify({
-    // Redaction is not optional: a caller's logger options get it too.
-    logger:
-      options.logger === false
-        ? false
-        : {
-            level: config.logLevel,
-            ...(typeof options.logger === 'object' ? options.logger : {}),
-            redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-          },
+    // Redaction is not optional: a caller's logger options get it too. Fastify's two info lines per
+    // request give way to one access-log line at its own level.
+    ...loggingOptions(config, options.logger),
     bodyLimit: BODY_LIMIT_BYTES,
     trustProxy: config.trustProxy,
     // Strict schemas: no coercion ("[\"a@b.c\"]" is not an email), unknown properties are errors.
@@ -140,12 +117,7 @@ export async function buildApp(
       options.onBackgroundError?.(task, error);
     },
     onEvent: (event) => {
-      if (event.type === 'refresh_reuse_detected') {
-        app.log.warn(
-          { event: event.type, sid: event.sessionId, userId: event.userId },
-          'refresh token reuse: session revoked',
-        );
-      }
+      logAuthEvent(app.log, event);
       options.onEvent?.(event);
     },
   });
@@ -156,19 +128,10 @@ export async function buildApp(
   // Only JSON bodies: a text/plain POST is a 415, not a string handed to a route.
   app.removeContentTypeParser('text/plain');
 
-  // Over plain http (local development) HSTS and upgrade-insecure-requests would only break the page.
-  // The web UI has no inline script or style: Helmet's default policy, minus its inline styles.
-  await app.register(fastifyHelmet, {
-    global: true,
-    hsts: config.secureCookies,
-    contentSecurityPolicy: {
-      directives: {
-        styleSrc: ["'self'"],
-        // Helmet's default lets fonts come from any https origin; the UI has none of its own to load.
-        fontSrc: ["'self'"],
-        upgradeInsecureRequests: config.secureCookies ? [] : null,
-      },
-    },
+  const headers = securityHeaders({ https: config.secureCookies });
+  app.addHook('onRequest', (_request, reply, done) => {
+    reply.headers(headers);
+    done();
   });
   await app.register(fastifyCookie);
   // Before any route runs, so preflights never reach the not-found handler and every answer of an
@@ -184,12 +147,14 @@ export async function buildApp(
     },
   });
 
-  app.addHook('onResponse', async (request, reply) => {
-    const route = request.routeOptions.url ?? 'unmatched';
-    runtime.metrics.requestDuration.observe(
-      { method: request.method, route, status: String(reply.statusCode) },
+  app.addHook('onResponse', (request, reply, done) => {
+    runtime.metrics.observeRequest(
+      request.method,
+      request.routeOptions.url ?? 'unmatched',
+      reply.statusCode,
       reply.elapsedTime / 1000,
     );
+    done();
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {

@@ -29,7 +29,12 @@ export interface ServerConfig {
   /** Cookies get `Secure` when the issuer is https. */
   secureCookies: boolean;
   logLevel: string;
+  /** The level of the one log line per request, or `off`; below `logLevel` it is not written. */
+  accessLogLevel: AccessLogLevel;
 }
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+export type AccessLogLevel = (typeof LOG_LEVELS)[number] | 'off';
 
 export class ConfigError extends Error {
   readonly variable: string;
@@ -140,8 +145,16 @@ export function loadConfig(env: Env = process.env): ServerConfig {
   const clientId = env.LATCHKEY_CLIENT_ID?.trim() || 'latchkey';
   const dataDir = resolve(env.LATCHKEY_DATA_DIR?.trim() || './data');
   const logLevel = env.LOG_LEVEL?.trim() || 'info';
-  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+  if (![...LOG_LEVELS, 'silent'].includes(logLevel)) {
     throw new ConfigError('LOG_LEVEL', 'must be fatal, error, warn, info, debug, trace or silent');
+  }
+  // Per-request lines cost more than the rest of a cheap request; they are there to be turned on.
+  const accessLogLevel = env.LATCHKEY_ACCESS_LOG_LEVEL?.trim() || 'debug';
+  if (!isAccessLogLevel(accessLogLevel)) {
+    throw new ConfigError(
+      'LATCHKEY_ACCESS_LOG_LEVEL',
+      'must be fatal, error, warn, info, debug, trace or off',
+    );
   }
   const redisUrl = env.REDIS_URL?.trim() || null;
   if (redisUrl !== null && !/^rediss?:\/\//.test(redisUrl))
@@ -168,5 +181,10 @@ export function loadConfig(env: Env = process.env): ServerConfig {
         : integer(env, 'LATCHKEY_HASH_CONCURRENCY', 1, 1, 256),
     secureCookies: issuerUrl.protocol === 'https:',
     logLevel,
+    accessLogLevel,
   };
+}
+
+function isAccessLogLevel(value: string): value is AccessLogLevel {
+  return value === 'off' || (LOG_LEVELS as readonly string[]).includes(value);
 }

@@ -52,8 +52,22 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Histogram children by method, route and status: prom-client hashes the labels on every call. */
+  readonly #requestSeries = new Map<string, { observe(seconds: number): void }>();
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'latchkey_' });
+  }
+
+  /** One answered request. Routes are Fastify's patterns, so the series stay few. */
+  observeRequest(method: string, route: string, status: number, seconds: number): void {
+    const key = `${method} ${status} ${route}`;
+    let series = this.#requestSeries.get(key);
+    if (series === undefined) {
+      series = this.requestDuration.labels({ method, route, status: String(status) });
+      this.#requestSeries.set(key, series);
+    }
+    series.observe(seconds);
   }
 
   record(event: AuthEvent): void {

@@ -33,6 +33,7 @@ describe('loadConfig', () => {
       secureCookies: false,
       hashConcurrency: null,
       logLevel: 'info',
+      accessLogLevel: 'debug',
     });
   });
 
@@ -53,6 +54,7 @@ describe('loadConfig', () => {
       LATCHKEY_TRUST_PROXY: 'true',
       LATCHKEY_HASH_CONCURRENCY: '3',
       LOG_LEVEL: 'warn',
+      LATCHKEY_ACCESS_LOG_LEVEL: 'info',
     });
     expect(config).toMatchObject({
       host: '0.0.0.0',
@@ -70,7 +72,9 @@ describe('loadConfig', () => {
       secureCookies: true,
       hashConcurrency: 3,
       logLevel: 'warn',
+      accessLogLevel: 'info',
     });
+    expect(loadConfig({ LATCHKEY_ACCESS_LOG_LEVEL: 'off' }).accessLogLevel).toBe('off');
     expect(config.masterKey).toEqual(Buffer.alloc(32, 0xab));
     expect(loadConfig({ LATCHKEY_MASTER_KEY: Buffer.alloc(32, 1).toString('base64') }).masterKey).toEqual(
       Buffer.alloc(32, 1),
@@ -102,6 +106,11 @@ describe('loadConfig', () => {
       { LATCHKEY_ISSUER: 'https://a.example?x=1' },
       'LATCHKEY_ISSUER',
       'LATCHKEY_ISSUER: must not have a query, fragment or credentials',
+    ],
+    [
+      { LATCHKEY_ACCESS_LOG_LEVEL: 'silent' },
+      'LATCHKEY_ACCESS_LOG_LEVEL',
+      'LATCHKEY_ACCESS_LOG_LEVEL: must be fatal, error, warn, info, debug, trace or off',
     ],
     [{ LATCHKEY_ALG: 'none' }, 'LATCHKEY_ALG', 'LATCHKEY_ALG: must be ES256, EdDSA, RS256, PS256 or HS256'],
     [{ LATCHKEY_ALG: 'ES384' }, 'LATCHKEY_ALG', 'LATCHKEY_ALG: must be ES256, EdDSA, RS256, PS256 or HS256'],

@@ -7,7 +7,8 @@ import { Writable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { decodeUnverified } from '../../src/jwt/index.js';
-import { buildApp, REDACTED_PATHS } from '../../src/server/app.js';
+import { buildApp } from '../../src/server/app.js';
+import { REDACTED_PATHS } from '../../src/server/logging.js';
 import { FAST_ARGON2, SAME_ORIGIN, testConfig } from '../support/app.js';
 import { refreshCookie } from './helpers.js';
 
@@ -164,21 +165,87 @@ function expectNoSecrets(log: string, secrets: string[]): void {
 describe('logs', () => {
   it('carry no secret at level trace with the production redaction', async () => {
     const { text, secrets } = await logOfAccountLife({});
-    // The log really was written: requests, their completion, and the refusals.
-    expect(text).toContain('incoming request');
-    expect(text).toContain('request completed');
+    // The log really was written: one access line per request, the refusals, the auth events.
+    expect(text).toContain('"path":"/auth/refresh","route":"/auth/refresh","status":200');
     expect(text).toContain('request refused');
-    expect(text).toContain('/auth/refresh');
+    expect(text).toContain('"event":"login_succeeded"');
+    expect(text).toContain('"event":"sessions_revoked"');
+    expect(text).not.toContain('incoming request');
     expectNoSecrets(text, secrets);
   });
 
-  it('carry no secret even when every request and response header is logged', async () => {
+  it('carry no secret even with serializers that would log every header', async () => {
     const { text, secrets } = await logOfAccountLife({ serializers: VERBOSE_SERIALIZERS });
-    expect(text).toContain('"headers":{');
-    expect(text).toContain('"authorization":"[redacted]"');
-    expect(text).toContain('"cookie":"[redacted]"');
-    expect(text).toContain('"set-cookie":"[redacted]"');
     expectNoSecrets(text, secrets);
+  });
+
+  it('redact the headers of a request or response object a log call is handed', async () => {
+    const log = captureLog();
+    // Serializers that pass the objects through whole, headers included.
+    const whole = { req: (value: object) => ({ ...value }), res: (value: object) => ({ ...value }) };
+    const app = await buildApp(testConfig(), {
+      logger: { level: 'info', stream: log.stream, redact: REDACT, serializers: whole },
+      argon2: FAST_ARGON2,
+      background: false,
+    });
+    try {
+      app.log.info(
+        {
+          req: { headers: { authorization: 'Bearer h-secret-1', cookie: 'latchkey_refresh=h-secret-2' } },
+          res: { headers: { 'set-cookie': 'latchkey_refresh=h-secret-3' } },
+        },
+        'a careless log call',
+      );
+      const text = log.text();
+      expect(text).toContain('"authorization":"[redacted]"');
+      expect(text).toContain('"cookie":"[redacted]"');
+      expect(text).toContain('"set-cookie":"[redacted]"');
+      expect(text).not.toContain('h-secret');
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('write one access line per request at its configured level, and none below the log level', async () => {
+    const lines = async (env: Record<string, string>) => {
+      const log = captureLog();
+      const app = await buildApp(testConfig(env), {
+        logger: { stream: log.stream },
+        argon2: FAST_ARGON2,
+        background: false,
+      });
+      try {
+        await app.inject({ url: '/healthz' });
+        await app.inject({ url: '/.well-known/latchkey-revocations?since=1&token=q-secret' });
+        await app.inject({ url: '/api/nope', headers: { accept: 'application/json' } });
+      } finally {
+        await app.close();
+      }
+      return log
+        .text()
+        .split('\n')
+        .filter((line) => line.includes('"msg":"request"'))
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+    };
+    // The defaults: LOG_LEVEL info, access lines at debug, so none.
+    expect(await lines({})).toEqual([]);
+    expect(await lines({ LOG_LEVEL: 'debug' })).toHaveLength(3);
+    expect(await lines({ LATCHKEY_ACCESS_LOG_LEVEL: 'off', LOG_LEVEL: 'trace' })).toEqual([]);
+    const info = await lines({ LATCHKEY_ACCESS_LOG_LEVEL: 'info' });
+    expect(info).toHaveLength(3);
+    expect(info[0]).toMatchObject({
+      level: 30,
+      method: 'GET',
+      path: '/healthz',
+      route: '/healthz',
+      status: 200,
+    });
+    expect(typeof info[0]?.ms).toBe('number');
+    expect(typeof info[0]?.reqId).toBe('string');
+    // The query is never logged: a careless client may have put a token there.
+    expect(info[1]).toMatchObject({ path: '/.well-known/latchkey-revocations' });
+    expect(JSON.stringify(info)).not.toContain('q-secret');
+    expect(info[2]).toMatchObject({ path: '/api/nope', route: null, status: 404 });
   });
 
   it('record a refresh-token reuse as a security event, with ids and without the token', async () => {

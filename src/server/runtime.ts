@@ -41,7 +41,7 @@ export interface RuntimeOptions {
   matchStoredSealing?: boolean;
 }
 
-export type BackgroundTask = 'sync' | 'key-maintenance' | 'housekeeping';
+export type BackgroundTask = 'sync' | 'key-maintenance' | 'housekeeping' | 'checkpoint';
 
 /** Background work that failed on its last ticks: what /readyz reports. */
 export interface BackgroundHealth {
@@ -64,14 +64,17 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-export async function openStore(config: ServerConfig): Promise<Store> {
+export async function openStore(
+  config: ServerConfig,
+  onCheckpoint?: (error: Error | null) => void,
+): Promise<Store> {
   if (config.database.kind === 'postgres') {
     throw new ConfigError(
       'DATABASE_URL',
       'PostgreSQL is not supported by this build yet; use SQLite (sqlite:PATH)',
     );
   }
-  return openSQLiteStore(config.database.path);
+  return openSQLiteStore(config.database.path, onCheckpoint === undefined ? {} : { onCheckpoint });
 }
 
 /** How the configured server rotates and keeps its keys; the CLI reads keys by the same rules. */
@@ -92,9 +95,22 @@ async function refreshSecret(store: Store): Promise<Buffer> {
 
 export async function createRuntime(config: ServerConfig, options: RuntimeOptions = {}): Promise<Runtime> {
   const now = options.now ?? Date.now;
-  const ownsStore = options.store === undefined;
-  const store = options.store ?? (await openStore(config));
   const metrics = new Metrics();
+  const failing = new Map<BackgroundTask, BackgroundHealth>();
+  // Failures are retried on the next run; they are logged and counted, never thrown away.
+  const ran = (task: BackgroundTask, error: unknown) => {
+    if (error === null) {
+      failing.delete(task);
+      return;
+    }
+    metrics.backgroundFailures.inc({ task });
+    const lastError = error instanceof Error ? error.message : String(error);
+    const consecutiveFailures = (failing.get(task)?.consecutiveFailures ?? 0) + 1;
+    failing.set(task, { task, consecutiveFailures, lastError });
+    options.onBackgroundError?.(task, error);
+  };
+  const ownsStore = options.store === undefined;
+  const store = options.store ?? (await openStore(config, (error) => ran('checkpoint', error)));
   const accessTtlMs = config.accessTtlSeconds * 1000;
   const toleranceMs = config.clockToleranceSeconds * 1000;
   const keys = new SigningKeys(store, signingKeyPolicy(config), config.masterKey, {
@@ -137,21 +153,13 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
   });
 
   const timers: NodeJS.Timeout[] = [];
-  const failing = new Map<BackgroundTask, BackgroundHealth>();
   if (options.background ?? true) {
     const every = (ms: number, task: BackgroundTask, work: () => Promise<unknown>) => {
-      // Failures are retried on the next tick; they are logged and counted, never thrown away.
       const timer = setInterval(
         () =>
           void work().then(
-            () => failing.delete(task),
-            (error: unknown) => {
-              metrics.backgroundFailures.inc({ task });
-              const lastError = error instanceof Error ? error.message : String(error);
-              const consecutiveFailures = (failing.get(task)?.consecutiveFailures ?? 0) + 1;
-              failing.set(task, { task, consecutiveFailures, lastError });
-              options.onBackgroundError?.(task, error);
-            },
+            () => ran(task, null),
+            (error: unknown) => ran(task, error ?? new Error('failed')),
           ),
         ms,
       );

@@ -1,6 +1,7 @@
 /**
  * The store over any SQL database Kysely speaks to. Everything here is dialect-independent; the dialect
- * files (sqlite.ts, later postgres.ts) only open the connection and say how a writer keeps others out.
+ * files (sqlite.ts, later postgres.ts) open the connection and supply the write transaction: how a
+ * writer keeps others out, and when its commit counts as done.
  */
 import { type ExpressionBuilder, type Kysely, sql } from 'kysely';
 import { StoreError } from '../../errors.js';
@@ -19,6 +20,7 @@ import type {
   Store,
   UserRecord,
 } from '../types.js';
+import { prepareQuery } from './prepared-query.js';
 import {
   fromSigningKeyRecord,
   toCounterState,
@@ -29,15 +31,23 @@ import {
 } from './rows.js';
 import type { Database } from './schema.js';
 import { isUniqueViolation } from './unique-violation.js';
-import { withSQLiteWriteLock } from './write-lock.js';
+
+/**
+ * Runs `work` in one transaction and resolves once its commit is durable. Every write of the store
+ * goes through it, single statements too.
+ */
+export type WriteTransaction = <T>(work: (trx: Kysely<Database>) => Promise<T>) => Promise<T>;
 
 export interface SQLStoreOptions {
+  write: WriteTransaction;
   /**
-   * How a transaction that reads and then writes keeps a concurrent writer from reading the same
-   * state: `'database'` takes SQLite's write lock at BEGIN (one writer per file); `'rows'` locks the
-   * rows it reads with SELECT … FOR UPDATE (PostgreSQL).
+   * Whether a transaction that reads and then writes must lock the rows it reads (SELECT … FOR
+   * UPDATE, PostgreSQL), or the write transaction keeps every other writer out anyway (SQLite's
+   * write lock, taken at BEGIN).
    */
-  writeLock: 'database' | 'rows';
+  lockRows: boolean;
+  /** Closes the database. */
+  close: () => Promise<void>;
 }
 
 /** `revokedReason` of the sessions a password change ends. */
@@ -45,28 +55,53 @@ const PASSWORD_CHANGED = 'password_changed';
 
 export class SQLStore implements Store {
   readonly #db: Kysely<Database>;
+  readonly #write: WriteTransaction;
   readonly #lockRows: boolean;
+  readonly #close: () => Promise<void>;
+  readonly #userById;
+  readonly #userByEmail;
+  readonly #refreshTokenByHash;
+  readonly #sessionById;
 
   constructor(db: Kysely<Database>, options: SQLStoreOptions) {
-    if (options.writeLock !== 'database' && options.writeLock !== 'rows') {
-      throw new TypeError("writeLock must be 'database' or 'rows'");
-    }
     this.#db = db;
-    this.#lockRows = options.writeLock === 'rows';
+    this.#write = options.write;
+    this.#lockRows = options.lockRows;
+    this.#close = options.close;
+    this.#userById = prepareQuery(['id'], ({ id }) => this.#selectUsers().where('users.id', '=', id));
+    this.#userByEmail = prepareQuery(['email'], ({ email }) =>
+      this.#selectUsers().where('users.email', '=', email),
+    );
+    this.#refreshTokenByHash = prepareQuery(['hash'], ({ hash }) =>
+      db
+        .selectFrom('refresh_tokens')
+        .selectAll()
+        .where('hash', '=', hash)
+        .$if(this.#lockRows, (query) => query.forUpdate()),
+    );
+    this.#sessionById = prepareQuery(['id'], ({ id }) =>
+      db
+        .selectFrom('sessions')
+        .selectAll()
+        .where('id', '=', id)
+        .$if(this.#lockRows, (query) => query.forUpdate()),
+    );
   }
 
   async createUser(user: NewUser): Promise<UserRecord> {
     try {
-      await this.#db
-        .insertInto('users')
-        .values({
-          id: user.id,
-          email: user.email,
-          password_hash: user.passwordHash,
-          created_at: user.createdAt,
-          disabled_at: null,
-        })
-        .execute();
+      await this.#write((trx) =>
+        trx
+          .insertInto('users')
+          .values({
+            id: user.id,
+            email: user.email,
+            password_hash: user.passwordHash,
+            created_at: user.createdAt,
+            disabled_at: null,
+          })
+          .execute(),
+      );
     } catch (error) {
       // The id is unique too; only a taken email is the caller's conflict.
       if (isUniqueViolation(error) && (await this.findUserByEmail(user.email)) !== null) {
@@ -85,12 +120,12 @@ export class SQLStore implements Store {
   }
 
   async findUserByEmail(email: string): Promise<UserRecord | null> {
-    const rows = await this.#selectUsers().where('users.email', '=', email).execute();
+    const { rows } = await this.#db.executeQuery(this.#userByEmail({ email }));
     return toUserRecords(rows)[0] ?? null;
   }
 
   async findUserById(id: string): Promise<UserRecord | null> {
-    const rows = await this.#selectUsers().where('users.id', '=', id).execute();
+    const { rows } = await this.#db.executeQuery(this.#userById({ id }));
     return toUserRecords(rows)[0] ?? null;
   }
 
@@ -100,7 +135,7 @@ export class SQLStore implements Store {
   }
 
   rehashPassword(userId: string, verifiedHash: string, passwordHash: string): Promise<boolean> {
-    return replacePasswordHash(this.#db, userId, verifiedHash, passwordHash);
+    return this.#write((trx) => replacePasswordHash(trx, userId, verifiedHash, passwordHash));
   }
 
   async changePassword(
@@ -117,11 +152,9 @@ export class SQLStore implements Store {
   }
 
   async setUserDisabled(userId: string, disabledAt: number | null): Promise<boolean> {
-    const result = await this.#db
-      .updateTable('users')
-      .set({ disabled_at: disabledAt })
-      .where('id', '=', userId)
-      .executeTakeFirst();
+    const result = await this.#write((trx) =>
+      trx.updateTable('users').set({ disabled_at: disabledAt }).where('id', '=', userId).executeTakeFirst(),
+    );
     return result.numUpdatedRows > 0n;
   }
 
@@ -138,14 +171,15 @@ export class SQLStore implements Store {
   }
 
   async removeUserRole(userId: string, role: string): Promise<boolean | null> {
-    const result = await this.#db
-      .deleteFrom('user_roles')
-      .where('user_id', '=', userId)
-      .where('role', '=', role)
-      .executeTakeFirst();
-    if (result.numDeletedRows > 0n) return true;
-    // Users are never deleted, so the answer cannot change between the two statements.
-    return (await userExists(this.#db, userId)) ? false : null;
+    return this.#write(async (trx) => {
+      const result = await trx
+        .deleteFrom('user_roles')
+        .where('user_id', '=', userId)
+        .where('role', '=', role)
+        .executeTakeFirst();
+      if (result.numDeletedRows > 0n) return true;
+      return (await userExists(trx, userId)) ? false : null;
+    });
   }
 
   async createSession(session: NewSession, refreshTokenHash: string): Promise<SessionRecord> {
@@ -173,7 +207,7 @@ export class SQLStore implements Store {
   }
 
   async findSession(id: string): Promise<SessionRecord | null> {
-    const row = await this.#db.selectFrom('sessions').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = (await this.#db.executeQuery(this.#sessionById({ id }))).rows[0];
     return row === undefined ? null : toSessionRecord(row);
   }
 
@@ -196,19 +230,10 @@ export class SQLStore implements Store {
     decide: (state: RefreshTokenState) => RefreshDecision,
   ): Promise<RefreshOutcome | null> {
     return this.#write(async (trx) => {
-      const tokenRow = await trx
-        .selectFrom('refresh_tokens')
-        .selectAll()
-        .where('hash', '=', hash)
-        .$if(this.#lockRows, (query) => query.forUpdate())
-        .executeTakeFirst();
+      const tokenRow = (await trx.executeQuery(this.#refreshTokenByHash({ hash }))).rows[0];
       if (tokenRow === undefined) return null;
-      const sessionRow = await trx
-        .selectFrom('sessions')
-        .selectAll()
-        .where('id', '=', tokenRow.session_id)
-        .$if(this.#lockRows, (query) => query.forUpdate())
-        .executeTakeFirstOrThrow();
+      const sessionRow = (await trx.executeQuery(this.#sessionById({ id: tokenRow.session_id }))).rows[0];
+      if (sessionRow === undefined) throw new Error('refresh token without its session');
       const token = toRefreshTokenRecord(tokenRow);
       const session = toSessionRecord(sessionRow);
       // Copies: what `decide` does to its argument must not leak into what is written.
@@ -217,7 +242,7 @@ export class SQLStore implements Store {
   }
 
   async revokeSession(id: string, now: number, reason: string): Promise<SessionRecord | null> {
-    await revokeSessionIfLive(this.#db, id, now, reason);
+    await this.#write((trx) => revokeSessionIfLive(trx, id, now, reason));
     return this.findSession(id);
   }
 
@@ -227,7 +252,7 @@ export class SQLStore implements Store {
     reason: string,
     exceptSessionId?: string,
   ): Promise<string[]> {
-    return revokeLiveSessions(this.#db, userId, now, reason, exceptSessionId ?? null);
+    return this.#write((trx) => revokeLiveSessions(trx, userId, now, reason, exceptSessionId ?? null));
   }
 
   async listRevokedSessionsSince(since: number): Promise<RevokedSession[]> {
@@ -262,37 +287,39 @@ export class SQLStore implements Store {
   async recordFailure(key: string, windowMs: number, now: number): Promise<CounterState> {
     // One statement, so concurrent failures never lose a count. `excluded` is the row that would have
     // been inserted: a fresh window starting now.
-    const row = await this.#db
-      .insertInto('counters')
-      .values({ key, count: 1, window_started_at: now, last_at: now, expires_at: now + windowMs })
-      .onConflict((conflict) =>
-        conflict.column('key').doUpdateSet((eb) => {
-          const ended = eb('counters.expires_at', '<=', eb.ref('excluded.last_at'));
-          return {
-            count: eb
-              .case()
-              .when(ended)
-              .then(eb.ref('excluded.count'))
-              .else(eb('counters.count', '+', 1))
-              .end(),
-            window_started_at: eb
-              .case()
-              .when(ended)
-              .then(eb.ref('excluded.window_started_at'))
-              .else(eb.ref('counters.window_started_at'))
-              .end(),
-            expires_at: eb
-              .case()
-              .when(ended)
-              .then(eb.ref('excluded.expires_at'))
-              .else(eb.ref('counters.expires_at'))
-              .end(),
-            last_at: eb.ref('excluded.last_at'),
-          };
-        }),
-      )
-      .returningAll()
-      .executeTakeFirstOrThrow();
+    const row = await this.#write((trx) =>
+      trx
+        .insertInto('counters')
+        .values({ key, count: 1, window_started_at: now, last_at: now, expires_at: now + windowMs })
+        .onConflict((conflict) =>
+          conflict.column('key').doUpdateSet((eb) => {
+            const ended = eb('counters.expires_at', '<=', eb.ref('excluded.last_at'));
+            return {
+              count: eb
+                .case()
+                .when(ended)
+                .then(eb.ref('excluded.count'))
+                .else(eb('counters.count', '+', 1))
+                .end(),
+              window_started_at: eb
+                .case()
+                .when(ended)
+                .then(eb.ref('excluded.window_started_at'))
+                .else(eb.ref('counters.window_started_at'))
+                .end(),
+              expires_at: eb
+                .case()
+                .when(ended)
+                .then(eb.ref('excluded.expires_at'))
+                .else(eb.ref('counters.expires_at'))
+                .end(),
+              last_at: eb.ref('excluded.last_at'),
+            };
+          }),
+        )
+        .returningAll()
+        .executeTakeFirstOrThrow(),
+    );
     return toCounterState(row);
   }
 
@@ -302,11 +329,13 @@ export class SQLStore implements Store {
   }
 
   async clearCounter(key: string): Promise<void> {
-    await this.#db.deleteFrom('counters').where('key', '=', key).execute();
+    await this.#write((trx) => trx.deleteFrom('counters').where('key', '=', key).execute());
   }
 
   async deleteExpiredCounters(before: number): Promise<number> {
-    const result = await this.#db.deleteFrom('counters').where('expires_at', '<', before).executeTakeFirst();
+    const result = await this.#write((trx) =>
+      trx.deleteFrom('counters').where('expires_at', '<', before).executeTakeFirst(),
+    );
     return Number(result.numDeletedRows);
   }
 
@@ -321,11 +350,13 @@ export class SQLStore implements Store {
   }
 
   async insertSigningKey(key: SigningKeyRecord): Promise<boolean> {
-    const result = await this.#db
-      .insertInto('signing_keys')
-      .values(fromSigningKeyRecord(key))
-      .onConflict((conflict) => conflict.column('kid').doNothing())
-      .executeTakeFirst();
+    const result = await this.#write((trx) =>
+      trx
+        .insertInto('signing_keys')
+        .values(fromSigningKeyRecord(key))
+        .onConflict((conflict) => conflict.column('kid').doNothing())
+        .executeTakeFirst(),
+    );
     return (result.numInsertedOrUpdatedRows ?? 0n) > 0n;
   }
 
@@ -347,16 +378,20 @@ export class SQLStore implements Store {
 
   async deleteSigningKeys(kids: readonly string[]): Promise<number> {
     if (kids.length === 0) return 0;
-    const result = await this.#db.deleteFrom('signing_keys').where('kid', 'in', kids).executeTakeFirst();
+    const result = await this.#write((trx) =>
+      trx.deleteFrom('signing_keys').where('kid', 'in', kids).executeTakeFirst(),
+    );
     return Number(result.numDeletedRows);
   }
 
   async ensureSecret(name: string, value: string): Promise<string> {
-    await this.#db
-      .insertInto('secrets')
-      .values({ name, value })
-      .onConflict((conflict) => conflict.column('name').doNothing())
-      .execute();
+    await this.#write((trx) =>
+      trx
+        .insertInto('secrets')
+        .values({ name, value })
+        .onConflict((conflict) => conflict.column('name').doNothing())
+        .execute(),
+    );
     const row = await this.#db
       .selectFrom('secrets')
       .select('value')
@@ -373,8 +408,8 @@ export class SQLStore implements Store {
     }
   }
 
-  async close(): Promise<void> {
-    await this.#db.destroy();
+  close(): Promise<void> {
+    return this.#close();
   }
 
   /**
@@ -387,10 +422,6 @@ export class SQLStore implements Store {
       .leftJoin('user_roles', 'user_roles.user_id', 'users.id')
       .selectAll('users')
       .select('user_roles.role');
-  }
-
-  #write<T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
-    return this.#lockRows ? this.#db.transaction().execute(work) : withSQLiteWriteLock(this.#db, work);
   }
 }
 

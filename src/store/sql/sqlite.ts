@@ -4,29 +4,58 @@
  * better-sqlite3 is synchronous, so a process waiting for another's write lock sleeps in SQLite's busy
  * handler. Open one store per file per process: a second store on the same file in the same process
  * would sleep while the first holds the lock across an `await`, and fail with SQLITE_BUSY.
+ *
+ * Writes are group-committed: each write transaction commits without waiting for the disk (WAL with
+ * synchronous=NORMAL) and then waits for a flush of the WAL file that runs on libuv's thread pool and
+ * covers every commit made before it began (group-sync.ts). So a write is answered only once it is on
+ * disk, as with synchronous=FULL, but concurrent writes share one flush and the event loop never waits
+ * for the disk: neither for those flushes nor for checkpoints (checkpointer.ts).
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
+import { Checkpointer } from './checkpointer.js';
+import { GroupSync } from './group-sync.js';
 import { migrateToLatest } from './migrations.js';
 import type { Database } from './schema.js';
-import { SQLStore } from './sql-store.js';
+import { SQLStore, type WriteTransaction } from './sql-store.js';
+import { SQLiteStatements } from './sqlite-statements.js';
 import { withSQLiteWriteLock } from './write-lock.js';
 
 const IN_MEMORY = ':memory:';
 
+export interface SQLiteOptions {
+  /**
+   * Move the WAL into the database file from a worker thread, and hear how each checkpoint went
+   * (servers); without it SQLite checkpoints on its own, on the connection that commits (the CLI).
+   */
+  onCheckpoint?: (error: Error | null) => void;
+}
+
+/** An open SQLite database: Kysely over it, and how to write to it. */
+export interface SQLiteDatabase {
+  db: Kysely<Database>;
+  write: WriteTransaction;
+  /** Ends the database's background work and closes it. */
+  close(): Promise<void>;
+}
+
 /** Opens (creating it and its directory if needed) and migrates the SQLite database at `path`. */
-export async function openSQLiteDatabase(path: string): Promise<Kysely<Database>> {
-  if (path !== IN_MEMORY) await mkdir(dirname(path), { recursive: true });
+export async function openSQLiteDatabase(path: string, options: SQLiteOptions = {}): Promise<SQLiteDatabase> {
+  const onDisk = path !== IN_MEMORY;
+  if (onDisk) await mkdir(dirname(path), { recursive: true });
   const database = new BetterSqlite3(path);
   try {
     // First, so that even the switch to WAL waits for another process instead of failing.
     database.pragma('busy_timeout = 5000');
     // Readers never block the writer, nor the writer readers.
     database.pragma('journal_mode = WAL');
-    // WAL's default (NORMAL) may lose the last commits on power loss; a lost revocation is a security bug.
-    database.pragma('synchronous = FULL');
+    // Commits reach the WAL file at once and the disk with the next group flush, which every write
+    // awaits before it is answered: nothing acknowledged is lost on power loss (a lost revocation
+    // would be a security bug), and SQLite itself never waits for the disk on the event loop.
+    database.pragma('synchronous = NORMAL');
+    if (options.onCheckpoint !== undefined) database.pragma('wal_autocheckpoint = 0');
     database.pragma('foreign_keys = ON');
     // Times are milliseconds, exact in a double: rows carry plain numbers, as the schema says.
     database.defaultSafeIntegers(false);
@@ -34,19 +63,57 @@ export async function openSQLiteDatabase(path: string): Promise<Kysely<Database>
     database.close();
     throw error;
   }
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  const statements = new SQLiteStatements(database);
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: statements }) });
+  const durable = onDisk ? new GroupSync(() => flushFile(`${path}-wal`)) : null;
+  const checkpointer =
+    onDisk && options.onCheckpoint !== undefined ? new Checkpointer(path, options.onCheckpoint) : null;
+  const write: WriteTransaction = async (work) => {
+    const result = await withSQLiteWriteLock(db, statements, work);
+    if (durable !== null) await durable.sync();
+    checkpointer?.committed();
+    return result;
+  };
   try {
     // Kysely runs SQLite migrations outside a transaction; under the write lock a failed migration
     // leaves nothing behind, and a second process starting at the same time waits and then finds the
     // schema up to date instead of creating the same tables again.
-    await withSQLiteWriteLock(db, migrateToLatest);
+    await write(migrateToLatest);
+    // The WAL file exists now; its name in the directory must survive a power loss too.
+    if (onDisk) await flushFile(dirname(path));
   } catch (error) {
+    await checkpointer?.close();
     await db.destroy();
     throw error;
   }
-  return db;
+  return {
+    db,
+    write,
+    async close() {
+      await durable?.settled();
+      await checkpointer?.close();
+      await db.destroy();
+    },
+  };
 }
 
-export async function openSQLiteStore(path: string): Promise<SQLStore> {
-  return new SQLStore(await openSQLiteDatabase(path), { writeLock: 'database' });
+export async function openSQLiteStore(path: string, options: SQLiteOptions = {}): Promise<SQLStore> {
+  const database = await openSQLiteDatabase(path, options);
+  return new SQLStore(database.db, { write: database.write, lockRows: false, close: database.close });
+}
+
+/** fdatasync on the thread pool. A WAL file that is gone was checkpointed and removed at close. */
+async function flushFile(path: string): Promise<void> {
+  let handle: Awaited<ReturnType<typeof open>>;
+  try {
+    handle = await open(path, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  try {
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
 }

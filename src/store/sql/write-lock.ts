@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import type { SQLiteStatements } from './sqlite-statements.js';
 
 /**
  * Runs `work` in a transaction that holds SQLite's write lock from its first statement. A plain BEGIN
@@ -9,21 +10,24 @@ import { type Kysely, sql } from 'kysely';
  */
 export async function withSQLiteWriteLock<DB, T>(
   db: Kysely<DB>,
+  statements: SQLiteStatements,
   work: (trx: Kysely<DB>) => Promise<T>,
 ): Promise<T> {
-  return db.connection().execute(async (connection) => {
-    await sql`begin immediate`.execute(connection);
-    try {
-      const result = await work(connection);
-      await sql`commit`.execute(connection);
-      return result;
-    } catch (error) {
+  return db.connection().execute((connection) =>
+    statements.writing(async () => {
+      await sql`begin immediate`.execute(connection);
       try {
-        await sql`rollback`.execute(connection);
-      } catch {
-        // SQLite may have rolled back on its own (SQLITE_FULL, SQLITE_IOERR); the first error says why.
+        const result = await work(connection);
+        await sql`commit`.execute(connection);
+        return result;
+      } catch (error) {
+        try {
+          await sql`rollback`.execute(connection);
+        } catch {
+          // SQLite may have rolled back on its own (SQLITE_FULL, SQLITE_IOERR); the first error says why.
+        }
+        throw error;
       }
-      throw error;
-    }
-  });
+    }),
+  );
 }

@@ -1,0 +1,100 @@
+/**
+ * Moves the WAL into the database file from a worker thread. A checkpoint writes pages and waits for
+ * the disk twice; run by the connection that serves requests (SQLite's automatic checkpoint) it would
+ * hold up every request on the event loop meanwhile. The worker has a connection of its own and runs
+ * a PASSIVE checkpoint, which never waits for a reader or a writer, after every so many commits or
+ * so much time, whichever comes first.
+ */
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+
+/** Commits between checkpoints: about SQLite's default of 1,000 WAL pages at a few pages a commit. */
+const COMMITS_PER_CHECKPOINT = 250;
+const CHECKPOINT_INTERVAL_MS = 1_000;
+
+// An eval'd CommonJS worker: it needs no file of its own, so it runs the same from src/ and dist/.
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.driver);
+const db = new Database(workerData.path);
+db.pragma('busy_timeout = 5000');
+parentPort.on('message', (message) => {
+  if (message === 'close') {
+    db.close();
+    parentPort.close();
+    return;
+  }
+  let error = null;
+  try {
+    db.pragma('wal_checkpoint(PASSIVE)');
+  } catch (failure) {
+    error = String(failure && failure.message);
+  }
+  parentPort.postMessage({ error });
+});
+`;
+
+export class Checkpointer {
+  readonly #worker: Worker;
+  readonly #timer: NodeJS.Timeout;
+  readonly #exited: Promise<void>;
+  #commits = 0;
+  #busy = false;
+  #closing = false;
+  #dead: Error | null = null;
+  readonly #onResult: (error: Error | null) => void;
+
+  /** `onResult` hears of every checkpoint: null when it worked, else what went wrong. */
+  constructor(path: string, onResult: (error: Error | null) => void) {
+    this.#onResult = onResult;
+    const driver = createRequire(import.meta.url).resolve('better-sqlite3');
+    this.#worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { path, driver } });
+    this.#worker.unref();
+    this.#exited = new Promise((resolve) => this.#worker.once('exit', () => resolve()));
+    this.#worker.on('message', ({ error }: { error: string | null }) => {
+      this.#busy = false;
+      onResult(error === null ? null : new Error(`WAL checkpoint failed: ${error}`));
+    });
+    // A worker that died checkpoints no more: every later attempt says so, not just the first.
+    this.#worker.on('error', (error: unknown) => {
+      // What a worker throws arrives as a copy, not always an Error (better-sqlite3's SqliteError).
+      const detail = error instanceof Error ? error.message : JSON.stringify(error);
+      this.#dead = new Error(`the WAL checkpoint worker failed: ${detail}`, { cause: error });
+    });
+    void this.#exited.then(() => {
+      this.#dead ??= new Error('the WAL checkpoint worker stopped');
+      if (!this.#closing) onResult(this.#dead);
+    });
+    this.#timer = setInterval(() => {
+      if (this.#commits > 0) this.#checkpoint();
+    }, CHECKPOINT_INTERVAL_MS);
+    this.#timer.unref();
+  }
+
+  /** Counts a commit, and asks for a checkpoint when enough have gathered. */
+  committed(): void {
+    this.#commits += 1;
+    if (this.#commits >= COMMITS_PER_CHECKPOINT) this.#checkpoint();
+  }
+
+  close(): Promise<void> {
+    if (!this.#closing) {
+      this.#closing = true;
+      clearInterval(this.#timer);
+      this.#worker.postMessage('close');
+    }
+    return this.#exited;
+  }
+
+  #checkpoint(): void {
+    if (this.#closing) return;
+    if (this.#dead !== null) {
+      this.#onResult(this.#dead);
+      return;
+    }
+    if (this.#busy) return;
+    this.#busy = true;
+    this.#commits = 0;
+    this.#worker.postMessage('checkpoint');
+  }
+}

@@ -1,0 +1,63 @@
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Checkpointer } from '../../src/store/sql/checkpointer.js';
+import { openSQLiteStore } from '../../src/store/sql/sqlite.js';
+
+let dir = '';
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'latchkey-checkpoint-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Resolves with the next result `results` hears of. */
+function nextResult(results: Array<(error: Error | null) => void>): Promise<Error | null> {
+  return new Promise((resolve) => results.push(resolve));
+}
+
+describe('WAL checkpoints', () => {
+  it('move committed pages into the database file from the worker, not the committing connection', async () => {
+    const path = join(dir, 'moved', 'latchkey.db');
+    const waiters: Array<(error: Error | null) => void> = [];
+    const store = await openSQLiteStore(path, { onCheckpoint: (error) => waiters.shift()?.(error) });
+    try {
+      const before = (await stat(path)).size;
+      const result = nextResult(waiters);
+      // Enough commits to ask for a checkpoint, with enough data that the file must grow.
+      for (let i = 0; i < 260; i++) {
+        await store.recordFailure(`login:${i}:${'x'.repeat(400)}`, 60_000, 1_700_000_000_000);
+      }
+      expect(await result).toBeNull();
+      expect((await stat(path)).size).toBeGreaterThan(before);
+    } finally {
+      await store.close();
+    }
+    const check = new BetterSqlite3(path, { readonly: true });
+    try {
+      expect(check.prepare('select count(*) as n from counters').get()).toEqual({ n: 260 });
+    } finally {
+      check.close();
+    }
+  });
+
+  it('reports a worker that cannot open the database, again at every later attempt', async () => {
+    const path = join(dir, 'a-directory');
+    await mkdir(path);
+    const waiters: Array<(error: Error | null) => void> = [];
+    const checkpointer = new Checkpointer(path, (error) => waiters.shift()?.(error));
+    try {
+      const first = await nextResult(waiters);
+      expect(first).toBeInstanceOf(Error);
+      expect(first?.message).toMatch(/^the WAL checkpoint worker failed: .*SQLITE_CANTOPEN/);
+      const again = nextResult(waiters);
+      for (let i = 0; i < 250; i++) checkpointer.committed();
+      expect(await again).toBe(first);
+    } finally {
+      await checkpointer.close();
+    }
+  });
+});

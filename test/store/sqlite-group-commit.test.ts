@@ -1,0 +1,130 @@
+/**
+ * Group commit on a real SQLite file: a write is answered only after a flush of the WAL that began
+ * after its commit, concurrent writes share flushes, and nothing writes around the write transaction.
+ * The flush (fdatasync on the thread pool) is observed by wrapping node:fs/promises' `open`.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+
+const flushes = vi.hoisted(() => ({
+  /** Paths flushed, in order. */
+  paths: [] as string[],
+  /** While set, every flush waits for it. */
+  gate: null as Promise<void> | null,
+}));
+
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('node:fs/promises')>();
+  const open: typeof actual.open = async (...args) => {
+    const handle = await actual.open(...args);
+    const datasync = handle.datasync.bind(handle);
+    handle.datasync = async () => {
+      flushes.paths.push(String(args[0]));
+      if (flushes.gate !== null) await flushes.gate;
+      return datasync();
+    };
+    return handle;
+  };
+  return { ...actual, open };
+});
+
+const { openSQLiteDatabase, openSQLiteStore } = await import('../../src/store/sql/sqlite.js');
+
+const T0 = 1_700_000_000_000;
+let dir = '';
+let files = 0;
+const nextPath = () => join(dir, `db-${++files}`, 'latchkey.db');
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'latchkey-group-commit-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
+
+describe('SQLite group commit', () => {
+  it('answers a write only after the WAL holding its commit is flushed', async () => {
+    const path = nextPath();
+    const store = await openSQLiteStore(path);
+    let open = () => {};
+    try {
+      flushes.gate = new Promise((resolve) => {
+        open = resolve;
+      });
+      flushes.paths.length = 0;
+      let answered = false;
+      const write = store
+        .createUser({ id: 'u1', email: 'u1@example.com', passwordHash: 'phc', createdAt: T0 })
+        .then(() => {
+          answered = true;
+        });
+      await settle();
+      // Committed (another connection sees it) but not answered: its flush has not ended.
+      const other = new BetterSqlite3(path, { readonly: true });
+      expect(other.prepare('select count(*) as n from users').get()).toEqual({ n: 1 });
+      other.close();
+      expect(answered).toBe(false);
+      expect(flushes.paths).toEqual([`${path}-wal`]);
+      flushes.gate = null;
+      open();
+      await write;
+      expect(answered).toBe(true);
+    } finally {
+      flushes.gate = null;
+      open();
+      await store.close();
+    }
+  });
+
+  it('lets concurrent writes share flushes', async () => {
+    const store = await openSQLiteStore(nextPath());
+    try {
+      await store.createUser({ id: 'u1', email: 'u1@example.com', passwordHash: 'phc', createdAt: T0 });
+      flushes.paths.length = 0;
+      const writes = Array.from({ length: 50 }, (_, i) => store.recordFailure(`login:${i}`, 60_000, T0 + i));
+      await Promise.all(writes);
+      expect(flushes.paths.length).toBeGreaterThanOrEqual(1);
+      // One flush for the first commit, one for all that came while it ran: never one per write.
+      expect(flushes.paths.length).toBeLessThanOrEqual(3);
+      for (let i = 0; i < 50; i++) expect(await store.readCounter(`login:${i}`, T0)).not.toBeNull();
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('refuses a write made around the write transaction, and keeps nothing of it', async () => {
+    const database = await openSQLiteDatabase(nextPath());
+    try {
+      await expect(
+        database.db.insertInto('secrets').values({ name: 'stray', value: 'x' }).execute(),
+      ).rejects.toThrow('a write outside a write transaction would not be made durable');
+      const rows = await database.db.selectFrom('secrets').selectAll().where('name', '=', 'stray').execute();
+      expect(rows).toEqual([]);
+      await database.write((trx) => trx.insertInto('secrets').values({ name: 'kept', value: 'y' }).execute());
+      const kept = await database.db
+        .selectFrom('secrets')
+        .select('value')
+        .where('name', '=', 'kept')
+        .execute();
+      expect(kept).toEqual([{ value: 'y' }]);
+    } finally {
+      await database.close();
+    }
+  });
+
+  it('flushes nothing for an in-memory database', async () => {
+    const store = await openSQLiteStore(':memory:');
+    try {
+      flushes.paths.length = 0;
+      await store.createUser({ id: 'u1', email: 'u1@example.com', passwordHash: 'phc', createdAt: T0 });
+      expect(flushes.paths).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+});

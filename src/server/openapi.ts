@@ -1,12 +1,38 @@
 /**
  * The API description at /openapi.json. @fastify/swagger generates it from the route schemas, the
  * same ones Fastify validates requests and serializes responses with, so it cannot promise a body the
- * server refuses or leave out a property the server sends.
+ * server refuses or leave out a property the server sends. What a schema cannot say, a route states
+ * in `config.openapi`: the cookie and headers it reads itself, and a body it lets a client leave out.
  */
-import fastifySwagger from '@fastify/swagger';
+import fastifySwagger, { formatParamUrl } from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
 import type { ServerConfig } from './config.js';
 import { documentedForm, SHARED_SCHEMAS } from './schemas.js';
+
+/** A cookie or header a route reads itself: Fastify neither parses nor validates it against a schema. */
+export interface DocumentedParameter {
+  in: 'cookie' | 'header';
+  name: string;
+  required: boolean;
+  description: string;
+  schema: { type: 'string' };
+}
+
+/** What the API description says about a route beyond its schema. */
+export interface OperationNotes {
+  parameters?: readonly DocumentedParameter[];
+  /**
+   * The route accepts a request without a body (a preValidation hook stands in `{}`): @fastify/swagger
+   * marks every request body required, since Fastify itself would refuse a missing one.
+   */
+  bodyOptional?: true;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    openapi?: OperationNotes;
+  }
+}
 
 const DESCRIPTION = `A self-hostable, stateless JWT authentication server.
 
@@ -40,11 +66,32 @@ const TAGS = [
   { name: 'operations', description: 'Liveness, readiness and metrics for the people who run the server.' },
 ];
 
+interface DocumentedRoute {
+  method: string;
+  url: string;
+  notes: OperationNotes;
+}
+
+/** The parts of an OpenAPI operation the notes touch. */
+interface Operation {
+  parameters?: unknown[];
+  requestBody?: { required?: boolean };
+}
+
+type Paths = Record<string, Record<string, Operation | undefined> | undefined>;
+
 /**
  * Registers @fastify/swagger: the routes registered after this call are described (but those with
  * `schema.hide`, and the HEAD twins of GET routes), and `app.swagger()` returns the document.
  */
 export async function registerOpenAPI(app: FastifyInstance, config: ServerConfig): Promise<void> {
+  const documented: DocumentedRoute[] = [];
+  app.addHook('onRoute', (route) => {
+    const notes = route.config?.openapi;
+    if (notes === undefined) return;
+    for (const method of [route.method].flat()) documented.push({ method, url: route.url, notes });
+  });
+
   await app.register(fastifySwagger, {
     openapi: {
       info: { title: 'Latchkey', version: '0.1.0', description: DESCRIPTION },
@@ -71,6 +118,21 @@ export async function registerOpenAPI(app: FastifyInstance, config: ServerConfig
         Object.entries(response).map(([status, answer]) => [status, documentedForm(answer)]),
       );
       return { schema: { ...schema, response: shown }, url };
+    },
+    transformObject: (document) => {
+      if (!('openapiObject' in document)) return document.swaggerObject;
+      const paths = (document.openapiObject.paths ?? {}) as Paths;
+      for (const { method, url, notes } of documented) {
+        const operation = paths[formatParamUrl(url)]?.[method.toLowerCase()];
+        if (operation === undefined) continue;
+        if (notes.parameters !== undefined) {
+          operation.parameters = [...(operation.parameters ?? []), ...notes.parameters];
+        }
+        if (notes.bodyOptional === true && operation.requestBody !== undefined) {
+          operation.requestBody.required = false;
+        }
+      }
+      return document.openapiObject;
     },
   });
 }

@@ -88,7 +88,8 @@ export const refreshBody = {
   additionalProperties: false,
   description:
     'Optional. With `refresh_token` the token comes from here and no cookie is read; without a body ' +
-    '(or with `{}`) it comes from the `latchkey_refresh` cookie.',
+    '(or with `{}`) it comes from the `latchkey_refresh` cookie. A request without a body carries no ' +
+    '`Content-Type: application/json`: an empty JSON body is not valid JSON (400).',
   properties: { refresh_token: refreshToken },
 } as const;
 

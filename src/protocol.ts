@@ -233,3 +233,37 @@ export const revocationFeedSchema = {
   },
 } as const;
 export type RevocationFeed = Infer<typeof revocationFeedSchema>;
+
+/**
+ * The JWK Set at `/.well-known/jwks.json` (RFC 7517 §5): the public keys that verify access tokens,
+ * each with the members of its key type (RFC 7518 §6, RFC 8037) and `kid`, `alg`, `use: "sig"`.
+ * Never a private member or a secret: with HS256 the set is empty.
+ */
+export const jwksSchema = {
+  type: 'object',
+  required: ['keys'],
+  properties: {
+    keys: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['kty', 'kid', 'alg', 'use'],
+        properties: {
+          kty: { type: 'string', enum: ['EC', 'OKP', 'RSA'] },
+          kid: { type: 'string' },
+          /** The one algorithm the key verifies; a verifier takes it from here, never from a token. */
+          alg: { type: 'string' },
+          use: { type: 'string', enum: ['sig'] },
+          /** EC and OKP: the curve and the public point. */
+          crv: { type: 'string' },
+          x: { type: 'string' },
+          y: { type: 'string' },
+          /** RSA: modulus and exponent. */
+          n: { type: 'string' },
+          e: { type: 'string' },
+        },
+      },
+    },
+  },
+} as const;
+export type JWKSDocument = Infer<typeof jwksSchema>;

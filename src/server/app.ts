@@ -4,7 +4,6 @@
  */
 import { STATUS_CODES } from 'node:http';
 import fastifyCookie from '@fastify/cookie';
-import fastifySwagger from '@fastify/swagger';
 import Fastify, {
   type FastifyError,
   type FastifyInstance,
@@ -18,6 +17,7 @@ import type { ServerConfig } from './config.js';
 import { createCorsHook } from './cors.js';
 import { type HttpProblem, INTERNAL_ERROR, toHttpProblem } from './errors.js';
 import { logAuthEvent, loggingOptions } from './logging.js';
+import { registerOpenAPI } from './openapi.js';
 import { registerAccountRoutes } from './routes/account.js';
 import { registerDiscoveryRoutes } from './routes/discovery.js';
 import { registerHealthRoutes } from './routes/health.js';
@@ -137,15 +137,7 @@ export async function buildApp(
   // Before any route runs, so preflights never reach the not-found handler and every answer of an
   // API path (errors included) carries the CORS headers its origin should see.
   app.addHook('onRequest', createCorsHook(config.allowedOrigins));
-  await app.register(fastifySwagger, {
-    openapi: {
-      info: { title: 'Latchkey', version: '0.1.0', description: 'Stateless JWT authentication server' },
-      servers: [{ url: config.issuer }],
-      components: {
-        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
-      },
-    },
-  });
+  await registerOpenAPI(app, config);
 
   app.addHook('onResponse', (request, reply, done) => {
     runtime.metrics.observeRequest(

@@ -12,3 +12,11 @@ export function refreshCookieOptions(secure: boolean, maxAgeSeconds: number): Co
     maxAge: Math.max(0, Math.floor(maxAgeSeconds)),
   };
 }
+
+/**
+ * The attributes Set-Cookie gives the cookie (Max-Age and Expires aside), as the API description
+ * states them; test/server/openapi.test.ts holds them to what the server sends.
+ */
+export function refreshCookieAttributes(secure: boolean): string {
+  return `Path=/auth; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}`;
+}

@@ -4,16 +4,27 @@ import type { BearerGuard } from '../auth-guard.js';
 import { clientContext, requirePrincipal } from '../request-context.js';
 import type { Runtime } from '../runtime.js';
 import {
+  bearerProblem,
   bearerSecurity,
-  errors,
-  meResponse,
+  bodyProblems,
+  emptyResponse,
+  INVALID_BODY,
+  jsonResponse,
+  overloadedProblem,
   passwordChangeBody,
+  problem,
+  rateLimitedProblem,
+  responses,
   sessionParams,
-  sessionsResponse,
 } from '../schemas.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
-const noContent = { type: 'null' } as const;
+
+/**
+ * What any request with a body may get before its handler runs: Fastify parses a JSON body on these
+ * routes too (POST, and DELETE with a Content-Type), though they want none.
+ */
+const unwantedBodyProblems = bodyProblems('the body is not valid JSON.');
 
 export function registerAccountRoutes(
   app: FastifyInstance,
@@ -28,7 +39,11 @@ export function registerAccountRoutes(
 
   app.get(
     '/api/me',
-    protectedRoute(['api'], { response: { 200: meResponse, ...errors(401) } }),
+    protectedRoute(['api'], {
+      summary: 'The logged-in user',
+      description: "The protected resource: the token's user, with the roles the user has now.",
+      response: responses({ 200: jsonResponse('The user.', 'MeResponse'), 401: bearerProblem }),
+    }),
     async (request) => {
       const user = await service.getUser(requirePrincipal(request).userId);
       return { id: user.id, email: user.email, roles: user.roles };
@@ -37,7 +52,17 @@ export function registerAccountRoutes(
 
   app.post(
     '/auth/logout-all',
-    protectedRoute(['sessions'], { response: { 204: noContent, ...errors(401) } }),
+    protectedRoute(['sessions'], {
+      summary: 'Log out everywhere',
+      description:
+        "Revokes every session of the token's user, this one included; their access tokens stop " +
+        'working at once. The refresh cookie is left as it is: it no longer works.',
+      response: responses({
+        204: emptyResponse('Every session is revoked.'),
+        ...unwantedBodyProblems,
+        401: bearerProblem,
+      }),
+    }),
     async (request, reply) => {
       await service.logoutAll(requirePrincipal(request).userId);
       reply.code(204).send();
@@ -46,7 +71,15 @@ export function registerAccountRoutes(
 
   app.get(
     '/auth/sessions',
-    protectedRoute(['sessions'], { response: { 200: sessionsResponse, ...errors(401) } }),
+    protectedRoute(['sessions'], {
+      summary: 'List the active sessions',
+      description:
+        "The token's user's sessions that can still be refreshed; `current` marks the token's own.",
+      response: responses({
+        200: jsonResponse('The active sessions.', 'SessionsResponse'),
+        401: bearerProblem,
+      }),
+    }),
     async (request, reply) => {
       const principal = requirePrincipal(request);
       const sessions = await service.listSessions(principal.userId);
@@ -67,8 +100,20 @@ export function registerAccountRoutes(
   app.delete(
     '/auth/sessions/:id',
     protectedRoute(['sessions'], {
+      summary: 'Revoke a session',
+      description: "Revokes one of the token's user's sessions; its access tokens stop working at once.",
       params: sessionParams,
-      response: { 204: noContent, ...errors(401, 404) },
+      response: responses({
+        204: emptyResponse('The session is revoked.'),
+        ...unwantedBodyProblems,
+        400: problem(
+          '`invalid_request`: an `id` longer than 128 characters, a URL that is not valid percent-encoding, ' +
+            'or a body that is not valid JSON.',
+          ['invalid_request'],
+        ),
+        401: bearerProblem,
+        404: problem("`not_found`: no such session, or another user's.", ['not_found']),
+      }),
     }),
     async (request, reply) => {
       const { id } = request.params as { id: string };
@@ -80,8 +125,19 @@ export function registerAccountRoutes(
   app.post(
     '/auth/password',
     protectedRoute(['account'], {
+      summary: 'Change the password',
+      description:
+        'Changes the password after checking the current one, and revokes every other session of the ' +
+        'user; this one stays. Wrong current passwords count toward the same throttle as logins.',
       body: passwordChangeBody,
-      response: { 204: noContent, ...errors(400, 401, 403, 429) },
+      response: responses({
+        204: emptyResponse('The password is changed; the other sessions are revoked.'),
+        ...bodyProblems(`${INVALID_BODY} Also a new password outside 8–1024 characters.`),
+        401: bearerProblem,
+        403: problem('`invalid_credentials`: the current password is wrong.', ['invalid_credentials']),
+        429: rateLimitedProblem,
+        503: overloadedProblem,
+      }),
     }),
     async (request, reply) => {
       const { current_password, new_password } = request.body as {

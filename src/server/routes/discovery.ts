@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { type DiscoveryDocument, type RevocationFeed, WELL_KNOWN } from '../../protocol.js';
 import type { Runtime } from '../runtime.js';
-import { discoveryDocument, revocationFeed } from '../schemas.js';
+import { jsonResponse, problem, responses } from '../schemas.js';
 
 /** Resource servers may cache the key set this long; new keys are published days before they sign. */
 const JWKS_MAX_AGE_SECONDS = 300;
@@ -14,14 +14,37 @@ export function registerDiscoveryRoutes(app: FastifyInstance, runtime: Runtime):
   const { config, keys, store } = runtime;
   const feedUri = `${config.issuer}${WELL_KNOWN.revocationFeed}`;
 
-  app.get(WELL_KNOWN.jwks, { schema: { tags: ['discovery'] } }, async (_request, reply) => {
-    reply.header('cache-control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`);
-    return keys.verificationKeys.toJWKS();
-  });
+  app.get(
+    WELL_KNOWN.jwks,
+    {
+      schema: {
+        tags: ['discovery'],
+        summary: 'The public keys that verify access tokens',
+        description:
+          'The JWK Set (RFC 7517) of every key whose tokens may still be valid: keys are published before ' +
+          'they sign, and stay until the last token they signed has expired. Cacheable for ' +
+          `${JWKS_MAX_AGE_SECONDS} seconds. Empty with HS256, whose secret is never published.`,
+        response: responses({ 200: jsonResponse('The key set.', 'JWKSet') }),
+      },
+    },
+    async (_request, reply) => {
+      reply.header('cache-control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`);
+      return keys.verificationKeys.toJWKS();
+    },
+  );
 
   app.get(
     WELL_KNOWN.discovery,
-    { schema: { tags: ['discovery'], response: { 200: discoveryDocument } } },
+    {
+      schema: {
+        tags: ['discovery'],
+        summary: 'Discovery metadata',
+        description:
+          'Where the keys, the revocation feed and the token endpoints are, and the signing algorithm. ' +
+          'Only fields whose meaning is true of Latchkey: it issues no ID tokens and speaks no OAuth grants.',
+        response: responses({ 200: jsonResponse('The metadata.', 'DiscoveryDocument') }),
+      },
+    },
     async (_request, reply): Promise<DiscoveryDocument> => {
       reply.header('cache-control', 'public, max-age=3600');
       return {
@@ -42,12 +65,28 @@ export function registerDiscoveryRoutes(app: FastifyInstance, runtime: Runtime):
     {
       schema: {
         tags: ['discovery'],
-        response: { 200: revocationFeed },
+        summary: 'Revoked sessions and keys',
+        description:
+          'The sessions (`sid`) and signing keys revoked since `since`, reaching back one access-token ' +
+          'lifetime plus the clock tolerance: a resource server that polls it refuses their access ' +
+          'tokens before they expire.',
         querystring: {
           type: 'object',
           additionalProperties: false,
-          properties: { since: { type: 'string', pattern: '^[0-9]{1,15}$' } },
+          properties: {
+            since: {
+              type: 'string',
+              pattern: '^[0-9]{1,15}$',
+              description: 'Milliseconds since the epoch: `generated_at` of the previous answer.',
+            },
+          },
         },
+        response: responses({
+          200: jsonResponse('The revocations.', 'RevocationFeed'),
+          400: problem('`invalid_request`: `since` is not a number of milliseconds, or another parameter.', [
+            'invalid_request',
+          ]),
+        }),
       },
     },
     async (request, reply): Promise<RevocationFeed> => {

@@ -1,14 +1,49 @@
 /** Liveness, readiness (the database answers) and Prometheus metrics. */
 import type { FastifyInstance } from 'fastify';
 import type { Runtime } from '../runtime.js';
+import { jsonResponse, problem, responses } from '../schemas.js';
+
+const status = (value: string) =>
+  ({
+    type: 'object',
+    required: ['status'],
+    properties: { status: { type: 'string', enum: [value] } },
+  }) as const;
 
 /** The sync runs twice a second: three failures in a row is a broken store, not a blip. */
 const FAILURES_BEFORE_NOT_READY = 3;
 
 export function registerHealthRoutes(app: FastifyInstance, runtime: Runtime): void {
-  app.get('/healthz', { schema: { tags: ['operations'] } }, async () => ({ status: 'ok' }));
+  app.get(
+    '/healthz',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'Liveness',
+        description: 'The process answers. It checks nothing else: /readyz does.',
+        response: responses({ 200: jsonResponse('Alive.', status('ok')) }),
+      },
+    },
+    async () => ({ status: 'ok' }),
+  );
 
-  app.get('/readyz', { schema: { tags: ['operations'] } }, async (request, reply) => {
+  const readiness = {
+    tags: ['operations'],
+    summary: 'Readiness',
+    description:
+      'Whether this instance should get traffic: the database answers, the background work that keeps ' +
+      'its keys and revocations current is not failing, and it has a signing key.',
+    response: responses({
+      200: jsonResponse('Ready.', status('ready')),
+      503: problem(
+        '`unavailable`: the database does not answer, background work has failed three times in a row, ' +
+          'or there is no signing key; the message says which.',
+        ['unavailable'],
+      ),
+    }),
+  };
+
+  app.get('/readyz', { schema: readiness }, async (request, reply) => {
     try {
       await runtime.store.ping();
     } catch (error) {
@@ -30,7 +65,19 @@ export function registerHealthRoutes(app: FastifyInstance, runtime: Runtime): vo
     return { status: 'ready' };
   });
 
-  app.get('/metrics', { schema: { tags: ['operations'] } }, async (_request, reply) => {
+  const metrics = {
+    tags: ['operations'],
+    summary: 'Prometheus metrics',
+    description: 'Request latency, logins, refreshes and more, in the Prometheus text format.',
+    response: responses({
+      200: {
+        description: 'The metrics.',
+        content: { [runtime.metrics.registry.contentType]: { schema: { type: 'string' } } },
+      },
+    }),
+  };
+
+  app.get('/metrics', { schema: metrics }, async (_request, reply) => {
     reply.header('content-type', runtime.metrics.registry.contentType);
     return runtime.metrics.registry.metrics();
   });

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Runtime } from '../runtime.js';
+import { jsonResponse, responses } from '../schemas.js';
 
 const escapeHtml = (text: string) =>
   text.replace(
@@ -56,5 +57,21 @@ export function registerHomeRoutes(app: FastifyInstance, runtime: Runtime, withH
       return page;
     });
   }
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get(
+    '/openapi.json',
+    {
+      schema: {
+        tags: ['discovery'],
+        summary: 'This API description',
+        response: responses({
+          200: jsonResponse('The OpenAPI 3.0 document.', {
+            type: 'object',
+            required: ['openapi', 'info', 'paths'],
+            additionalProperties: true,
+          }),
+        }),
+      },
+    },
+    async () => app.swagger(),
+  );
 }

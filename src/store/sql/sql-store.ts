@@ -19,6 +19,7 @@ import type {
   Store,
   UserRecord,
 } from '../types.js';
+import { withPostgresTransaction } from './postgres.js';
 import {
   fromSigningKeyRecord,
   toCounterState,
@@ -390,7 +391,7 @@ export class SQLStore implements Store {
   }
 
   #write<T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
-    return this.#lockRows ? this.#db.transaction().execute(work) : withSQLiteWriteLock(this.#db, work);
+    return this.#lockRows ? withPostgresTransaction(this.#db, work) : withSQLiteWriteLock(this.#db, work);
   }
 }
 

@@ -2,8 +2,9 @@
  * PostgreSQL for tests: the machine's server at 127.0.0.1:5432 (database `test`, user `postgres`, trust
  * auth) when it answers there; otherwise PGlite (PostgreSQL compiled to WebAssembly) behind a socket
  * server from @electric-sql/pglite-socket, so the real `pg` driver still speaks the wire protocol.
- * `postgresTarget()` decides once per process and says which it chose. With LATCHKEY_TEST_POSTGRES=server
- * (set by .ci/run) a missing server fails the tests instead of falling back.
+ * `postgresTarget()` decides once per process and says which it chose. LATCHKEY_TEST_POSTGRES=server (set
+ * by .ci/run) makes a missing server fail the tests instead; LATCHKEY_TEST_POSTGRES=pglite uses PGlite
+ * even when a server answers, to see that the fallback passes.
  *
  * Every test database is a fresh schema, named in its URL's search_path and dropped afterwards, so
  * parallel runs, vitest workers and tests never see each other's tables.
@@ -295,18 +296,27 @@ export async function resolvePostgresTarget(
   return { ...(await pgliteTarget()), probe: found.why };
 }
 
+/** Where this process's PostgreSQL tests run, and why, as one line. */
+async function chooseTarget(): Promise<PostgresTarget> {
+  if (process.env.LATCHKEY_TEST_POSTGRES === 'pglite') {
+    const target = await pgliteTarget();
+    process.stderr.write(`PostgreSQL tests run on ${target.description} (LATCHKEY_TEST_POSTGRES=pglite)\n`);
+    return target;
+  }
+  const target = await resolvePostgresTarget();
+  const why =
+    target.kind === 'server'
+      ? ''
+      : ` (nothing answers at ${DEFAULT_PROBE.host}:${DEFAULT_PROBE.port}: ${target.probe})`;
+  process.stderr.write(`PostgreSQL tests run on ${target.description}${why}\n`);
+  return target;
+}
+
 let shared: Promise<PostgresTarget> | undefined;
 
 /** The target of this process's PostgreSQL tests, decided on first use and announced once. */
 export function postgresTarget(): Promise<PostgresTarget> {
-  shared ??= resolvePostgresTarget().then((target) => {
-    const why =
-      target.kind === 'server'
-        ? ''
-        : ` (nothing answers at ${DEFAULT_PROBE.host}:${DEFAULT_PROBE.port}: ${target.probe})`;
-    process.stderr.write(`PostgreSQL tests run on ${target.description}${why}\n`);
-    return target;
-  });
+  shared ??= chooseTarget();
   return shared;
 }
 

@@ -14,6 +14,21 @@ export default defineConfig({
         },
       },
       {
+        // The HTTP contract again, each app on a fresh PostgreSQL schema (test/support/postgres.ts says
+        // whether that is the machine's server or PGlite): the same requests, the same answers.
+        extends: true,
+        test: {
+          name: 'postgres',
+          include: [
+            'test/server/contract.test.ts',
+            'test/server/attacks.test.ts',
+            'test/server/cors.test.ts',
+            'test/server/smoke.test.ts',
+          ],
+          env: { LATCHKEY_TEST_STORE: 'postgres' },
+        },
+      },
+      {
         // Packing and installing tarballs (a native build among them) takes a core for minutes: it runs
         // after the rest, so it cannot slow the tests that time what must happen within a second.
         extends: true,

@@ -60,8 +60,15 @@ export const VERIFY_ERROR_CODES = [
   'ERR_INSUFFICIENT_SCOPE',
 ] as const;
 
-/** Storage failures. */
-export const STORE_ERROR_CODES = ['ERR_STORE_CONFLICT', 'ERR_STORE_UNAVAILABLE'] as const;
+/** Storage failures; all but the first two stop a store from opening (a server from starting). */
+export const STORE_ERROR_CODES = [
+  'ERR_STORE_CONFLICT',
+  'ERR_STORE_UNAVAILABLE',
+  'ERR_STORE_URL_INVALID',
+  'ERR_STORE_AUTH_FAILED',
+  'ERR_STORE_DATABASE_MISSING',
+  'ERR_STORE_PERMISSION_DENIED',
+] as const;
 
 export type JOSEErrorCode = (typeof JOSE_ERROR_CODES)[number];
 export type JWTClaimErrorCode = (typeof JWT_CLAIM_ERROR_CODES)[number];
@@ -132,7 +139,10 @@ export class AuthError extends LatchkeyError<AuthErrorCode> {
   }
 }
 
-/** A storage rule was broken (a unique value taken) or the database cannot be reached. */
+/**
+ * A storage rule was broken (a unique value taken), the database cannot be reached, or it refuses what
+ * opening the store needs (the login, the database, the right to create the tables).
+ */
 export class StoreError extends LatchkeyError<StoreErrorCode> {}
 
 /** A request refused at the HTTP edge: malformed, unauthenticated, cross-site, or for nothing we serve. */

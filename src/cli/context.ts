@@ -8,13 +8,8 @@ import { AdminService } from '../auth/admin.js';
 import { type Argon2Parameters, DEFAULT_ARGON2, PasswordHasher } from '../auth/passwords.js';
 import { SigningKeys } from '../auth/signing-keys.js';
 import { loadConfig, type ServerConfig } from '../server/config.js';
-import {
-  createRuntime,
-  openStore,
-  type Runtime,
-  type RuntimeOptions,
-  signingKeyPolicy,
-} from '../server/runtime.js';
+import { createRuntime, type Runtime, type RuntimeOptions, signingKeyPolicy } from '../server/runtime.js';
+import { openStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
 import { terminalSafe } from './format.js';
 
@@ -99,7 +94,7 @@ export class CLIContext {
 
   async withStore<T>(work: (store: Store, config: ServerConfig) => Promise<T>): Promise<T> {
     const config = this.config();
-    const store = await openStore(config);
+    const store = await openStore(config.database);
     try {
       return await work(store, config);
     } finally {

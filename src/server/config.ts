@@ -3,9 +3,12 @@
  * stops start-up with a message naming the variable; nothing is silently replaced by a default.
  */
 import { resolve } from 'node:path';
+import { StoreError } from '../errors.js';
 import { type Algorithm, isAlgorithm } from '../jwt/index.js';
+import type { DatabaseConfig } from '../store/open.js';
+import { DEFAULT_POSTGRES_OPTIONS, parsePostgresURL } from '../store/sql/postgres.js';
 
-export type DatabaseConfig = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string };
+export type { DatabaseConfig } from '../store/open.js';
 
 export interface ServerConfig {
   host: string;
@@ -97,10 +100,32 @@ function masterKey(env: Env): Buffer | null {
   return key;
 }
 
+/** A PostgreSQL URL checked as the store will read it; the message never repeats the URL. */
+function postgresURL(raw: string): string {
+  try {
+    parsePostgresURL(raw);
+  } catch (error) {
+    if (error instanceof StoreError) throw new ConfigError('DATABASE_URL', error.message);
+    throw error;
+  }
+  return raw;
+}
+
 function database(env: Env, dataDir: string): DatabaseConfig {
+  // Checked whichever database is chosen: a bad value is refused, not ignored until it matters.
+  const poolSize = integer(env, 'LATCHKEY_PG_POOL_SIZE', DEFAULT_POSTGRES_OPTIONS.poolSize, 1, 1000);
+  const statementTimeoutMs = integer(
+    env,
+    'LATCHKEY_PG_STATEMENT_TIMEOUT_MS',
+    DEFAULT_POSTGRES_OPTIONS.statementTimeoutMs,
+    0,
+    3_600_000,
+  );
   const raw = env.DATABASE_URL?.trim();
   if (raw === undefined || raw === '') return { kind: 'sqlite', path: resolve(dataDir, 'latchkey.sqlite') };
-  if (/^postgres(ql)?:\/\//.test(raw)) return { kind: 'postgres', url: raw };
+  if (/^postgres(ql)?:\/\//.test(raw)) {
+    return { kind: 'postgres', url: postgresURL(raw), poolSize, statementTimeoutMs };
+  }
   if (raw.startsWith('sqlite:')) {
     const path = raw.slice('sqlite:'.length);
     if (path === '')

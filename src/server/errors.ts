@@ -62,6 +62,11 @@ const TABLE: Readonly<Record<LatchkeyErrorCode, Mapping>> = {
   ERR_INSUFFICIENT_SCOPE: { status: 403, error: 'insufficient_scope', exposeMessage: true },
   ERR_STORE_CONFLICT: { status: 409, error: 'conflict', exposeMessage: false },
   ERR_STORE_UNAVAILABLE: { status: 503, error: 'unavailable', exposeMessage: false },
+  // Raised while a store opens, before any request; the table needs them all the same.
+  ERR_STORE_URL_INVALID: { status: 503, error: 'unavailable', exposeMessage: false },
+  ERR_STORE_AUTH_FAILED: { status: 503, error: 'unavailable', exposeMessage: false },
+  ERR_STORE_DATABASE_MISSING: { status: 503, error: 'unavailable', exposeMessage: false },
+  ERR_STORE_PERMISSION_DENIED: { status: 503, error: 'unavailable', exposeMessage: false },
 };
 
 const FIXED_MESSAGES: Readonly<Partial<Record<WireErrorCode, string>>> = {

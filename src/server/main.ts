@@ -1,5 +1,6 @@
 /** Starts one Latchkey instance: configuration from the environment, then listen. */
 import { pathToFileURL } from 'node:url';
+import { LatchkeyError } from '../errors.js';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig, type ServerConfig } from './config.js';
 
@@ -36,7 +37,17 @@ export async function main(): Promise<void> {
     }
     throw error;
   }
-  const stop = await startServer(config);
+  let stop: () => Promise<void>;
+  try {
+    stop = await startServer(config);
+  } catch (error) {
+    // A database that cannot be opened (unreachable, login refused, …): its message says why, for people.
+    if (error instanceof LatchkeyError) {
+      process.stderr.write(`latchkey: cannot start: ${error.message} (${error.code})\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
   const shutdown = () => {
     stop().then(
       () => process.exit(0),

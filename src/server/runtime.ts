@@ -11,10 +11,9 @@ import { RevokedSessions } from '../auth/revocations.js';
 import { type AuthEvent, AuthService } from '../auth/service.js';
 import { type SigningKeyPolicy, SigningKeys } from '../auth/signing-keys.js';
 import { DEFAULT_THROTTLE, Throttle, type ThrottlePolicy } from '../auth/throttle.js';
-import { openSQLiteStore } from '../store/sql/sqlite.js';
+import { openStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
 import type { ServerConfig } from './config.js';
-import { ConfigError } from './config.js';
 import { Metrics } from './metrics.js';
 
 const DAY = 86_400_000;
@@ -64,19 +63,6 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-export async function openStore(
-  config: ServerConfig,
-  onCheckpoint?: (error: Error | null) => void,
-): Promise<Store> {
-  if (config.database.kind === 'postgres') {
-    throw new ConfigError(
-      'DATABASE_URL',
-      'PostgreSQL is not supported by this build yet; use SQLite (sqlite:PATH)',
-    );
-  }
-  return openSQLiteStore(config.database.path, onCheckpoint === undefined ? {} : { onCheckpoint });
-}
-
 /** How the configured server rotates and keeps its keys; the CLI reads keys by the same rules. */
 export function signingKeyPolicy(config: ServerConfig): SigningKeyPolicy {
   return {
@@ -110,7 +96,9 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
     options.onBackgroundError?.(task, error);
   };
   const ownsStore = options.store === undefined;
-  const store = options.store ?? (await openStore(config, (error) => ran('checkpoint', error)));
+  const store =
+    options.store ??
+    (await openStore(config.database, { onCheckpoint: (error) => ran('checkpoint', error) }));
   const accessTtlMs = config.accessTtlSeconds * 1000;
   const toleranceMs = config.clockToleranceSeconds * 1000;
   const keys = new SigningKeys(store, signingKeyPolicy(config), config.masterKey, {

@@ -241,7 +241,7 @@ export class MemoryStore implements Store {
     const next: CounterState =
       counter === undefined || now >= counter.expiresAt
         ? { count: 1, windowStartedAt: now, lastAt: now, expiresAt: now + windowMs }
-        : { ...counter, count: counter.count + 1, lastAt: now };
+        : { ...counter, count: counter.count + 1, lastAt: Math.max(counter.lastAt, now) };
     this.#counters.set(key, next);
     return { ...next };
   }

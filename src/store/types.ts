@@ -78,6 +78,7 @@ export type RefreshOutcome =
 export interface CounterState {
   count: number;
   windowStartedAt: number;
+  /** The latest failure counted: failures recorded at once by several instances may commit in any order. */
   lastAt: number;
   /** When the window ends and the counter is forgotten. */
   expiresAt: number;

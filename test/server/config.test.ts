@@ -82,6 +82,20 @@ describe('loadConfig', () => {
     expect(loadConfig({ DATABASE_URL: 'postgres://u@h/db' }).database).toEqual({
       kind: 'postgres',
       url: 'postgres://u@h/db',
+      poolSize: 10,
+      statementTimeoutMs: 10_000,
+    });
+    expect(
+      loadConfig({
+        DATABASE_URL: 'postgresql://u:p%40ss@h:6432/db?sslmode=require',
+        LATCHKEY_PG_POOL_SIZE: '25',
+        LATCHKEY_PG_STATEMENT_TIMEOUT_MS: '0',
+      }).database,
+    ).toEqual({
+      kind: 'postgres',
+      url: 'postgresql://u:p%40ss@h:6432/db?sslmode=require',
+      poolSize: 25,
+      statementTimeoutMs: 0,
     });
     expect(loadConfig({ DATABASE_URL: './x.sqlite' }).database).toEqual({
       kind: 'sqlite',
@@ -139,6 +153,21 @@ describe('loadConfig', () => {
       { DATABASE_URL: 'mysql://h/db' },
       'DATABASE_URL',
       'DATABASE_URL: must be postgres://…, sqlite:PATH, or a file path',
+    ],
+    [
+      { DATABASE_URL: 'postgres://u:pw@h:5432x/db' },
+      'DATABASE_URL',
+      'DATABASE_URL: the PostgreSQL URL is malformed: its port must be a number',
+    ],
+    [
+      { LATCHKEY_PG_POOL_SIZE: '0' },
+      'LATCHKEY_PG_POOL_SIZE',
+      'LATCHKEY_PG_POOL_SIZE: must be from 1 to 1000',
+    ],
+    [
+      { LATCHKEY_PG_STATEMENT_TIMEOUT_MS: '5s' },
+      'LATCHKEY_PG_STATEMENT_TIMEOUT_MS',
+      'LATCHKEY_PG_STATEMENT_TIMEOUT_MS: must be a whole number from 0 to 3600000',
     ],
     [
       { DATABASE_URL: 'sqlite:' },

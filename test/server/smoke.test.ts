@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestApp, SAME_ORIGIN } from '../support/app.js';
+import { createTestApp, SAME_ORIGIN, TEST_STORE } from '../support/app.js';
 
 let app: FastifyInstance;
 beforeAll(async () => {
@@ -9,6 +9,10 @@ beforeAll(async () => {
 afterAll(async () => app.close());
 
 describe('smoke', () => {
+  it('runs on the store the test project names (SQLite, or PostgreSQL in the postgres project)', () => {
+    expect(app.latchkey.config.database.kind).toBe(TEST_STORE);
+  });
+
   it('registers, logs in, refreshes by cookie and reaches /api/me', async () => {
     const reg = await app.inject({
       method: 'POST',

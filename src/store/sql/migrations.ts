@@ -1,17 +1,44 @@
 /**
  * The schema's history, in code so that nothing is read from disk at run time, and written with Kysely's
  * schema builder so that one history serves SQLite and PostgreSQL. Times are `bigint` milliseconds
- * (SQLite gives the column INTEGER affinity). Never edit a migration that has shipped: add the next one.
+ * (SQLite gives the column INTEGER affinity; PostgreSQL's int8 is read back as a checked number).
+ * What differs between the two is in `columnTypes`, nowhere else. Never edit a migration that has
+ * shipped: add the next one.
  */
-import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely';
+import {
+  type Kysely,
+  type Migration,
+  type MigrationProvider,
+  Migrator,
+  PostgresAdapter,
+  type RawBuilder,
+  sql,
+} from 'kysely';
+
+/** The column types whose spelling depends on the database. */
+interface ColumnTypes {
+  text: 'text' | RawBuilder<unknown>;
+}
+
+/**
+ * SQLite compares and sorts text by its bytes; PostgreSQL by the database's collation, often a
+ * locale's (where `b` < `B` < `c`, and ties between ids or kids would order differently). `"C"` gives
+ * PostgreSQL SQLite's byte order, so every list comes back in the same order from both.
+ */
+function columnTypes(db: Kysely<unknown>): ColumnTypes {
+  return db.getExecutor().adapter instanceof PostgresAdapter
+    ? { text: sql`text collate "C"` }
+    : { text: 'text' };
+}
 
 const initial: Migration = {
   async up(db: Kysely<unknown>): Promise<void> {
+    const { text } = columnTypes(db);
     await db.schema
       .createTable('users')
-      .addColumn('id', 'text', (col) => col.primaryKey())
-      .addColumn('email', 'text', (col) => col.notNull())
-      .addColumn('password_hash', 'text', (col) => col.notNull())
+      .addColumn('id', text, (col) => col.primaryKey())
+      .addColumn('email', text, (col) => col.notNull())
+      .addColumn('password_hash', text, (col) => col.notNull())
       .addColumn('created_at', 'bigint', (col) => col.notNull())
       .addColumn('disabled_at', 'bigint')
       .execute();
@@ -19,16 +46,16 @@ const initial: Migration = {
 
     await db.schema
       .createTable('sessions')
-      .addColumn('id', 'text', (col) => col.primaryKey())
-      .addColumn('user_id', 'text', (col) => col.notNull().references('users.id'))
+      .addColumn('id', text, (col) => col.primaryKey())
+      .addColumn('user_id', text, (col) => col.notNull().references('users.id'))
       .addColumn('created_at', 'bigint', (col) => col.notNull())
       .addColumn('last_used_at', 'bigint', (col) => col.notNull())
       .addColumn('expires_at', 'bigint', (col) => col.notNull())
       .addColumn('idle_expires_at', 'bigint', (col) => col.notNull())
-      .addColumn('user_agent', 'text')
-      .addColumn('ip', 'text')
+      .addColumn('user_agent', text)
+      .addColumn('ip', text)
       .addColumn('revoked_at', 'bigint')
-      .addColumn('revoked_reason', 'text')
+      .addColumn('revoked_reason', text)
       .execute();
     await db.schema.createIndex('sessions_user_id_idx').on('sessions').column('user_id').execute();
     // The revocation feed asks for recent revocations every second on every instance.
@@ -36,11 +63,11 @@ const initial: Migration = {
 
     await db.schema
       .createTable('refresh_tokens')
-      .addColumn('hash', 'text', (col) => col.primaryKey())
-      .addColumn('session_id', 'text', (col) => col.notNull().references('sessions.id'))
+      .addColumn('hash', text, (col) => col.primaryKey())
+      .addColumn('session_id', text, (col) => col.notNull().references('sessions.id'))
       .addColumn('created_at', 'bigint', (col) => col.notNull())
       .addColumn('rotated_at', 'bigint')
-      .addColumn('successor_hash', 'text')
+      .addColumn('successor_hash', text)
       .execute();
     await db.schema
       .createIndex('refresh_tokens_session_id_idx')
@@ -50,7 +77,7 @@ const initial: Migration = {
 
     await db.schema
       .createTable('counters')
-      .addColumn('key', 'text', (col) => col.primaryKey())
+      .addColumn('key', text, (col) => col.primaryKey())
       .addColumn('count', 'integer', (col) => col.notNull())
       .addColumn('window_started_at', 'bigint', (col) => col.notNull())
       .addColumn('last_at', 'bigint', (col) => col.notNull())
@@ -59,10 +86,10 @@ const initial: Migration = {
 
     await db.schema
       .createTable('signing_keys')
-      .addColumn('kid', 'text', (col) => col.primaryKey())
-      .addColumn('alg', 'text', (col) => col.notNull())
-      .addColumn('public_jwk', 'text', (col) => col.notNull())
-      .addColumn('private_key', 'text', (col) => col.notNull())
+      .addColumn('kid', text, (col) => col.primaryKey())
+      .addColumn('alg', text, (col) => col.notNull())
+      .addColumn('public_jwk', text, (col) => col.notNull())
+      .addColumn('private_key', text, (col) => col.notNull())
       .addColumn('created_at', 'bigint', (col) => col.notNull())
       .addColumn('activates_at', 'bigint', (col) => col.notNull())
       .addColumn('retires_at', 'bigint', (col) => col.notNull())
@@ -71,8 +98,8 @@ const initial: Migration = {
 
     await db.schema
       .createTable('secrets')
-      .addColumn('name', 'text', (col) => col.primaryKey())
-      .addColumn('value', 'text', (col) => col.notNull())
+      .addColumn('name', text, (col) => col.primaryKey())
+      .addColumn('value', text, (col) => col.notNull())
       .execute();
   },
 };
@@ -90,10 +117,11 @@ const signingKeyRevocation: Migration = {
  */
 const userRoles: Migration = {
   async up(db: Kysely<unknown>): Promise<void> {
+    const { text } = columnTypes(db);
     await db.schema
       .createTable('user_roles')
-      .addColumn('user_id', 'text', (col) => col.notNull().references('users.id'))
-      .addColumn('role', 'text', (col) => col.notNull())
+      .addColumn('user_id', text, (col) => col.notNull().references('users.id'))
+      .addColumn('role', text, (col) => col.notNull())
       .addPrimaryKeyConstraint('user_roles_pkey', ['user_id', 'role'])
       .execute();
   },
@@ -110,9 +138,18 @@ const provider: MigrationProvider = {
   getMigrations: async () => migrations,
 };
 
-/** Brings the schema up to date; throws naming the migration that failed (its cause attached). */
-export async function migrateToLatest<DB>(db: Kysely<DB>): Promise<void> {
-  const { error, results = [] } = await new Migrator({ db, provider }).migrateToLatest();
+/**
+ * Brings the schema up to date; throws naming the migration that failed (its cause attached).
+ * `schema` names where Kysely keeps its bookkeeping tables; PostgreSQL passes its current schema, as
+ * Kysely otherwise takes a bookkeeping table in any schema of the database for its own.
+ */
+export async function migrateToLatest<DB>(db: Kysely<DB>, schema?: string): Promise<void> {
+  const migrator = new Migrator({
+    db,
+    provider,
+    ...(schema === undefined ? {} : { migrationTableSchema: schema }),
+  });
+  const { error, results = [] } = await migrator.migrateToLatest();
   if (error === undefined) return;
   const failed = results.find((result) => result.status === 'Error');
   const what = failed === undefined ? 'reading the migration state' : `migration ${failed.migrationName}`;

@@ -313,7 +313,15 @@ export class SQLStore implements Store {
                 .then(eb.ref('excluded.expires_at'))
                 .else(eb.ref('counters.expires_at'))
                 .end(),
-              last_at: eb.ref('excluded.last_at'),
+              // The later of the two: concurrent failures (other connections, other instances) commit
+              // in any order. CASE rather than max()/greatest(), which SQLite and PostgreSQL spell
+              // differently.
+              last_at: eb
+                .case()
+                .when(eb('counters.last_at', '>', eb.ref('excluded.last_at')))
+                .then(eb.ref('counters.last_at'))
+                .else(eb.ref('excluded.last_at'))
+                .end(),
             };
           }),
         )

@@ -83,7 +83,8 @@ export async function buildApp(
     ajv: {
       customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false },
     },
-    return503OnClosing: true,
+    // Refused in the contract's shape instead, by the hook below.
+    return503OnClosing: false,
     // What Node's HTTP parser refuses never becomes a request (headers over 16 KiB, a request line
     // that is not HTTP, a request that stalls): answer it in the contract's shape, not Fastify's.
     clientErrorHandler: (error, socket) => {
@@ -129,8 +130,22 @@ export async function buildApp(
   app.removeContentTypeParser('text/plain');
 
   const headers = securityHeaders({ https: config.secureCookies });
+  // From the start of close(), what still arrives on an open connection is refused, so that a proxy
+  // retries it on another instance; the connection is closed after the answer.
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
   app.addHook('onRequest', (_request, reply, done) => {
     reply.headers(headers);
+    if (closing) {
+      reply
+        .code(503)
+        .header('connection', 'close')
+        .send({ error: 'unavailable', message: 'this instance is shutting down; try another' });
+      return;
+    }
     done();
   });
   await app.register(fastifyCookie);

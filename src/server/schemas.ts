@@ -178,9 +178,12 @@ export const rateLimitedProblem = problem(
   RETRY_AFTER,
 );
 
+/** What any route answers once its instance has begun to shut down (a proxy should retry elsewhere). */
+export const SHUTTING_DOWN = '`unavailable`: this instance is shutting down; try another.';
+
 export const overloadedProblem = problem(
-  '`overloaded`: password hashing is at capacity on this instance; try again shortly.',
-  ['overloaded'],
+  `\`overloaded\`: password hashing is at capacity on this instance; try again shortly. ${SHUTTING_DOWN}`,
+  ['overloaded', 'unavailable'],
   RETRY_AFTER,
 );
 
@@ -202,9 +205,13 @@ export function bodyProblems(invalidRequest: string) {
 export const INVALID_BODY =
   'the body is not valid JSON or breaks the schema (a wrong type, a missing or unknown property).';
 
-/** Every answer of a route: those given, and the 500 any route may answer. */
+/**
+ * Every answer of a route: those given, the 500 any route may answer, and the 503 of an instance
+ * shutting down (a route with a 503 of its own names `unavailable` among its codes).
+ */
 export function responses<R extends Record<number, object>>(answers: R) {
   return {
+    503: problem(SHUTTING_DOWN, ['unavailable']),
     ...answers,
     500: problem(
       '`internal_error`: an unexpected fault. The message is generic: the cause is logged, never sent.',

@@ -37,7 +37,7 @@ export function registerHealthRoutes(app: FastifyInstance, runtime: Runtime): vo
       200: jsonResponse('Ready.', status('ready')),
       503: problem(
         '`unavailable`: the database does not answer, background work has failed three times in a row, ' +
-          'or there is no signing key; the message says which.',
+          'there is no signing key, or the instance is shutting down; the message says which.',
         ['unavailable'],
       ),
     }),

@@ -13,6 +13,8 @@ const JWKS_MAX_AGE_SECONDS = 300;
 export function registerDiscoveryRoutes(app: FastifyInstance, runtime: Runtime): void {
   const { config, keys, store } = runtime;
   const feedUri = `${config.issuer}${WELL_KNOWN.revocationFeed}`;
+  // The key set changes a few times a month; its JSON is made once per change, not per request.
+  let jwks = { version: -1, body: '' };
 
   app.get(
     WELL_KNOWN.jwks,
@@ -28,8 +30,11 @@ export function registerDiscoveryRoutes(app: FastifyInstance, runtime: Runtime):
       },
     },
     async (_request, reply) => {
+      const { version } = keys.verificationKeys;
+      if (jwks.version !== version) jwks = { version, body: JSON.stringify(keys.verificationKeys.toJWKS()) };
       reply.header('cache-control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`);
-      return keys.verificationKeys.toJWKS();
+      reply.type('application/json; charset=utf-8');
+      return jwks.body;
     },
   );
 

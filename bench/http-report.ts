@@ -2,7 +2,7 @@
  * The HTTP benchmark's table and target checks, computed from the per-variant medians. Pure
  * functions of the results, so they work as well on a saved --json file.
  */
-import { formatTargetLines, quartiles, type TargetCheck } from './targets.js';
+import { checkRatio, formatTargetLines, type TargetCheck } from './targets.js';
 
 export type { TargetCheck } from './targets.js';
 
@@ -157,13 +157,6 @@ export function formatTable(results: readonly HttpResult[]): string {
 /** Each case's req/s round by round, in round order, so two cases can be paired per round. */
 export type RoundsLookup = (c: Case) => readonly number[] | undefined;
 
-/** Rounds are interleaved, so the two cases of one round saw the same machine: pair them. */
-function roundRatios(rounds: RoundsLookup, value: Case, reference: Case): number[] {
-  const values = rounds(value) ?? [];
-  const bases = rounds(reference) ?? [];
-  return values.flatMap((v, i) => (bases[i] === undefined ? [] : [v / (bases[i] as number)]));
-}
-
 const describeCase = (c: Case): string =>
   `${c.variant}${c.alg === null ? ' (ceiling)' : ` ${c.alg}`}${
     c.cache === null ? '' : c.cache ? ' +cache' : ' no cache'
@@ -180,14 +173,15 @@ export function checkTargets(
     const measured = lookup(value);
     const base = lookup(reference);
     if (measured === undefined || base === undefined) return;
-    const ratio = measured.reqPerSec / base.reqPerSec;
-    checks.push({
-      description: `${describeCase(value)} ≥ ${minimum.toFixed(1)}× ${describeCase(reference)}`,
-      ratio,
-      minimum,
-      pass: ratio >= minimum,
-      roundQuartiles: quartiles(roundRatios(rounds, value, reference)),
-    });
+    checks.push(
+      checkRatio(
+        `${describeCase(value)} ≥ ${minimum.toFixed(1)}× ${describeCase(reference)}`,
+        measured.reqPerSec,
+        base.reqPerSec,
+        minimum,
+        { values: rounds(value) ?? [], bases: rounds(reference) ?? [] },
+      ),
+    );
   };
   const fastifyCached: Case = { variant: 'fastify+latchkey', alg: 'ES256', cache: true };
   add(fastifyCached, { variant: 'fastify', alg: null, cache: null }, 0.8);

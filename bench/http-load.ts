@@ -1,8 +1,9 @@
 /**
- * One load run of the HTTP benchmark: autocannon, in this process, against one server, with the
- * server's CPU time and the machine's read around it. Latency is taken from every response in
- * microsecond detail: autocannon's own histogram keeps whole milliseconds, which at these speeds
- * puts most p99s at 0, 1 or 2.
+ * One load run of an HTTP benchmark, in this process, against one server, with the server's CPU time
+ * and the machine's read around it: autocannon for requests that repeat (`runLoad`), or clients
+ * that each wait for their answer before the next request (`runClients`), for requests that depend
+ * on the previous answer. Latency is taken from every response in microsecond detail: autocannon's
+ * own histogram keeps whole milliseconds, which at these speeds puts most p99s at 0, 1 or 2.
  */
 import type { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -29,7 +30,8 @@ const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 
 export interface LoadOptions {
   url: string;
-  token: string;
+  /** Sent as `Authorization: Bearer …` on every request; null for none. */
+  token: string | null;
   connections: number;
   durationSeconds: number;
   /** The server process, whose CPU time is read before and after. */
@@ -68,54 +70,105 @@ function machineBusyMs(): number {
   return os.cpus().reduce((sum, { times }) => sum + times.user + times.nice + times.sys + times.irq, 0);
 }
 
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
+/** The latencies of the successful requests of one run, in a typed array that grows as needed. */
+class Latencies {
+  #values = new Float64Array(1 << 16);
+  #count = 0;
+
+  get count(): number {
+    return this.#count;
+  }
+
+  add(ms: number): void {
+    if (this.#count === this.#values.length) {
+      const grown = new Float64Array(this.#values.length * 2);
+      grown.set(this.#values);
+      this.#values = grown;
+    }
+    this.#values[this.#count++] = ms;
+  }
+
+  /** Nearest rank; sorts in place, so call it once the run is over. */
+  percentile(p: number): number {
+    if (this.#count === 0) return Number.NaN;
+    const sorted = this.#values.subarray(0, this.#count).sort();
+    return sorted[Math.min(this.#count - 1, Math.ceil((p / 100) * this.#count) - 1)] ?? Number.NaN;
+  }
 }
 
-export async function runLoad(options: LoadOptions): Promise<LoadRun> {
-  let latencies = new Float64Array(1 << 16);
-  let ok = 0;
-  let other = 0;
-  const serverBefore = processCpuMs(options.serverPid);
+/**
+ * Reads the server's, this process's and the machine's CPU time now; the function it returns reads
+ * them again when the run is over and makes the run's figures.
+ */
+function startRun(serverPid: number): (latencies: Latencies, failures: number) => LoadRun {
+  const serverBefore = processCpuMs(serverPid);
   const ownBefore = process.cpuUsage();
   const machineBefore = machineBusyMs();
   const started = performance.now();
+  return (latencies, failures) => {
+    const wallMs = performance.now() - started;
+    const serverAfter = processCpuMs(serverPid);
+    const own = process.cpuUsage(ownBefore);
+    const serverMs = serverBefore === null || serverAfter === null ? Number.NaN : serverAfter - serverBefore;
+    const othersMs = machineBusyMs() - machineBefore - serverMs - (own.user + own.system) / 1000;
+    const ok = latencies.count;
+    return {
+      reqPerSec: ok / (wallMs / 1000),
+      p99Ms: latencies.percentile(99),
+      failures,
+      serverCpuUsPerReq: (serverMs * 1000) / ok,
+      serverBusy: serverMs / wallMs,
+      othersBusy: Math.max(0, othersMs / wallMs),
+    };
+  };
+}
+
+export async function runLoad(options: LoadOptions): Promise<LoadRun> {
+  const latencies = new Latencies();
+  let other = 0;
+  const finish = startRun(options.serverPid);
   const result = await new Promise<AutocannonResult>((resolve, reject) => {
     const instance = autocannon(
       {
         url: options.url,
         connections: options.connections,
         duration: options.durationSeconds,
-        headers: { authorization: `Bearer ${options.token}` },
+        headers: options.token === null ? {} : { authorization: `Bearer ${options.token}` },
       },
       (error, done) => (error === null ? resolve(done) : reject(error)),
     );
     instance.on('response', (_client: unknown, status: number, _bytes: number, responseMs: number) => {
-      if (status !== 200) {
-        other++;
-        return;
-      }
-      if (ok === latencies.length) {
-        const grown = new Float64Array(latencies.length * 2);
-        grown.set(latencies);
-        latencies = grown;
-      }
-      latencies[ok++] = responseMs;
+      if (status === 200) latencies.add(responseMs);
+      else other++;
     });
   });
-  const wallMs = performance.now() - started;
-  const serverAfter = processCpuMs(options.serverPid);
-  const own = process.cpuUsage(ownBefore);
-  const serverMs = serverBefore === null || serverAfter === null ? Number.NaN : serverAfter - serverBefore;
-  const othersMs = machineBusyMs() - machineBefore - serverMs - (own.user + own.system) / 1000;
-  const sorted = latencies.subarray(0, ok).sort();
-  return {
-    reqPerSec: ok / (wallMs / 1000),
-    p99Ms: percentile(sorted, 99),
-    failures: other + result.errors + result.timeouts,
-    serverCpuUsPerReq: (serverMs * 1000) / ok,
-    serverBusy: serverMs / wallMs,
-    othersBusy: Math.max(0, othersMs / wallMs),
+  return finish(latencies, other + result.errors + result.timeouts);
+}
+
+export interface ClientsOptions {
+  clients: number;
+  durationSeconds: number;
+  serverPid: number;
+  /** One request of client number `client` (0 to clients − 1); true when it succeeded. */
+  step: (client: number) => Promise<boolean>;
+}
+
+/**
+ * `clients` loops, each making its next request when its last one is answered, until the time is up;
+ * a request under way then still finishes (and counts), so that no client is left half-way.
+ */
+export async function runClients(options: ClientsOptions): Promise<LoadRun> {
+  const latencies = new Latencies();
+  let failures = 0;
+  const finish = startRun(options.serverPid);
+  const end = performance.now() + options.durationSeconds * 1000;
+  const loop = async (client: number) => {
+    while (performance.now() < end) {
+      const started = performance.now();
+      if (await options.step(client)) latencies.add(performance.now() - started);
+      else failures++;
+    }
   };
+  await Promise.all(Array.from({ length: options.clients }, (_, client) => loop(client)));
+  return finish(latencies, failures);
 }

@@ -14,12 +14,9 @@
  * core 1. Rounds are interleaved: each gives every variant one run, in a freshly shuffled order, so
  * that drift and noisy neighbours spread over all variants; the table shows medians over rounds.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createRandom, median, shuffle } from './harness.js';
@@ -38,6 +35,13 @@ import {
   hasCase,
 } from './http-report.js';
 import type { ServerConfig } from './http-servers.js';
+import {
+  describePinning,
+  pinToClientCore,
+  type ServerProcess,
+  startServerProcess,
+  stopProcesses,
+} from './processes.js';
 
 interface Settings {
   rounds: number;
@@ -58,23 +62,9 @@ interface Settings {
 const FULL: Settings = { rounds: 10, durationSeconds: 2, warmupSeconds: 1, connections: 10 };
 const QUICK: Settings = { rounds: 2, durationSeconds: 2, warmupSeconds: 1, connections: 10 };
 
-const SERVER_CORE = '0';
-const CLIENT_CORE = '1';
-
-function hasTaskset(): boolean {
-  try {
-    execFileSync('taskset', ['-V'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-interface RunningServer {
+interface RunningServer extends ServerProcess {
   c: Case;
   url: string;
-  pid: number;
-  child: ChildProcess;
 }
 
 const SERVER_ENTRY = fileURLToPath(new URL('./http-servers.ts', import.meta.url));
@@ -91,21 +81,14 @@ async function startServer(
     cpuProfDir !== undefined && c.variant.endsWith('latchkey')
       ? ['--cpu-prof', '--cpu-prof-dir', join(cpuProfDir, caseKey(c).replaceAll(' ', '_'))]
       : [];
-  const node = [process.execPath, ...profile, '--import', 'tsx', SERVER_ENTRY];
-  const [command, ...args] = pinned ? ['taskset', '-c', SERVER_CORE, ...node] : node;
-  const child = spawn(command as string, args, {
-    env: { ...process.env, BENCH_HTTP_SERVER: JSON.stringify(config), NODE_ENV: 'production' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const exited = once(child, 'exit').then(([code]) => {
-    throw new Error(`${caseKey(c)}: the server exited with code ${String(code)} before listening`);
-  });
-  const lines = createInterface({ input: child.stdout as NonNullable<typeof child.stdout> });
-  const firstLine = once(lines, 'line').then(([line]) => line as string);
-  const line = await Promise.race([firstLine, exited]);
-  exited.catch(() => {});
-  const { port } = JSON.parse(line) as { port: number };
-  return { c, url: `http://127.0.0.1:${port}/me`, pid: child.pid as number, child };
+  const server = await startServerProcess(
+    caseKey(c),
+    [process.execPath, ...profile, '--import', 'tsx', SERVER_ENTRY],
+    { ...process.env, BENCH_HTTP_SERVER: JSON.stringify(config), NODE_ENV: 'production' },
+    pinned,
+  );
+  const { port } = server.hello as { port: number };
+  return { ...server, c, url: `http://127.0.0.1:${port}/me` };
 }
 
 async function status(url: string, token: string | null): Promise<{ status: number; body: string }> {
@@ -136,16 +119,12 @@ async function checkServer(server: RunningServer, fixture: AlgFixture | null, to
   }
 }
 
-/** A deterministic PRNG (mulberry32), so that two runs measure in the same order. */
-
 function describeMachine(pinned: boolean, settings: Settings, quick: boolean): string {
   const cpus = os.cpus();
   return [
     `machine: ${cpus.length} × ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${os.platform()} ${os.arch()}; ` +
       `node ${process.version}`,
-    pinned
-      ? `servers pinned to core ${SERVER_CORE}, autocannon and the issuer to core ${CLIENT_CORE} (taskset)`
-      : 'taskset is missing (or the machine has one core): servers and load generator run unpinned',
+    describePinning(pinned, 'autocannon and the issuer'),
     `${quick ? 'quick' : 'full'} run: ${settings.rounds} rounds × ${settings.durationSeconds} s per variant ` +
       `after ${settings.warmupSeconds} s warm-up, ${settings.connections} connections, one token repeated; ` +
       'medians over rounds',
@@ -187,9 +166,7 @@ async function main(): Promise<void> {
     },
   });
   const settings = values.quick ? QUICK : FULL;
-  const pinned = hasTaskset() && os.cpus().length >= 2;
-  if (pinned)
-    execFileSync('taskset', ['-a', '-p', '-c', CLIENT_CORE, String(process.pid)], { stdio: 'ignore' });
+  const pinned = pinToClientCore();
   console.log(`${describeMachine(pinned, settings, values.quick)}\n`);
 
   const issuer: Issuer = await startIssuer(HTTP_ALGS);
@@ -250,10 +227,7 @@ async function main(): Promise<void> {
       console.log(`\nwrote ${values.json}`);
     }
   } finally {
-    for (const server of servers) server.child.kill('SIGTERM');
-    await Promise.all(
-      servers.map((server) => (server.child.exitCode === null ? once(server.child, 'exit') : null)),
-    );
+    await stopProcesses(servers.map((server) => server.child));
     await issuer.close();
   }
 }

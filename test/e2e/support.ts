@@ -4,12 +4,12 @@
  * `iss`, `aud` and the allowed Origin are what a browser on that page would see.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { type BuildAppOptions, buildApp } from '../../src/server/app.js';
 import { FAST_ARGON2, testConfig } from '../support/app.js';
+import { freePort } from '../support/server-process.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -17,19 +17,6 @@ export interface RunningServer {
   baseUrl: string;
   dataDir: string;
   close(): Promise<void>;
-}
-
-/** A port that was free a moment ago; the caller retries if someone takes it in between. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 function isAddressInUse(error: unknown): boolean {

@@ -9,6 +9,7 @@ import type { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
+import { Latencies } from './latencies.js';
 
 /** The part of autocannon's API used here (it ships no types). */
 interface AutocannonOptions {
@@ -70,58 +71,46 @@ function machineBusyMs(): number {
   return os.cpus().reduce((sum, { times }) => sum + times.user + times.nice + times.sys + times.irq, 0);
 }
 
-/** The latencies of the successful requests of one run, in a typed array that grows as needed. */
-class Latencies {
-  #values = new Float64Array(1 << 16);
-  #count = 0;
-
-  get count(): number {
-    return this.#count;
-  }
-
-  add(ms: number): void {
-    if (this.#count === this.#values.length) {
-      const grown = new Float64Array(this.#values.length * 2);
-      grown.set(this.#values);
-      this.#values = grown;
-    }
-    this.#values[this.#count++] = ms;
-  }
-
-  /** Nearest rank; sorts in place, so call it once the run is over. */
-  percentile(p: number): number {
-    if (this.#count === 0) return Number.NaN;
-    const sorted = this.#values.subarray(0, this.#count).sort();
-    return sorted[Math.min(this.#count - 1, Math.ceil((p / 100) * this.#count) - 1)] ?? Number.NaN;
-  }
+/** What a run did, as counted by whoever ran it. */
+export interface Outcome {
+  operations: number;
+  p99Ms: number;
+  failures: number;
+  /** Default: operations over the wall time of the run as this process saw it. */
+  perSec?: number;
 }
 
 /**
  * Reads the server's, this process's and the machine's CPU time now; the function it returns reads
  * them again when the run is over and makes the run's figures.
  */
-function startRun(serverPid: number): (latencies: Latencies, failures: number) => LoadRun {
+function startRun(serverPid: number): (outcome: Outcome) => LoadRun {
   const serverBefore = processCpuMs(serverPid);
   const ownBefore = process.cpuUsage();
   const machineBefore = machineBusyMs();
   const started = performance.now();
-  return (latencies, failures) => {
+  return ({ operations, p99Ms, failures, perSec }) => {
     const wallMs = performance.now() - started;
     const serverAfter = processCpuMs(serverPid);
     const own = process.cpuUsage(ownBefore);
     const serverMs = serverBefore === null || serverAfter === null ? Number.NaN : serverAfter - serverBefore;
     const othersMs = machineBusyMs() - machineBefore - serverMs - (own.user + own.system) / 1000;
-    const ok = latencies.count;
     return {
-      reqPerSec: ok / (wallMs / 1000),
-      p99Ms: latencies.percentile(99),
+      reqPerSec: perSec ?? operations / (wallMs / 1000),
+      p99Ms,
       failures,
-      serverCpuUsPerReq: (serverMs * 1000) / ok,
+      serverCpuUsPerReq: (serverMs * 1000) / operations,
       serverBusy: serverMs / wallMs,
       othersBusy: Math.max(0, othersMs / wallMs),
     };
   };
 }
+
+const outcomeOf = (latencies: Latencies, failures: number): Outcome => ({
+  operations: latencies.count,
+  p99Ms: latencies.percentile(99),
+  failures,
+});
 
 export async function runLoad(options: LoadOptions): Promise<LoadRun> {
   const latencies = new Latencies();
@@ -142,7 +131,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadRun> {
       else other++;
     });
   });
-  return finish(latencies, other + result.errors + result.timeouts);
+  return finish(outcomeOf(latencies, other + result.errors + result.timeouts));
 }
 
 export interface ClientsOptions {
@@ -170,5 +159,11 @@ export async function runClients(options: ClientsOptions): Promise<LoadRun> {
     }
   };
   await Promise.all(Array.from({ length: options.clients }, (_, client) => loop(client)));
-  return finish(latencies, failures);
+  return finish(outcomeOf(latencies, failures));
+}
+
+/** A run that the server process makes and counts itself (a loop of its own), with the CPU read around it. */
+export async function runReported(serverPid: number, run: () => Promise<Outcome>): Promise<LoadRun> {
+  const finish = startRun(serverPid);
+  return finish(await run());
 }

@@ -93,22 +93,25 @@ export function formatRate(perSecond: number): string {
   return perSecond.toFixed(0);
 }
 
-const formatRatio = (ratio: number): string => `${ratio.toFixed(ratio >= 10 ? 1 : 2)}×`;
-const formatMs = (ms: number): string => ms.toFixed(ms >= 10 ? 1 : 2);
-const formatPercent = (fraction: number): string => `${(fraction * 100).toFixed(0)}%`;
+export const formatRatio = (ratio: number): string => `${ratio.toFixed(ratio >= 10 ? 1 : 2)}×`;
+export const formatMs = (ms: number): string => ms.toFixed(ms >= 10 ? 1 : 2);
+export const formatPercent = (fraction: number): string => `${(fraction * 100).toFixed(0)}%`;
 
 function ratioCell(value: HttpResult | undefined, base: HttpResult | undefined): string {
   if (value === undefined || base === undefined) return '';
   return formatRatio(value.reqPerSec / base.reqPerSec);
 }
 
-/** Columns padded to their widest cell; the first column left-aligned, the others right-aligned. */
-export function renderTable(rows: readonly (readonly string[])[]): string {
+/**
+ * Columns padded to their widest cell; the first `textColumns` left-aligned, the others (numbers)
+ * right-aligned.
+ */
+export function renderTable(rows: readonly (readonly string[])[], textColumns = 1): string {
   const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => row[column]?.length ?? 0))) ?? [];
   const render = (row: readonly string[]) =>
     row
       .map((cell, column) =>
-        column === 0 ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0),
+        column < textColumns ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0),
       )
       .join('  ')
       .trimEnd();

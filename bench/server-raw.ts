@@ -96,10 +96,12 @@ function cleanUp(): void {
   rmSync(directory, { recursive: true, force: true });
 }
 
-process.once('SIGTERM', () => {
-  cleanUp();
-  process.exit(0);
-});
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    cleanUp();
+    process.exit(0);
+  });
+}
 const hello: RawHello = { hashConcurrency, argon2: { ...hasher.parameters } };
 process.stdout.write(`${JSON.stringify(hello)}\n`);
 for await (const line of createInterface({ input: process.stdin })) {

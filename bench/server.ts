@@ -108,6 +108,8 @@ interface Rig {
   hashConcurrency: number;
   argon2: RawHello['argon2'];
   close(): Promise<void>;
+  /** For an exit that cannot wait (a crash, Ctrl-C): signals every process and removes the data dir. */
+  abandon(): void;
 }
 
 /** A process that answers HTTP: where, and whose CPU to read. */
@@ -334,7 +336,12 @@ async function startRig(pinned: boolean): Promise<Rig> {
       sessions.meRefreshToken = renewed.refreshToken ?? '';
     };
     const { hashConcurrency, argon2 } = raw.hello as RawHello;
-    return { runners, renewToken, hashConcurrency, argon2, close };
+    const started = latchkey;
+    const abandon = () => {
+      for (const { child } of processes) child.kill('SIGTERM');
+      started.abandon();
+    };
+    return { runners, renewToken, hashConcurrency, argon2, close, abandon };
   } catch (error) {
     await close();
     throw error;
@@ -419,6 +426,10 @@ async function main(): Promise<void> {
   ensureBuilt();
   console.log(`${describeMachine(pinned, settings)}\n`);
   const rig = await startRig(pinned);
+  // A crash (a closed stdout, say) or Ctrl-C must not leave the servers running.
+  const abandon = () => rig.abandon();
+  process.once('exit', abandon);
+  process.once('SIGINT', () => process.exit(130));
   try {
     process.stderr.write('the servers pass the sanity checks; warming up\n');
     const measure = async (runner: Runner, seconds: number) => {
@@ -462,6 +473,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await rig.close();
+    process.off('exit', abandon);
   }
 }
 

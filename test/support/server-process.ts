@@ -6,6 +6,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -42,6 +43,8 @@ export interface LatchkeyProcess {
   dataDir: string;
   pid: number;
   close(): Promise<void>;
+  /** Kills the server and removes its data dir without waiting: for an exit handler. */
+  abandon(): void;
 }
 
 /** Resolves when the process says it listens; rejects with its output when it exits first. */
@@ -124,6 +127,12 @@ export async function startLatchkeyProcess(options: LatchkeyProcessOptions = {})
           await exited;
         }
         await rm(dataDir, { recursive: true, force: true });
+      },
+      abandon() {
+        // Not SIGTERM: once its stdout (a pipe to this dying process) is broken, the server stops
+        // answering and never finishes its graceful shutdown.
+        child.kill('SIGKILL');
+        rmSync(dataDir, { recursive: true, force: true });
       },
     };
   }

@@ -9,6 +9,7 @@ import type { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
+import { createRandom, median, shuffle } from './harness.js';
 import { Latencies } from './latencies.js';
 
 /** The part of autocannon's API used here (it ships no types). */
@@ -166,4 +167,51 @@ export async function runClients(options: ClientsOptions): Promise<LoadRun> {
 export async function runReported(serverPid: number, run: () => Promise<Outcome>): Promise<LoadRun> {
   const finish = startRun(serverPid);
   return finish(await run());
+}
+
+export interface LoadRoundsOptions<T> {
+  rounds: number;
+  /** Seed of the shuffle, so that two runs measure in the same order. */
+  seed: number;
+  name: (item: T) => string;
+  run: (item: T) => Promise<LoadRun>;
+  /** Called before each round. */
+  beforeRound?: () => Promise<void>;
+}
+
+/**
+ * Interleaved rounds: each gives every item one run, in a freshly shuffled order, so that drift and
+ * noisy neighbours spread over all items. Returns each item's runs by name, in round order; a run
+ * with failed requests stops the benchmark.
+ */
+export async function runLoadRounds<T>(
+  items: readonly T[],
+  options: LoadRoundsOptions<T>,
+): Promise<Map<string, LoadRun[]>> {
+  const samples = new Map<string, LoadRun[]>(items.map((item) => [options.name(item), []]));
+  const random = createRandom(options.seed);
+  const started = performance.now();
+  for (let round = 1; round <= options.rounds; round++) {
+    await options.beforeRound?.();
+    for (const item of shuffle(items, random)) {
+      const run = await options.run(item);
+      if (run.failures > 0) throw new Error(`${options.name(item)}: ${run.failures} failed requests`);
+      samples.get(options.name(item))?.push(run);
+    }
+    const elapsed = ((performance.now() - started) / 1000).toFixed(0);
+    process.stderr.write(`round ${round}/${options.rounds} done, ${elapsed} s\n`);
+  }
+  return samples;
+}
+
+/** One figure's median over the runs of a variant. */
+export const medianOf = (runs: readonly LoadRun[], pick: (run: LoadRun) => number): number =>
+  median(runs.map(pick));
+
+export function formatNoise(runs: readonly LoadRun[]): string {
+  const others = runs.map((run) => run.othersBusy);
+  return (
+    `other processes on the machine during runs: median ${median(others).toFixed(2)} cores, ` +
+    `worst ${Math.max(...others).toFixed(2)} cores`
+  );
 }

@@ -19,9 +19,8 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createRandom, median, shuffle } from './harness.js';
 import { type AlgFixture, type Issuer, SUBJECT, startIssuer } from './http-issuer.js';
-import { type LoadRun, runLoad } from './http-load.js';
+import { formatNoise, type LoadRun, medianOf, runLoad, runLoadRounds } from './http-load.js';
 import {
   allCases,
   type Case,
@@ -148,14 +147,6 @@ const NOTES = [
   '    its verified-token cache off (the default).',
 ].join('\n');
 
-function formatNoise(runs: readonly LoadRun[]): string {
-  const others = runs.map((run) => run.othersBusy);
-  return (
-    `other processes on the machine during runs: median ${median(others).toFixed(2)} cores, ` +
-    `worst ${Math.max(...others).toFixed(2)} cores`
-  );
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -194,22 +185,16 @@ async function main(): Promise<void> {
       });
     for (const server of servers) await load(server, settings.warmupSeconds);
 
-    const samples = new Map<string, LoadRun[]>(servers.map(({ c }) => [caseKey(c), []]));
-    const random = createRandom(20240611);
-    const started = performance.now();
-    for (let round = 1; round <= settings.rounds; round++) {
-      for (const server of shuffle(servers, random)) {
-        const run = await load(server, settings.durationSeconds);
-        if (run.failures > 0) throw new Error(`${caseKey(server.c)}: ${run.failures} failed requests`);
-        samples.get(caseKey(server.c))?.push(run);
-      }
-      const elapsed = ((performance.now() - started) / 1000).toFixed(0);
-      process.stderr.write(`round ${round}/${settings.rounds} done, ${elapsed} s\n`);
-    }
+    const samples = await runLoadRounds(servers, {
+      rounds: settings.rounds,
+      seed: 20240611,
+      name: (server) => caseKey(server.c),
+      run: (server) => load(server, settings.durationSeconds),
+    });
 
     const results: HttpResult[] = servers.map(({ c }) => {
       const runs = samples.get(caseKey(c)) ?? [];
-      const of = (pick: (run: LoadRun) => number) => median(runs.map(pick));
+      const of = (pick: (run: LoadRun) => number) => medianOf(runs, pick);
       return {
         ...c,
         reqPerSec: Math.round(of((run) => run.reqPerSec)),

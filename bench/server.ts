@@ -24,15 +24,24 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { WELL_KNOWN } from '../src/protocol.js';
+import { loadConfig } from '../src/server/config.js';
 import {
   type LatchkeyProcess,
   ROOT,
   SERVER_MAIN,
   startLatchkeyProcess,
 } from '../test/support/server-process.js';
-import { createRandom, median, shuffle } from './harness.js';
 import type { AlgMaterial } from './http-issuer.js';
-import { type LoadRun, type Outcome, runClients, runLoad, runReported } from './http-load.js';
+import {
+  formatNoise,
+  type LoadRun,
+  medianOf,
+  type Outcome,
+  runClients,
+  runLoad,
+  runLoadRounds,
+  runReported,
+} from './http-load.js';
 import {
   describePinning,
   onServerCore,
@@ -73,6 +82,9 @@ const QUICK: Settings = { rounds: 2, durationSeconds: 1, warmupSeconds: 0.5 };
 const CONNECTIONS = 10;
 /** The issue's refresh and login clients; each has its own user and session. */
 const CLIENTS = 16;
+
+/** The level the server logs at when LOG_LEVEL is not set, which the benchmark leaves unset. */
+const DEFAULT_LOG_LEVEL = loadConfig({}).logLevel;
 
 const PEER_ENTRY = fileURLToPath(new URL('./server-peers.ts', import.meta.url));
 const RAW_ENTRY = fileURLToPath(new URL('./server-raw.ts', import.meta.url));
@@ -364,12 +376,12 @@ function notes(rig: Rig): string {
   return [
     'latchkey/s, peer/s: successful requests (commits, verifications) per second; p99: latency seen by',
     'the client (raw: by its loop); busy: CPU of the serving process over wall time (1 core = 100%).',
-    `latchkey: ${SERVER_MAIN}, ES256, SQLite in a fresh data dir, every other setting its default`,
-    `(log level info, hash concurrency ${rig.hashConcurrency}). healthz, jwks, me: autocannon, ${CONNECTIONS} ` +
-      'connections; /api/me',
-    'verifies the Bearer token and reads the user from SQLite, one token repeated. refresh, login:',
-    `${CLIENTS} clients over keep-alive, cookie mode with Origin (as a browser calls them), each its own`,
-    'user; a refresh sends the cookie the previous one returned, a login its own email and password.',
+    `latchkey: ${SERVER_MAIN}, ES256, SQLite in a fresh data dir, every other setting its default (log`,
+    `level ${DEFAULT_LOG_LEVEL}, hash concurrency ${rig.hashConcurrency}). healthz, jwks, me: autocannon, ` +
+      `${CONNECTIONS} connections;`,
+    '/api/me verifies the Bearer token and reads the user from SQLite, one token repeated. refresh,',
+    `login: ${CLIENTS} clients over keep-alive, cookie mode with Origin (as a browser calls them), each`,
+    'its own user; a refresh sends the cookie the previous one returned, a login its own password.',
     '[1] Fastify 5 alone: GET /healthz answering the same {"status":"ok"}; no logger (Fastify’s default).',
     '[2] the same process: GET /.well-known/jwks.json answering Latchkey’s JWKS, held as a static object.',
     '[3] Fastify + @fastify/jwt as its README sets it up, with Latchkey’s ES256 key and issuer, checking',
@@ -381,14 +393,6 @@ function notes(rig: Rig): string {
       `p=${parallelism} (the server’s`,
     `    parameters), ${rig.hashConcurrency} in flight (the server’s hash concurrency).`,
   ].join('\n');
-}
-
-function formatNoise(runs: readonly LoadRun[]): string {
-  const others = runs.map((run) => run.othersBusy);
-  return (
-    `other processes on the machine during runs: median ${median(others).toFixed(2)} cores, ` +
-    `worst ${Math.max(...others).toFixed(2)} cores`
-  );
 }
 
 function nonNegative(name: string, value: string | undefined, fallback: number): number {
@@ -432,29 +436,23 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => process.exit(130));
   try {
     process.stderr.write('the servers pass the sanity checks; warming up\n');
-    const measure = async (runner: Runner, seconds: number) => {
-      const run = await runner.run(seconds);
-      if (run.failures > 0) throw new Error(`${variantKey(runner.variant)}: ${run.failures} failed requests`);
-      return run;
-    };
-    if (settings.warmupSeconds > 0)
-      for (const runner of rig.runners) await measure(runner, settings.warmupSeconds);
-
-    const samples = new Map<string, LoadRun[]>(rig.runners.map(({ variant }) => [variantKey(variant), []]));
-    const random = createRandom(20261202);
-    const started = performance.now();
-    for (let round = 1; round <= settings.rounds; round++) {
-      await rig.renewToken();
-      for (const runner of shuffle(rig.runners, random)) {
-        samples.get(variantKey(runner.variant))?.push(await measure(runner, settings.durationSeconds));
-      }
-      const elapsed = ((performance.now() - started) / 1000).toFixed(0);
-      process.stderr.write(`round ${round}/${settings.rounds} done, ${elapsed} s\n`);
+    for (const runner of settings.warmupSeconds > 0 ? rig.runners : []) {
+      const { failures } = await runner.run(settings.warmupSeconds);
+      if (failures > 0)
+        throw new Error(`${variantKey(runner.variant)}: ${failures} failed requests in the warm-up`);
     }
+
+    const samples = await runLoadRounds(rig.runners, {
+      rounds: settings.rounds,
+      seed: 20261202,
+      name: (runner) => variantKey(runner.variant),
+      run: (runner) => runner.run(settings.durationSeconds),
+      beforeRound: rig.renewToken,
+    });
 
     const results: MeasuredResult[] = allVariants().map((variant) => {
       const runs = samples.get(variantKey(variant)) ?? [];
-      const of = (pick: (run: LoadRun) => number) => median(runs.map(pick));
+      const of = (pick: (run: LoadRun) => number) => medianOf(runs, pick);
       return {
         ...variant,
         perSec: Number(of((run) => run.reqPerSec).toFixed(1)),

@@ -152,12 +152,24 @@ export function formatTargets(checks: readonly TargetCheck[]): string {
   return formatTargetLines(checks, formatRatio);
 }
 
-/** The names autocannon measures: there, a server that is not busy waited for the load generator. */
+/** The names autocannon measures: there, a server that is not busy waited for requests or for a CPU. */
 const LOADED_BY_AUTOCANNON: ReadonlySet<Name> = new Set(['healthz', 'jwks', 'me']);
 
+/** Words filled into lines of at most `width` characters. */
+function wrap(text: string, width: number): string {
+  const lines: string[] = [];
+  for (const word of text.split(' ')) {
+    const last = lines.length - 1;
+    if (last >= 0 && (lines[last] as string).length + 1 + word.length <= width) lines[last] += ` ${word}`;
+    else lines.push(word);
+  }
+  return lines.join('\n');
+}
+
 /**
- * Where the load generator, not the server, set the pace: a server under 90% busy on an autocannon
- * row. A peer so limited reads slow, and Latchkey's ratio to it reads high.
+ * The autocannon rows whose server kept its core less than 90% busy: it waited for the load
+ * generator, or for a CPU that other processes held. A peer so limited reads slow, and Latchkey's
+ * ratio to it high.
  */
 export function formatLoadCheck(results: readonly TableResult[]): string {
   const idle = results.filter(
@@ -166,11 +178,12 @@ export function formatLoadCheck(results: readonly TableResult[]): string {
   );
   if (idle.length === 0) return '';
   const listed = idle.map((result) => `${variantKey(result)} ${busyCell(result)}`).join(', ');
-  return [
-    `load check: these kept their core less than ${formatPercent(SATURATED_BUSY)} busy, so the load ` +
-      'generator set their pace',
-    `(a peer so limited reads slow, and Latchkey’s ratio to it high): ${listed}`,
-  ].join('\n');
+  return wrap(
+    `load check: the server kept its core less than ${formatPercent(SATURATED_BUSY)} busy in ${listed}: ` +
+      'it waited for the load generator or for a CPU other processes held, so its rate is a floor there, ' +
+      'and a ratio to a peer so limited reads high',
+    100,
+  );
 }
 
 /** The --json file: exactly name, impl, perSec and p99Ms of each result, in table order. */

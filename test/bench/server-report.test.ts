@@ -121,8 +121,9 @@ describe('formatLoadCheck', () => {
       result({ name: 'refresh', impl: 'latchkey' }, 500, 0.3),
     ];
     expect(formatLoadCheck(measured)).toBe(
-      'load check: these kept their core less than 90% busy, so the load generator set their pace\n' +
-        '(a peer so limited reads slow, and Latchkey’s ratio to it high): healthz fastify 45%',
+      'load check: the server kept its core less than 90% busy in healthz fastify 45%: it waited for the\n' +
+        'load generator or for a CPU other processes held, so its rate is a floor there, and a ratio to a\n' +
+        'peer so limited reads high',
     );
     expect(formatLoadCheck(results(AT_TARGET))).toBe('');
   });

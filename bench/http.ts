@@ -15,7 +15,6 @@
  * that drift and noisy neighbours spread over all variants; the table shows medians over rounds.
  */
 import { writeFileSync } from 'node:fs';
-import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -35,7 +34,7 @@ import {
 } from './http-report.js';
 import type { ServerConfig } from './http-servers.js';
 import {
-  describePinning,
+  describeMachine,
   pinToClientCore,
   type ServerProcess,
   startServerProcess,
@@ -118,12 +117,9 @@ async function checkServer(server: RunningServer, fixture: AlgFixture | null, to
   }
 }
 
-function describeMachine(pinned: boolean, settings: Settings, quick: boolean): string {
-  const cpus = os.cpus();
+function describeRun(pinned: boolean, settings: Settings, quick: boolean): string {
   return [
-    `machine: ${cpus.length} × ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${os.platform()} ${os.arch()}; ` +
-      `node ${process.version}`,
-    describePinning(pinned, 'autocannon and the issuer'),
+    describeMachine(pinned, 'autocannon and the issuer'),
     `${quick ? 'quick' : 'full'} run: ${settings.rounds} rounds × ${settings.durationSeconds} s per variant ` +
       `after ${settings.warmupSeconds} s warm-up, ${settings.connections} connections, one token repeated; ` +
       'medians over rounds',
@@ -158,7 +154,7 @@ async function main(): Promise<void> {
   });
   const settings = values.quick ? QUICK : FULL;
   const pinned = pinToClientCore();
-  console.log(`${describeMachine(pinned, settings, values.quick)}\n`);
+  console.log(`${describeRun(pinned, settings, values.quick)}\n`);
 
   const issuer: Issuer = await startIssuer(HTTP_ALGS);
   const prefixes = values.only?.split(',') ?? [''];

@@ -32,10 +32,16 @@ export function onServerCore(argv: readonly string[], pinned: boolean): string[]
   return pinned ? ['taskset', '-c', SERVER_CORE, ...argv] : [...argv];
 }
 
-export function describePinning(pinned: boolean, client: string): string {
-  return pinned
-    ? `servers pinned to core ${SERVER_CORE}, ${client} to core ${CLIENT_CORE} (taskset)`
-    : 'taskset is missing (or the machine has one core): servers and load generator run unpinned';
+/** Two lines: the machine, and what runs where (`client`: what this process runs). */
+export function describeMachine(pinned: boolean, client: string): string {
+  const cpus = os.cpus();
+  return [
+    `machine: ${cpus.length} × ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${os.platform()} ${os.arch()}; ` +
+      `node ${process.version}`,
+    pinned
+      ? `servers pinned to core ${SERVER_CORE}, ${client} to core ${CLIENT_CORE} (taskset)`
+      : 'taskset is missing (or the machine has one core): servers and load generator run unpinned',
+  ].join('\n');
 }
 
 export interface ServerProcess {

@@ -19,7 +19,6 @@ import { execFileSync } from 'node:child_process';
 import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -43,7 +42,7 @@ import {
   runReported,
 } from './http-load.js';
 import {
-  describePinning,
+  describeMachine,
   onServerCore,
   pinToClientCore,
   type ServerProcess,
@@ -78,7 +77,7 @@ interface Settings {
 const FULL: Settings = { rounds: 5, durationSeconds: 3, warmupSeconds: 1 };
 const QUICK: Settings = { rounds: 2, durationSeconds: 1, warmupSeconds: 0.5 };
 
-/** autocannon's connections, as in bench:http: enough to keep one core busy, not so many that p99 is queueing. */
+/** autocannon's connections, as bench:http: enough to keep a core busy, too few for p99 to be all queue. */
 const CONNECTIONS = 10;
 /** The issue's refresh and login clients; each has its own user and session. */
 const CLIENTS = 16;
@@ -360,12 +359,9 @@ async function startRig(pinned: boolean): Promise<Rig> {
   }
 }
 
-function describeMachine(pinned: boolean, settings: Settings): string {
-  const cpus = os.cpus();
+function describeRun(pinned: boolean, settings: Settings): string {
   return [
-    `machine: ${cpus.length} × ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${os.platform()} ${os.arch()}; ` +
-      `node ${process.version}`,
-    describePinning(pinned, 'autocannon and the refresh and login clients'),
+    describeMachine(pinned, 'autocannon and the refresh and login clients'),
     `${settings.rounds} rounds × ${settings.durationSeconds} s per variant after ${settings.warmupSeconds} s ` +
       'warm-up; medians over rounds',
   ].join('\n');
@@ -428,7 +424,7 @@ async function main(): Promise<void> {
   const { settings, json } = readSettings();
   const pinned = pinToClientCore();
   ensureBuilt();
-  console.log(`${describeMachine(pinned, settings)}\n`);
+  console.log(`${describeRun(pinned, settings)}\n`);
   const rig = await startRig(pinned);
   // A crash (a closed stdout, say) or Ctrl-C must not leave the servers running.
   const abandon = () => rig.abandon();

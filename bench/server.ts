@@ -383,8 +383,9 @@ function notes(rig: Rig): string {
     '[3] Fastify + @fastify/jwt as its README sets it up, with Latchkey’s ES256 key and issuer, checking',
     '    alg, iss, aud, typ at+jwt and requiring exp, iat, sub on every request (its cache off); it',
     '    answers the claims, with no database.',
-    '[4] better-sqlite3 in a process of its own on the server’s core: WAL, synchronous=FULL, a table of',
-    '    16 rows, `UPDATE … SET n = n + 1 WHERE id = ? RETURNING n`, each its own transaction, in turn.',
+    '[4] better-sqlite3 in a process of its own on the server’s core, its file on the same file system',
+    '    as the server’s: WAL, synchronous=FULL, a table of 16 rows, `UPDATE … SET n = n + 1 WHERE id = ?',
+    '    RETURNING n`, each its own transaction, one after the other.',
     `[5] @node-rs/argon2 verify in that process: argon2id m=${memoryCost} KiB, t=${timeCost}, ` +
       `p=${parallelism} (the server’s`,
     `    parameters), ${rig.hashConcurrency} in flight (the server’s hash concurrency).`,

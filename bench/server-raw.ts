@@ -96,12 +96,10 @@ function cleanUp(): void {
   rmSync(directory, { recursive: true, force: true });
 }
 
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, () => {
-    cleanUp();
-    process.exit(0);
-  });
-}
+// However this process ends (the benchmark done, stopped, or gone with the pipe it reads answers from).
+process.once('exit', cleanUp);
+for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => process.exit(0));
+process.stdout.on('error', () => process.exit(0));
 const hello: RawHello = { hashConcurrency, argon2: { ...hasher.parameters } };
 process.stdout.write(`${JSON.stringify(hello)}\n`);
 for await (const line of createInterface({ input: process.stdin })) {
@@ -109,4 +107,3 @@ for await (const line of createInterface({ input: process.stdin })) {
   const answer = request.op === 'commit' ? commits(request.seconds) : await verifications(request.seconds);
   process.stdout.write(`${JSON.stringify(answer)}\n`);
 }
-cleanUp();

@@ -10,7 +10,7 @@ export default defineConfig({
         test: {
           name: 'main',
           include: ['test/**/*.test.ts'],
-          exclude: [...configDefaults.exclude, 'test/package/**'],
+          exclude: [...configDefaults.exclude, 'test/package/**', 'test/bench/server.test.ts'],
         },
       },
       {
@@ -33,6 +33,11 @@ export default defineConfig({
         // after the rest, so it cannot slow the tests that time what must happen within a second.
         extends: true,
         test: { name: 'packages', include: ['test/package/**/*.test.ts'], sequence: { groupOrder: 1 } },
+      },
+      {
+        // The server benchmark's smoke run keeps both cores busy for about 20 s: last, for the same reason.
+        extends: true,
+        test: { name: 'bench-server', include: ['test/bench/server.test.ts'], sequence: { groupOrder: 2 } },
       },
     ],
   },

@@ -2,7 +2,7 @@
  * The HTTP benchmark's table and target checks, computed from the per-variant medians. Pure
  * functions of the results, so they work as well on a saved --json file.
  */
-import { formatTargetLines, quartiles, type TargetCheck } from './targets.js';
+import { checkRatio, formatTargetLines, type TargetCheck } from './targets.js';
 
 export type { TargetCheck } from './targets.js';
 
@@ -93,22 +93,25 @@ export function formatRate(perSecond: number): string {
   return perSecond.toFixed(0);
 }
 
-const formatRatio = (ratio: number): string => `${ratio.toFixed(ratio >= 10 ? 1 : 2)}×`;
-const formatMs = (ms: number): string => ms.toFixed(ms >= 10 ? 1 : 2);
-const formatPercent = (fraction: number): string => `${(fraction * 100).toFixed(0)}%`;
+export const formatRatio = (ratio: number): string => `${ratio.toFixed(ratio >= 10 ? 1 : 2)}×`;
+export const formatMs = (ms: number): string => ms.toFixed(ms >= 10 ? 1 : 2);
+export const formatPercent = (fraction: number): string => `${(fraction * 100).toFixed(0)}%`;
 
 function ratioCell(value: HttpResult | undefined, base: HttpResult | undefined): string {
   if (value === undefined || base === undefined) return '';
   return formatRatio(value.reqPerSec / base.reqPerSec);
 }
 
-/** Columns padded to their widest cell; the first column left-aligned, the others right-aligned. */
-export function renderTable(rows: readonly (readonly string[])[]): string {
+/**
+ * Columns padded to their widest cell; the first `textColumns` left-aligned, the others (numbers)
+ * right-aligned.
+ */
+export function renderTable(rows: readonly (readonly string[])[], textColumns = 1): string {
   const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => row[column]?.length ?? 0))) ?? [];
   const render = (row: readonly string[]) =>
     row
       .map((cell, column) =>
-        column === 0 ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0),
+        column < textColumns ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0),
       )
       .join('  ')
       .trimEnd();
@@ -157,13 +160,6 @@ export function formatTable(results: readonly HttpResult[]): string {
 /** Each case's req/s round by round, in round order, so two cases can be paired per round. */
 export type RoundsLookup = (c: Case) => readonly number[] | undefined;
 
-/** Rounds are interleaved, so the two cases of one round saw the same machine: pair them. */
-function roundRatios(rounds: RoundsLookup, value: Case, reference: Case): number[] {
-  const values = rounds(value) ?? [];
-  const bases = rounds(reference) ?? [];
-  return values.flatMap((v, i) => (bases[i] === undefined ? [] : [v / (bases[i] as number)]));
-}
-
 const describeCase = (c: Case): string =>
   `${c.variant}${c.alg === null ? ' (ceiling)' : ` ${c.alg}`}${
     c.cache === null ? '' : c.cache ? ' +cache' : ' no cache'
@@ -180,14 +176,15 @@ export function checkTargets(
     const measured = lookup(value);
     const base = lookup(reference);
     if (measured === undefined || base === undefined) return;
-    const ratio = measured.reqPerSec / base.reqPerSec;
-    checks.push({
-      description: `${describeCase(value)} ≥ ${minimum.toFixed(1)}× ${describeCase(reference)}`,
-      ratio,
-      minimum,
-      pass: ratio >= minimum,
-      roundQuartiles: quartiles(roundRatios(rounds, value, reference)),
-    });
+    checks.push(
+      checkRatio(
+        `${describeCase(value)} ≥ ${minimum.toFixed(1)}× ${describeCase(reference)}`,
+        measured.reqPerSec,
+        base.reqPerSec,
+        minimum,
+        { values: rounds(value) ?? [], bases: rounds(reference) ?? [] },
+      ),
+    );
   };
   const fastifyCached: Case = { variant: 'fastify+latchkey', alg: 'ES256', cache: true };
   add(fastifyCached, { variant: 'fastify', alg: null, cache: null }, 0.8);

@@ -10,9 +10,8 @@
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import fastifyJWT from '@fastify/jwt';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify from 'fastify';
 import jwt from 'jsonwebtoken';
 import { createVerifier, importSecret, KeySet } from '../src/jwt/index.js';
 import { ACCESS_TOKEN_TYP, type AccessTokenClaims } from '../src/protocol.js';
@@ -20,6 +19,7 @@ import type { TokenVerifier } from '../src/verify/core.js';
 import { requireAuth } from '../src/verify/express.js';
 import { latchkeyAuth } from '../src/verify/fastify.js';
 import { createRemoteVerifier } from '../src/verify/remote-verifier.js';
+import { REQUIRED_CLAIMS, registerFastifyJWT } from './fastify-jwt.js';
 import { type AlgMaterial, AUDIENCE, SUBJECT } from './http-issuer.js';
 import type { Case } from './http-report.js';
 
@@ -27,9 +27,6 @@ export interface ServerConfig extends Case {
   /** Null for the ceilings. */
   material: AlgMaterial | null;
 }
-
-/** The claims a latchkey verifier must find, as Latchkey's resource-server verifier requires them. */
-const REQUIRED_CLAIMS = ['exp', 'iat', 'sub'];
 
 /**
  * ES256/EdDSA: the resource-server verifier, from the issuer's discovery document and JWKS. HS256:
@@ -71,27 +68,7 @@ async function startFastify(config: ServerConfig): Promise<number> {
       break;
     }
     case 'fastify+@fastify/jwt': {
-      // The README's verify-only set-up (`secret: { public }`; a string for HMAC), with the same
-      // checks latchkey makes; the verified-token cache is off by default, and left so.
-      const material = requireMaterial(config);
-      await app.register(fastifyJWT, {
-        secret: material.secret ?? { public: material.publicPEM ?? '' },
-        verify: {
-          algorithms: [material.alg],
-          allowedIss: material.issuer,
-          allowedAud: AUDIENCE,
-          checkTyp: ACCESS_TOKEN_TYP,
-          requiredClaims: REQUIRED_CLAIMS,
-        },
-      });
-      // The README's `authenticate` decorator, run onRequest.
-      const authenticate = async (request: FastifyRequest, reply: FastifyReply) => {
-        try {
-          await request.jwtVerify();
-        } catch (err) {
-          reply.send(err);
-        }
-      };
+      const authenticate = await registerFastifyJWT(app, requireMaterial(config), AUDIENCE);
       app.get('/me', { onRequest: [authenticate] }, async (request) => ({
         sub: (request.user as { sub?: string }).sub,
       }));

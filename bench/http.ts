@@ -14,17 +14,12 @@
  * core 1. Rounds are interleaved: each gives every variant one run, in a freshly shuffled order, so
  * that drift and noisy neighbours spread over all variants; the table shows medians over rounds.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
-import os from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createRandom, median, shuffle } from './harness.js';
 import { type AlgFixture, type Issuer, SUBJECT, startIssuer } from './http-issuer.js';
-import { type LoadRun, runLoad } from './http-load.js';
+import { formatNoise, type LoadRun, medianOf, runLoad, runLoadRounds } from './http-load.js';
 import {
   allCases,
   type Case,
@@ -38,6 +33,13 @@ import {
   hasCase,
 } from './http-report.js';
 import type { ServerConfig } from './http-servers.js';
+import {
+  describeMachine,
+  pinToClientCore,
+  type ServerProcess,
+  startServerProcess,
+  stopProcesses,
+} from './processes.js';
 
 interface Settings {
   rounds: number;
@@ -58,23 +60,9 @@ interface Settings {
 const FULL: Settings = { rounds: 10, durationSeconds: 2, warmupSeconds: 1, connections: 10 };
 const QUICK: Settings = { rounds: 2, durationSeconds: 2, warmupSeconds: 1, connections: 10 };
 
-const SERVER_CORE = '0';
-const CLIENT_CORE = '1';
-
-function hasTaskset(): boolean {
-  try {
-    execFileSync('taskset', ['-V'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-interface RunningServer {
+interface RunningServer extends ServerProcess {
   c: Case;
   url: string;
-  pid: number;
-  child: ChildProcess;
 }
 
 const SERVER_ENTRY = fileURLToPath(new URL('./http-servers.ts', import.meta.url));
@@ -91,21 +79,14 @@ async function startServer(
     cpuProfDir !== undefined && c.variant.endsWith('latchkey')
       ? ['--cpu-prof', '--cpu-prof-dir', join(cpuProfDir, caseKey(c).replaceAll(' ', '_'))]
       : [];
-  const node = [process.execPath, ...profile, '--import', 'tsx', SERVER_ENTRY];
-  const [command, ...args] = pinned ? ['taskset', '-c', SERVER_CORE, ...node] : node;
-  const child = spawn(command as string, args, {
-    env: { ...process.env, BENCH_HTTP_SERVER: JSON.stringify(config), NODE_ENV: 'production' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const exited = once(child, 'exit').then(([code]) => {
-    throw new Error(`${caseKey(c)}: the server exited with code ${String(code)} before listening`);
-  });
-  const lines = createInterface({ input: child.stdout as NonNullable<typeof child.stdout> });
-  const firstLine = once(lines, 'line').then(([line]) => line as string);
-  const line = await Promise.race([firstLine, exited]);
-  exited.catch(() => {});
-  const { port } = JSON.parse(line) as { port: number };
-  return { c, url: `http://127.0.0.1:${port}/me`, pid: child.pid as number, child };
+  const server = await startServerProcess(
+    caseKey(c),
+    [process.execPath, ...profile, '--import', 'tsx', SERVER_ENTRY],
+    { ...process.env, BENCH_HTTP_SERVER: JSON.stringify(config), NODE_ENV: 'production' },
+    pinned,
+  );
+  const { port } = server.hello as { port: number };
+  return { ...server, c, url: `http://127.0.0.1:${port}/me` };
 }
 
 async function status(url: string, token: string | null): Promise<{ status: number; body: string }> {
@@ -136,16 +117,9 @@ async function checkServer(server: RunningServer, fixture: AlgFixture | null, to
   }
 }
 
-/** A deterministic PRNG (mulberry32), so that two runs measure in the same order. */
-
-function describeMachine(pinned: boolean, settings: Settings, quick: boolean): string {
-  const cpus = os.cpus();
+function describeRun(pinned: boolean, settings: Settings, quick: boolean): string {
   return [
-    `machine: ${cpus.length} × ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${os.platform()} ${os.arch()}; ` +
-      `node ${process.version}`,
-    pinned
-      ? `servers pinned to core ${SERVER_CORE}, autocannon and the issuer to core ${CLIENT_CORE} (taskset)`
-      : 'taskset is missing (or the machine has one core): servers and load generator run unpinned',
+    describeMachine(pinned, 'autocannon and the issuer'),
     `${quick ? 'quick' : 'full'} run: ${settings.rounds} rounds × ${settings.durationSeconds} s per variant ` +
       `after ${settings.warmupSeconds} s warm-up, ${settings.connections} connections, one token repeated; ` +
       'medians over rounds',
@@ -169,14 +143,6 @@ const NOTES = [
   '    its verified-token cache off (the default).',
 ].join('\n');
 
-function formatNoise(runs: readonly LoadRun[]): string {
-  const others = runs.map((run) => run.othersBusy);
-  return (
-    `other processes on the machine during runs: median ${median(others).toFixed(2)} cores, ` +
-    `worst ${Math.max(...others).toFixed(2)} cores`
-  );
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -187,10 +153,8 @@ async function main(): Promise<void> {
     },
   });
   const settings = values.quick ? QUICK : FULL;
-  const pinned = hasTaskset() && os.cpus().length >= 2;
-  if (pinned)
-    execFileSync('taskset', ['-a', '-p', '-c', CLIENT_CORE, String(process.pid)], { stdio: 'ignore' });
-  console.log(`${describeMachine(pinned, settings, values.quick)}\n`);
+  const pinned = pinToClientCore();
+  console.log(`${describeRun(pinned, settings, values.quick)}\n`);
 
   const issuer: Issuer = await startIssuer(HTTP_ALGS);
   const prefixes = values.only?.split(',') ?? [''];
@@ -217,22 +181,16 @@ async function main(): Promise<void> {
       });
     for (const server of servers) await load(server, settings.warmupSeconds);
 
-    const samples = new Map<string, LoadRun[]>(servers.map(({ c }) => [caseKey(c), []]));
-    const random = createRandom(20240611);
-    const started = performance.now();
-    for (let round = 1; round <= settings.rounds; round++) {
-      for (const server of shuffle(servers, random)) {
-        const run = await load(server, settings.durationSeconds);
-        if (run.failures > 0) throw new Error(`${caseKey(server.c)}: ${run.failures} failed requests`);
-        samples.get(caseKey(server.c))?.push(run);
-      }
-      const elapsed = ((performance.now() - started) / 1000).toFixed(0);
-      process.stderr.write(`round ${round}/${settings.rounds} done, ${elapsed} s\n`);
-    }
+    const samples = await runLoadRounds(servers, {
+      rounds: settings.rounds,
+      seed: 20240611,
+      name: (server) => caseKey(server.c),
+      run: (server) => load(server, settings.durationSeconds),
+    });
 
     const results: HttpResult[] = servers.map(({ c }) => {
       const runs = samples.get(caseKey(c)) ?? [];
-      const of = (pick: (run: LoadRun) => number) => median(runs.map(pick));
+      const of = (pick: (run: LoadRun) => number) => medianOf(runs, pick);
       return {
         ...c,
         reqPerSec: Math.round(of((run) => run.reqPerSec)),
@@ -250,10 +208,7 @@ async function main(): Promise<void> {
       console.log(`\nwrote ${values.json}`);
     }
   } finally {
-    for (const server of servers) server.child.kill('SIGTERM');
-    await Promise.all(
-      servers.map((server) => (server.child.exitCode === null ? once(server.child, 'exit') : null)),
-    );
+    await stopProcesses(servers.map((server) => server.child));
     await issuer.close();
   }
 }

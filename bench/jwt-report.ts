@@ -3,7 +3,7 @@
  * (alg, op, impl). Pure functions of the results, so they work as well on a saved --json file.
  */
 import { ALGS, type BenchAlg, IMPLS_BY_OP, type Impl, type Op } from './jwt-contenders.js';
-import { formatTargetLines, quartiles, type TargetCheck } from './targets.js';
+import { checkRatio, formatTargetLines, type TargetCheck } from './targets.js';
 
 export interface Result {
   alg: BenchAlg;
@@ -104,13 +104,6 @@ const NOTES: Readonly<Record<Op, string>> = {
 /** Each case's ops/s round by round, in round order, so two cases can be paired per round. */
 export type RoundsLookup = (alg: BenchAlg, op: Op, impl: Impl) => readonly number[] | undefined;
 
-/** Rounds are interleaved, so the two cases of one round saw the same machine: pair them. */
-function roundRatios(rounds: RoundsLookup, alg: BenchAlg, op: Op, impl: Impl, reference: Impl): number[] {
-  const values = rounds(alg, op, impl) ?? [];
-  const bases = rounds(alg, op, reference) ?? [];
-  return values.flatMap((value, i) => (bases[i] === undefined ? [] : [value / (bases[i] as number)]));
-}
-
 /** The issue's targets: each is latchkey (or its cache) over a reference, against a minimum ratio. */
 export function checkTargets(
   results: readonly Result[],
@@ -122,14 +115,12 @@ export function checkTargets(
     const value = lookup(alg, op, impl);
     const base = lookup(alg, op, reference);
     if (value === undefined || base === undefined) return;
-    const ratio = value / base;
-    checks.push({
-      description: `${op} ${alg}: ${impl} ≥ ${minimum.toFixed(2)}× ${reference}`,
-      ratio,
-      minimum,
-      pass: ratio >= minimum,
-      roundQuartiles: quartiles(roundRatios(rounds, alg, op, impl, reference)),
-    });
+    checks.push(
+      checkRatio(`${op} ${alg}: ${impl} ≥ ${minimum.toFixed(2)}× ${reference}`, value, base, minimum, {
+        values: rounds(alg, op, impl) ?? [],
+        bases: rounds(alg, op, reference) ?? [],
+      }),
+    );
   };
   for (const alg of ALGS) add(alg, 'verify', 'latchkey', 'fast-jwt', alg === 'HS256' ? 1.15 : 1.0);
   for (const alg of ALGS) if (alg !== 'HS256') add(alg, 'verify', 'latchkey', 'floor', 0.9);

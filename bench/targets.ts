@@ -17,6 +17,32 @@ export function quartiles(values: readonly number[]): readonly [number, number] 
   return [at(0.25), at(0.75)];
 }
 
+/** Rounds are interleaved, so the two sides of one round saw the same machine: pair them by index. */
+export function pairedRatios(values: readonly number[], bases: readonly number[]): number[] {
+  return values.flatMap((value, i) => (bases[i] === undefined ? [] : [value / (bases[i] as number)]));
+}
+
+/**
+ * One target: `value` over `base` (medians) against `minimum`, with the spread of the same ratio
+ * taken round by round when both sides' rounds are known.
+ */
+export function checkRatio(
+  description: string,
+  value: number,
+  base: number,
+  minimum: number,
+  rounds: { values: readonly number[]; bases: readonly number[] } = { values: [], bases: [] },
+): TargetCheck {
+  const ratio = value / base;
+  return {
+    description,
+    ratio,
+    minimum,
+    pass: ratio >= minimum,
+    roundQuartiles: quartiles(pairedRatios(rounds.values, rounds.bases)),
+  };
+}
+
 /** One PASS/FAIL line, descriptions padded to `width`, ratios written by the report's own `formatRatio`. */
 function formatCheck(check: TargetCheck, width: number, formatRatio: (ratio: number) => string): string {
   const line = `  ${check.pass ? 'PASS' : 'FAIL'}  ${check.description.padEnd(width)}  measured ${formatRatio(check.ratio)}`;

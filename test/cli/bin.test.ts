@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { freePort } from '../support/ports.js';
 import { createTestDatabase } from './run-cli.js';
 
 const BIN = fileURLToPath(new URL('../../bin/latchkey.js', import.meta.url));
@@ -46,17 +46,6 @@ describe('latchkey serve', () => {
     }
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address !== null ? resolve(address.port) : reject(),
-      );
-    });
-  });
-}
 
 async function poll(url: string): Promise<Response> {
   for (let attempt = 0; ; attempt += 1) {

@@ -1,0 +1,101 @@
+/**
+ * Latchkey's register, login and refresh as a browser calls them, for the server benchmark: cookie
+ * mode (the default of /auth/login: the refresh token travels only in the `latchkey_refresh` cookie,
+ * and a cookie request carries its page's Origin, as browsers send on every POST), over keep-alive
+ * connections of node:http, which cost the load generator less than fetch.
+ */
+import { Agent, request } from 'node:http';
+import { REFRESH_COOKIE } from '../src/server/cookies.js';
+
+export const PASSWORD = 'bench-password-0123456789';
+
+/** Client number `client` logs in as its own user. */
+export const emailOf = (client: number): string => `bench-${client}@example.com`;
+
+export interface Answer {
+  status: number;
+  body: string;
+  /** The refresh token of the answer's `Set-Cookie`; null when it sets none (or clears it). */
+  refreshToken: string | null;
+}
+
+function refreshTokenOf(setCookie: readonly string[] | undefined): string | null {
+  const prefix = `${REFRESH_COOKIE}=`;
+  const cookie = setCookie?.find((line) => line.startsWith(prefix));
+  const value = cookie?.slice(prefix.length).split(';')[0] ?? '';
+  return value === '' ? null : value;
+}
+
+export class LatchkeyClient {
+  readonly #baseUrl: string;
+  readonly #origin: string;
+  readonly #agent: Agent;
+
+  /** `connections`: as many as there are clients, so that none waits for a socket. */
+  constructor(baseUrl: string, connections: number) {
+    this.#baseUrl = baseUrl;
+    this.#origin = new URL(baseUrl).origin;
+    this.#agent = new Agent({ keepAlive: true, maxSockets: connections });
+  }
+
+  #post(path: string, headers: Record<string, string>, body: string | null): Promise<Answer> {
+    return new Promise((resolve, reject) => {
+      const outgoing = request(
+        `${this.#baseUrl}${path}`,
+        {
+          method: 'POST',
+          agent: this.#agent,
+          headers: {
+            ...headers,
+            ...(body === null ? {} : { 'content-type': 'application/json' }),
+            'content-length': String(body === null ? 0 : Buffer.byteLength(body)),
+          },
+        },
+        (response) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.once('error', reject);
+          response.once('end', () =>
+            resolve({
+              status: response.statusCode ?? 0,
+              body: Buffer.concat(chunks).toString('utf8'),
+              refreshToken: refreshTokenOf(response.headers['set-cookie']),
+            }),
+          );
+        },
+      );
+      outgoing.once('error', reject);
+      outgoing.end(body ?? undefined);
+    });
+  }
+
+  register(email: string): Promise<Answer> {
+    return this.#post('/auth/register', {}, JSON.stringify({ email, password: PASSWORD }));
+  }
+
+  /** Cookie mode: the answer's body holds the access token, its cookie the refresh token. */
+  login(email: string): Promise<Answer> {
+    return this.#post('/auth/login', {}, JSON.stringify({ email, password: PASSWORD }));
+  }
+
+  /** No body: the cookie authenticates, and its Origin passes the CSRF check. */
+  refresh(refreshToken: string): Promise<Answer> {
+    return this.#post(
+      '/auth/refresh',
+      { cookie: `${REFRESH_COOKIE}=${refreshToken}`, origin: this.#origin },
+      null,
+    );
+  }
+
+  close(): void {
+    this.#agent.destroy();
+  }
+}
+
+/** The access token of a token response, failing loudly (with the status) when there is none. */
+export function accessTokenOf(answer: Answer): string {
+  const token =
+    answer.status === 200 ? (JSON.parse(answer.body) as { access_token?: unknown }).access_token : null;
+  if (typeof token !== 'string') throw new Error(`expected a token response, got ${answer.status}`);
+  return token;
+}

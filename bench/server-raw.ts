@@ -1,0 +1,109 @@
+/**
+ * The machine's raw rates for the server benchmark, in a process of its own that runs where the
+ * server runs (the benchmark pins it to core 0, with the same environment). When ready it prints
+ * `{"hashConcurrency":N,"argon2":{…}}`; then it answers each line of stdin, `{"op":"commit"|"argon2",
+ * "seconds":S}`, with one line: its `Outcome` (operations, perSec, p99Ms).
+ *
+ *   commit   better-sqlite3 on a file in a fresh temporary directory, opened as Latchkey opens its
+ *            store (WAL, synchronous=FULL); a table of 16 rows; `UPDATE … SET n = n + 1 WHERE id = ?
+ *            RETURNING n`, each its own transaction, one after the other, the rows in turn
+ *   argon2   @node-rs/argon2 `verify` of a hash made with the server's parameters, as many in flight as
+ *            the server's hash concurrency (LATCHKEY_HASH_CONCURRENCY, or its default for the CPUs
+ *            this process may use, which are the server's)
+ *
+ *   node --import tsx bench/server-raw.ts
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { verify } from '@node-rs/argon2';
+import BetterSqlite3 from 'better-sqlite3';
+import { defaultHashConcurrency, PasswordHasher } from '../src/auth/passwords.js';
+import { loadConfig } from '../src/server/config.js';
+import type { Outcome } from './http-load.js';
+import { Latencies } from './latencies.js';
+
+const RAW_ROWS = 16;
+const PASSWORD = 'bench-raw-password-0123456789';
+
+export interface RawRequest {
+  op: 'commit' | 'argon2';
+  seconds: number;
+}
+
+export interface RawHello {
+  hashConcurrency: number;
+  argon2: { memoryCost: number; timeCost: number; parallelism: number };
+}
+
+/** Counted and timed here, in the process that did the work. */
+function outcomeOf(latencies: Latencies, elapsedMs: number): Outcome {
+  return {
+    operations: latencies.count,
+    perSec: latencies.count / (elapsedMs / 1000),
+    p99Ms: latencies.percentile(99),
+    failures: 0,
+  };
+}
+
+const directory = mkdtempSync(join(tmpdir(), 'latchkey-bench-raw-'));
+const database = new BetterSqlite3(join(directory, 'raw.sqlite'));
+database.pragma('journal_mode = WAL');
+database.pragma('synchronous = FULL');
+database.exec('CREATE TABLE counters (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)');
+const insert = database.prepare('INSERT INTO counters (id, n) VALUES (?, 0)');
+for (let id = 1; id <= RAW_ROWS; id++) insert.run(id);
+const update = database.prepare('UPDATE counters SET n = n + 1 WHERE id = ? RETURNING n');
+
+/** Autocommit: every statement is its own transaction, committed (and synced) before the next. */
+function commits(seconds: number): Outcome {
+  const latencies = new Latencies();
+  const started = performance.now();
+  const end = started + seconds * 1000;
+  let now = started;
+  for (let i = 0; now < end; i++) {
+    update.get((i % RAW_ROWS) + 1);
+    const after = performance.now();
+    latencies.add(after - now);
+    now = after;
+  }
+  return outcomeOf(latencies, now - started);
+}
+
+const hashConcurrency = loadConfig(process.env).hashConcurrency ?? defaultHashConcurrency();
+const hasher = new PasswordHasher();
+const storedHash = await hasher.hash(PASSWORD);
+if (!(await verify(storedHash, PASSWORD))) throw new Error('argon2id: the password does not verify');
+
+async function verifications(seconds: number): Promise<Outcome> {
+  const latencies = new Latencies();
+  const started = performance.now();
+  const end = started + seconds * 1000;
+  const loop = async () => {
+    while (performance.now() < end) {
+      const before = performance.now();
+      await verify(storedHash, PASSWORD);
+      latencies.add(performance.now() - before);
+    }
+  };
+  await Promise.all(Array.from({ length: hashConcurrency }, loop));
+  return outcomeOf(latencies, performance.now() - started);
+}
+
+function cleanUp(): void {
+  database.close();
+  rmSync(directory, { recursive: true, force: true });
+}
+
+// However this process ends (the benchmark done, stopped, or gone with the pipe it reads answers from).
+process.once('exit', cleanUp);
+for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => process.exit(0));
+process.stdout.on('error', () => process.exit(0));
+const hello: RawHello = { hashConcurrency, argon2: { ...hasher.parameters } };
+process.stdout.write(`${JSON.stringify(hello)}\n`);
+for await (const line of createInterface({ input: process.stdin })) {
+  const request = JSON.parse(line) as RawRequest;
+  const answer = request.op === 'commit' ? commits(request.seconds) : await verifications(request.seconds);
+  process.stdout.write(`${JSON.stringify(answer)}\n`);
+}

@@ -1,0 +1,126 @@
+/**
+ * A Latchkey server process started the way `npm start` starts one (compiled: `node
+ * --enable-source-maps dist/server/main.js`), with its own port, its own fresh data directory (SQLite
+ * in it) and its own URL as issuer. The browser tests and the server benchmark run it; the caller
+ * makes sure dist/ is built.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { rmSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from './ports.js';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const SERVER_MAIN = join('dist', 'server', 'main.js');
+
+export interface LatchkeyProcessOptions {
+  /** Added to this process's environment; `undefined` removes a variable. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** A command the server runs under, such as `['taskset', '-c', '0']`; it must exec the server. */
+  launcher?: readonly string[];
+}
+
+export interface LatchkeyProcess {
+  /** `http://127.0.0.1:PORT`: the issuer, and so the audience and the allowed origin. */
+  baseUrl: string;
+  /** LATCHKEY_DATA_DIR: latchkey.sqlite there holds the signing keys (PEM, with no master key set). */
+  dataDir: string;
+  pid: number;
+  close(): Promise<void>;
+  /** Kills the server and removes its data dir without waiting: for an exit handler. */
+  abandon(): void;
+}
+
+/** Resolves when the process says it listens; rejects with its output when it exits first. */
+function listening(child: ChildProcess, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let output = '';
+    const timer = setTimeout(
+      () => fail(new Error(`no "listening" within ${timeoutMs} ms:\n${output}`)),
+      timeoutMs,
+    );
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+      if (output.includes('Latchkey is listening on')) done();
+    };
+    const onExit = (code: number | null) =>
+      fail(new Error(`the server exited (${code}) before listening:\n${output}`));
+    const cleanup = () => {
+      clearTimeout(timer);
+      child.stdout?.off('data', onData);
+      child.stderr?.off('data', onData);
+      child.off('exit', onExit);
+    };
+    const done = () => {
+      cleanup();
+      resolve();
+    };
+    const fail = (error: Error) => {
+      cleanup();
+      reject(error);
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', onExit);
+  });
+}
+
+export async function startLatchkeyProcess(options: LatchkeyProcessOptions = {}): Promise<LatchkeyProcess> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'latchkey-process-'));
+  const [command, ...args] = [
+    ...(options.launcher ?? []),
+    process.execPath,
+    '--enable-source-maps',
+    SERVER_MAIN,
+  ];
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const baseUrl = `http://127.0.0.1:${port}`;
+    const child = spawn(command as string, args, {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        LATCHKEY_DATA_DIR: dataDir,
+        LATCHKEY_ISSUER: baseUrl,
+        ...options.env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      await listening(child, 30_000);
+    } catch (error) {
+      child.kill('SIGKILL');
+      // Someone took the port between the probe and the listen: another port.
+      if (attempt < 5 && String(error).includes('EADDRINUSE')) continue;
+      await rm(dataDir, { recursive: true, force: true });
+      throw error;
+    }
+    // Keep reading, so a chatty server never blocks on a full pipe.
+    child.stdout?.resume();
+    child.stderr?.resume();
+    return {
+      baseUrl,
+      dataDir,
+      pid: child.pid as number,
+      async close() {
+        if (child.exitCode === null && child.signalCode === null) {
+          const exited = once(child, 'exit');
+          child.kill('SIGTERM');
+          await exited;
+        }
+        await rm(dataDir, { recursive: true, force: true });
+      },
+      abandon() {
+        // Not SIGTERM: once its stdout (a pipe to this dying process) is broken, the server stops
+        // answering and never finishes its graceful shutdown.
+        child.kill('SIGKILL');
+        rmSync(dataDir, { recursive: true, force: true });
+      },
+    };
+  }
+}

@@ -104,6 +104,7 @@ export function formatTable(results: readonly TableResult[]): string {
     'p99 ms',
     'busy',
     '÷ peer',
+    'per CPU',
     'target',
   ];
   const rows = NAMES.map((name) => {
@@ -116,10 +117,45 @@ export function formatTable(results: readonly TableResult[]): string {
       ...figures(latchkey),
       ...figures(peer),
       latchkey === undefined || peer === undefined ? '' : formatRatio(latchkey.perSec / peer.perSec),
+      latchkey === undefined || peer === undefined ? '' : capacityCell(latchkey, peer),
       minimum === undefined ? '' : `≥ ${minimum.toFixed(1)}×`,
     ];
   });
   return renderTable([header, ...rows], 2);
+}
+
+/**
+ * Requests per second of the serving process's CPU: what one core of it could serve. On a machine
+ * where the load generator has one core, it cannot keep a fast server busy, and the rate then says
+ * as much about the generator (which also parses every header a server sends) as about the server.
+ */
+export const capacity = (result: TableResult): number | undefined =>
+  result.busy === undefined || result.busy <= 0 ? undefined : result.perSec / result.busy;
+
+function capacityCell(latchkey: TableResult, peer: TableResult): string {
+  const [mine, theirs] = [capacity(latchkey), capacity(peer)];
+  if (!LOADED_BY_AUTOCANNON.has(latchkey.name) || mine === undefined || theirs === undefined) return '';
+  return formatRatio(mine / theirs);
+}
+
+/**
+ * The autocannon targets again, on requests per second of server CPU: shown when a server of the
+ * pair was not saturated, so that the rate ratio above is the load generator's as much as theirs.
+ */
+export function checkCapacityTargets(results: readonly TableResult[]): TargetCheck[] {
+  const lookup = createLookup(results);
+  return TARGETS.flatMap(({ name, minimum, description }) => {
+    if (!LOADED_BY_AUTOCANNON.has(name)) return [];
+    const latchkey = lookup({ name, impl: 'latchkey' });
+    const peer = lookup({ name, impl: PEER_OF[name] });
+    if (latchkey === undefined || peer === undefined) return [];
+    const [mine, theirs] = [capacity(latchkey), capacity(peer)];
+    if (mine === undefined || theirs === undefined) return [];
+    if ((latchkey.busy ?? 1) >= SATURATED_BUSY && (peer.busy ?? 1) >= SATURATED_BUSY) return [];
+    return [
+      checkRatio(`${name}: latchkey ≥ ${minimum.toFixed(1)}× ${description}, per CPU`, mine, theirs, minimum),
+    ];
+  });
 }
 
 /** Each variant's rate round by round, in round order, so Latchkey and its peer pair per round. */

@@ -54,6 +54,7 @@ import type { PeerConfig } from './server-peers.js';
 import type { RawHello, RawRequest } from './server-raw.js';
 import {
   allVariants,
+  checkCapacityTargets,
   checkTargets,
   formatLoadCheck,
   formatTable,
@@ -462,6 +463,13 @@ async function main(): Promise<void> {
     const loadCheck = formatLoadCheck(results);
     console.log(`${loadCheck === '' ? '' : `${loadCheck}\n`}${formatNoise([...samples.values()].flat())}\n`);
     console.log(formatTargets(checkTargets(results, rounds)));
+    const capacityChecks = checkCapacityTargets(results);
+    if (capacityChecks.length > 0) {
+      console.log(
+        '\nthe same, on requests per second of server CPU (a server of the pair was not saturated):\n' +
+          formatTargets(capacityChecks),
+      );
+    }
     if (json !== undefined) {
       writeFileSync(json, `${JSON.stringify(toJSON(results), null, 2)}\n`);
       console.log(`\nwrote ${json}`);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   allVariants,
+  checkCapacityTargets,
   checkTargets,
   formatLoadCheck,
   formatTable,
@@ -43,6 +44,38 @@ describe('allVariants', () => {
   });
 });
 
+describe('checkCapacityTargets', () => {
+  it('judges the autocannon targets on requests per CPU-second when a server was not saturated', () => {
+    const checks = checkCapacityTargets([
+      result({ name: 'me', impl: 'latchkey' }, 3_000, 0.35),
+      result({ name: 'me', impl: 'fastify+@fastify/jwt' }, 2_500, 0.5),
+      result({ name: 'healthz', impl: 'latchkey' }, 10_000, 0.99),
+      result({ name: 'healthz', impl: 'fastify' }, 12_000, 0.95),
+    ]);
+    // healthz: both saturated, the rate ratio stands on its own; me: 8,571 vs 5,000 per CPU-second.
+    expect(checks).toHaveLength(1);
+    expect(checks[0]?.description).toBe(
+      'me: latchkey ≥ 1.3× Fastify + @fastify/jwt ES256 (one token repeated), per CPU',
+    );
+    expect(checks[0]?.ratio).toBeCloseTo(8571.43 / 5000, 3);
+    expect(checks[0]?.pass).toBe(true);
+  });
+
+  it('leaves out what has no CPU figure (a --json file) and the rows autocannon does not load', () => {
+    const fromFile = [
+      { name: 'me' as const, impl: 'latchkey' as const, perSec: 1, p99Ms: 1 },
+      { name: 'me' as const, impl: 'fastify+@fastify/jwt' as const, perSec: 1, p99Ms: 1 },
+    ];
+    expect(checkCapacityTargets(fromFile)).toEqual([]);
+    expect(
+      checkCapacityTargets([
+        result({ name: 'refresh', impl: 'latchkey' }, 100, 0.2),
+        result({ name: 'refresh', impl: 'raw' }, 50, 0.2),
+      ]),
+    ).toEqual([]);
+  });
+});
+
 describe('formatTable', () => {
   it('puts Latchkey and its peer side by side, with the ratio and the target', () => {
     const table = formatTable([
@@ -53,13 +86,13 @@ describe('formatTable', () => {
     ]);
     const lines = table.split('\n');
     expect(lines[0]).toMatch(
-      /^ +compared with +latchkey\/s +p99 ms +busy +peer\/s +p99 ms +busy +÷ peer +target$/,
+      /^ +compared with +latchkey\/s +p99 ms +busy +peer\/s +p99 ms +busy +÷ peer +per CPU +target$/,
     );
     expect(table).toMatch(
-      /^me +fastify\+@fastify\/jwt ES256 \[3\] +12\.0k +1\.23 +99% +8\.00k +1\.23 +50% +1\.50× +≥ 1\.3×$/m,
+      /^me +fastify\+@fastify\/jwt ES256 \[3\] +12\.0k +1\.23 +99% +8\.00k +1\.23 +50% +1\.50× +0\.76× +≥ 1\.3×$/m,
     );
     expect(table).toMatch(
-      /^jwks +fastify: static JSON \[2\] +20\.0k +1\.23 +99% +25\.0k +1\.23 +99% +0\.80×$/m,
+      /^jwks +fastify: static JSON \[2\] +20\.0k +1\.23 +99% +25\.0k +1\.23 +99% +0\.80× +0\.80×$/m,
     );
     expect(table).toMatch(/^refresh +raw: SQLite commits \[4\] +n\/a +n\/a +≥ 1\.0×$/m);
   });

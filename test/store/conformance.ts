@@ -30,7 +30,8 @@ function newUser(id: string, overrides: Partial<NewUser> = {}): NewUser {
   };
 }
 
-function newSession(id: string, overrides: Partial<NewSession> = {}): NewSession {
+/** A session of user u1 created at T0, with `overrides` on top. */
+export function newSession(id: string, overrides: Partial<NewSession> = {}): NewSession {
   return {
     id,
     userId: 'u1',

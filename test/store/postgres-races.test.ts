@@ -11,8 +11,9 @@ import { decideRefresh, REUSE_REASON } from '../../src/auth/sessions.js';
 import { openPostgresStore } from '../../src/store/open.js';
 import { openPostgresDatabase, withPostgresTransaction } from '../../src/store/sql/postgres.js';
 import type { SQLStore } from '../../src/store/sql/sql-store.js';
-import type { NewSession, SessionRecord } from '../../src/store/types.js';
+import type { SessionRecord } from '../../src/store/types.js';
 import { postgresTarget, type TestDatabase } from '../support/postgres.js';
+import { newSession } from './conformance.js';
 
 const T0 = 1_700_000_000_000;
 const MINUTE = 60_000;
@@ -26,19 +27,6 @@ const databases: TestDatabase[] = [];
 afterAll(async () => {
   await Promise.all(databases.map((database) => database.drop()));
 });
-
-function newSession(id: string, at = T0): NewSession {
-  return {
-    id,
-    userId: 'u1',
-    createdAt: at,
-    lastUsedAt: at,
-    expiresAt: at + 30 * DAY,
-    idleExpiresAt: at + 7 * DAY,
-    userAgent: null,
-    ip: null,
-  };
-}
 
 /** The successor a token was rotated to, read without changing anything. */
 async function successorOf(store: SQLStore, hash: string): Promise<string | null> {
@@ -150,7 +138,11 @@ describe('two instances on one PostgreSQL database', () => {
       for (let i = 0; i < 6; i++) {
         const store = i % 2 === 0 ? a : b;
         logins.push(
-          store.createLoginSession(newSession(`r${round}-s${i}`, T0 + round), `rt-r${round}-${i}`, oldHash),
+          store.createLoginSession(
+            newSession(`r${round}-s${i}`, { createdAt: T0 + round, lastUsedAt: T0 + round }),
+            `rt-r${round}-${i}`,
+            oldHash,
+          ),
         );
       }
       const change = (round % 2 === 0 ? b : a).changePassword('u1', oldHash, newHash, null, T0 + round);

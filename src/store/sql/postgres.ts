@@ -7,6 +7,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { StoreError } from '../../errors.js';
 import { migrateToLatest } from './migrations.js';
+import { OwnSchemaPostgresDialect } from './postgres-migration-dialect.js';
 import type { Database } from './schema.js';
 
 export interface PostgresOptions {
@@ -245,7 +246,7 @@ export async function openPostgresDatabase(
       `${describeTarget(target)}: no schema to create the tables in (the search_path names none that exists)`,
     );
   }
-  const migrations = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const migrations = new Kysely<Database>({ dialect: new OwnSchemaPostgresDialect({ pool }, schema) });
   try {
     // Kysely's migrator holds a PostgreSQL advisory lock (one per database) around the migrations and
     // runs them in one transaction: a second instance starting at once waits, then finds them applied.

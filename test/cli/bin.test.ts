@@ -27,6 +27,22 @@ describe('bin/latchkey.js', () => {
       stderr: 'latchkey: invalid configuration: LATCHKEY_ALG: must be ES256, EdDSA, RS256, PS256 or HS256\n',
     });
   });
+
+  it('exits with 0 once a command that opened the store as a server does has finished', async () => {
+    // keys rotate builds a runtime (the WAL checkpointer's worker thread among it): closing it must
+    // keep the process alive until it is closed, not leave a top-level await unsettled (exit 13).
+    const db = await createTestDatabase();
+    try {
+      const { stdout, stderr } = await promisify(execFile)(BIN, ['keys', 'rotate'], {
+        env: { ...process.env, ...db.env },
+        timeout: 20_000,
+      });
+      expect(stdout).toMatch(/^[A-Za-z0-9_-]{43}\n$/);
+      expect(stderr).toBe('new signing key published; it starts signing in 10 minutes\n');
+    } finally {
+      await db.remove();
+    }
+  });
 });
 
 describe('latchkey serve', () => {

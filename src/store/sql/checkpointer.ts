@@ -81,6 +81,9 @@ export class Checkpointer {
     if (!this.#closing) {
       this.#closing = true;
       clearInterval(this.#timer);
+      // Unreferenced, the worker would let a process with nothing else to do end before the close
+      // finishes (Node then exits with 13, a top-level await that never settled).
+      this.#worker.ref();
       this.#worker.postMessage('close');
     }
     return this.#exited;

@@ -11,8 +11,10 @@ import {
   type FastifyServerOptions,
   LogController,
 } from 'fastify';
+import pino from 'pino';
 import type { AuthEvent } from '../auth/service.js';
 import type { AccessLogLevel, ServerConfig } from './config.js';
+import { stdoutFailed } from './standard-streams.js';
 
 /** Credential fields of the bodies we take and give. */
 const SECRET_FIELDS = [
@@ -44,6 +46,30 @@ const LEVEL_VALUES: Readonly<Record<string, number>> = {
 };
 
 /**
+ * Where the log goes when the caller names no destination: stdout, written synchronously, each line
+ * before the log call returns. pino's default destination is asynchronous, and that does not survive
+ * a stdout whose reader went away: a failed write is only learnt of later, and if the process exits
+ * before (SIGTERM, a crash), pino's exit hook flushes the lines still queued with sonic-boom's
+ * `flushSync`, which retries every failed write, EPIPE included, every 100 ms, forever. Here EPIPE
+ * surfaces inside the log call, pino turns the destination into a no-op at once (the server serves
+ * on, without its log), there is no exit hook, and no line is held in memory to be lost in a crash.
+ * The price is one write(2) on the event loop per line.
+ */
+export function stdoutDestination(): pino.DestinationStream {
+  const destination = pino.destination({ dest: 1, sync: true });
+  destination.on('error', (error: unknown) => {
+    // Only lines whose write failed can wait in a synchronous destination: fatal() would flush them,
+    // retrying forever while the failure lasts.
+    destination.flushSync = () => {};
+    // pino drops every line after EPIPE, but only while its own listener is there, and a failure of
+    // another kind removes it: the failed lines would then pile up in memory, retried on each write.
+    if ((error as NodeJS.ErrnoException | null)?.code === 'EPIPE') destination.write = () => true;
+    stdoutFailed(error);
+  });
+  return destination;
+}
+
+/**
  * Fastify's logger and request-logging options: the configured level (a caller's logger options may
  * change it, but never drop the redaction) and the access log at its level.
  */
@@ -55,8 +81,10 @@ export function loggingOptions(
   const options = typeof custom === 'object' ? custom : {};
   const level = options.level ?? config.logLevel;
   const access = config.accessLogLevel;
+  const destination =
+    'stream' in options || 'file' in options || 'transport' in options ? {} : { stream: stdoutDestination() };
   return {
-    logger: { level, ...options, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } },
+    logger: { level, ...destination, ...options, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } },
     logController: new AccessLog(
       access !== 'off' && (LEVEL_VALUES[access] ?? 0) >= (LEVEL_VALUES[level] ?? 0) ? access : 'off',
     ),

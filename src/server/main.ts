@@ -3,8 +3,11 @@ import { pathToFileURL } from 'node:url';
 import { LatchkeyError } from '../errors.js';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig, type ServerConfig } from './config.js';
+import { guardStandardStreams } from './standard-streams.js';
 
 export async function startServer(config: ServerConfig): Promise<() => Promise<void>> {
+  // A stdout or stderr whose reader goes away (EPIPE) must neither end the server nor hang it.
+  guardStandardStreams();
   const app = await buildApp(config);
   if (config.masterKey === null) {
     app.log.warn(

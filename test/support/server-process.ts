@@ -116,8 +116,7 @@ export async function startLatchkeyProcess(options: LatchkeyProcessOptions = {})
         await rm(dataDir, { recursive: true, force: true });
       },
       abandon() {
-        // Not SIGTERM: once its stdout (a pipe to this dying process) is broken, the server stops
-        // answering and never finishes its graceful shutdown.
+        // Not SIGTERM: an exit handler cannot wait for a graceful shutdown.
         child.kill('SIGKILL');
         rmSync(dataDir, { recursive: true, force: true });
       },

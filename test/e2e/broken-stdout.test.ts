@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort, sleep } from './support.js';
+import { cleanEnv, freePort, sleep } from './support.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SERVER_MAIN = join('dist', 'server', 'main.js');
@@ -41,14 +41,8 @@ afterEach(async () => {
 
 /** The environment of the child: this machine's, minus any Latchkey setting that would leak in. */
 function childEnv(port: number, dataDir: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (/^(LATCHKEY_|DATABASE_URL$|REDIS_URL$|PORT$|HOST$|LOG_LEVEL$|NODE_OPTIONS$|VITEST)/.test(name))
-      continue;
-    env[name] = value;
-  }
   return {
-    ...env,
+    ...cleanEnv(),
     HOST: '127.0.0.1',
     PORT: String(port),
     LATCHKEY_ISSUER: `http://127.0.0.1:${port}`,

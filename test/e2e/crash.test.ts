@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { claimsOf, field, type JSONResponse, request, sleep } from './support.js';
+import { claimsOf, cleanEnv, field, type JSONResponse, request, sleep } from './support.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PASSWORD = 'correct horse battery staple';
@@ -35,14 +35,8 @@ let dataDir = '';
 
 /** The environment of the child: this machine's, minus any Latchkey setting that would leak in. */
 function childEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (/^(LATCHKEY_|DATABASE_URL$|REDIS_URL$|PORT$|HOST$|LOG_LEVEL$|NODE_OPTIONS$|VITEST)/.test(name))
-      continue;
-    env[name] = value;
-  }
   return {
-    ...env,
+    ...cleanEnv(),
     HOST: '127.0.0.1',
     PORT: '0',
     LATCHKEY_DATA_DIR: dataDir,

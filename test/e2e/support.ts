@@ -129,3 +129,14 @@ export function claimsOf(token: string): Record<string, unknown> {
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/** This machine's environment minus any Latchkey setting that would leak into a spawned server. */
+export function cleanEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (/^(LATCHKEY_|DATABASE_URL$|REDIS_URL$|PORT$|HOST$|LOG_LEVEL$|NODE_OPTIONS$|VITEST)/.test(name))
+      continue;
+    env[name] = value;
+  }
+  return env;
+}

@@ -12,6 +12,10 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 const flushes = vi.hoisted(() => ({
   /** Paths flushed, in order. */
   paths: [] as string[],
+  /** Paths opened, in order. */
+  opened: [] as string[],
+  /** Handles closed, by the path they were opened with. */
+  closed: [] as string[],
   /** While set, every flush waits for it. */
   gate: null as Promise<void> | null,
 }));
@@ -20,6 +24,12 @@ vi.mock('node:fs/promises', async (importOriginal) => {
   const actual = await importOriginal<typeof import('node:fs/promises')>();
   const open: typeof actual.open = async (...args) => {
     const handle = await actual.open(...args);
+    flushes.opened.push(String(args[0]));
+    const close = handle.close.bind(handle);
+    handle.close = async () => {
+      flushes.closed.push(String(args[0]));
+      return close();
+    };
     const datasync = handle.datasync.bind(handle);
     handle.datasync = async () => {
       flushes.paths.push(String(args[0]));
@@ -95,6 +105,21 @@ describe('SQLite group commit', () => {
     } finally {
       await store.close();
     }
+  });
+
+  it('opens the WAL file once, keeps it for every flush, and closes it with the database', async () => {
+    const path = nextPath();
+    const wal = `${path}-wal`;
+    flushes.opened.length = 0;
+    flushes.closed.length = 0;
+    flushes.paths.length = 0;
+    const store = await openSQLiteStore(path);
+    for (let i = 0; i < 5; i++) await store.recordFailure(`login:${i}`, 60_000, T0 + i);
+    expect(flushes.paths.filter((flushed) => flushed === wal).length).toBeGreaterThanOrEqual(6);
+    expect(flushes.opened.filter((opened) => opened === wal)).toEqual([wal]);
+    expect(flushes.closed).not.toContain(wal);
+    await store.close();
+    expect(flushes.closed.filter((closed) => closed === wal)).toEqual([wal]);
   });
 
   it('refuses a write made around the write transaction, and keeps nothing of it', async () => {

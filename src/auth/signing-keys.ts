@@ -58,6 +58,21 @@ export const DEFAULT_ROTATION_DELAY_MS = 10 * 60_000;
 
 const isSecretAlg = (alg: string) => alg.startsWith('HS');
 
+/**
+ * The algorithm of the key that activated last of those signing now, in either kind of key: what the
+ * servers sharing these rows sign with. Null when nothing signs.
+ */
+export function signingAlgorithmOf(records: readonly SigningKeyRecord[], now: number): Algorithm | null {
+  let newest: SigningKeyRecord | null = null;
+  for (const own of [true, false]) {
+    const family = records.filter((record) => isSecretAlg(record.alg) === own);
+    for (const { record, state } of scheduleSigningKeys(family, now, 0)) {
+      if (state === 'active' && (newest === null || record.activatesAt > newest.activatesAt)) newest = record;
+    }
+  }
+  return (newest?.alg as Algorithm | undefined) ?? null;
+}
+
 export interface SigningKeysOptions {
   now?: () => number;
   /**

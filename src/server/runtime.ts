@@ -9,7 +9,7 @@ import { DEFAULT_SESSION_POLICY, type ResolvedAuthOptions } from '../auth/option
 import { type Argon2Parameters, DEFAULT_ARGON2, PasswordHasher } from '../auth/passwords.js';
 import { RevokedSessions } from '../auth/revocations.js';
 import { type AuthEvent, AuthService } from '../auth/service.js';
-import { type SigningKeyPolicy, SigningKeys } from '../auth/signing-keys.js';
+import { type SigningKeyPolicy, SigningKeys, signingAlgorithmOf } from '../auth/signing-keys.js';
 import { DEFAULT_THROTTLE, Throttle, type ThrottlePolicy } from '../auth/throttle.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
@@ -101,11 +101,16 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
     (await openStore(config.database, { onCheckpoint: (error) => ran('checkpoint', error) }));
   const accessTtlMs = config.accessTtlSeconds * 1000;
   const toleranceMs = config.clockToleranceSeconds * 1000;
-  const keys = new SigningKeys(store, signingKeyPolicy(config), config.masterKey, {
+  const adoptAlgorithm = options.adoptAlgorithm ?? true;
+  const policy = signingKeyPolicy(config);
+  // A process that does not adopt LATCHKEY_ALG (the CLI) works in the servers' kind of key: its own
+  // setting must never add a key of another kind to the store, which the servers would not use.
+  if (!adoptAlgorithm) policy.alg = signingAlgorithmOf(await store.listSigningKeys(), now()) ?? policy.alg;
+  const keys = new SigningKeys(store, policy, config.masterKey, {
     now,
     matchStoredSealing: options.matchStoredSealing ?? false,
   });
-  if (options.adoptAlgorithm ?? true) await keys.start();
+  if (adoptAlgorithm) await keys.start();
   else await keys.maintain();
   const revocations = new RevokedSessions(accessTtlMs + toleranceMs);
   await revocations.sync(store, now());

@@ -137,6 +137,62 @@ describe('latchkey keys', () => {
     }
   });
 
+  it('works in the kind of key the servers sign with: no key pair added to an HS256 store, and its secret revoked', async () => {
+    // A database whose servers have only ever used HS256.
+    const hmacOnly = await createTestDatabase();
+    await hmacOnly.run(['migrate']);
+    const server = await createRuntime(loadConfig({ ...hmacOnly.env, LATCHKEY_ALG: 'HS256' }), {
+      argon2: FAST_ARGON2,
+      background: false,
+    });
+    try {
+      const listKinds = async () =>
+        rows((await hmacOnly.run(['keys', 'list'])).stdout).map(([kid, alg, state]) => ({ kid, alg, state }));
+      const before = await listKinds();
+      // This shell has no LATCHKEY_ALG (ES256): twice, as an operator repeating a revocation would.
+      for (let round = 0; round < 2; round++) {
+        const stolen = server.keys.signingKey.kid ?? '';
+        expect(server.keys.signingKey.alg).toBe('HS256');
+        const result = await hmacOnly.run(['keys', 'rotate', '--revoke']);
+        expect(result.stdout).toMatch(new RegExp(`^revoked signing key ${stolen}\n`));
+        await server.keys.reload();
+        expect(server.keys.signingKey.kid).not.toBe(stolen);
+        expect(server.keys.signingKey.alg).toBe('HS256');
+      }
+      const after = await listKinds();
+      // No key of this shell's kind was added: the store holds secrets only.
+      expect(before.map(({ alg }) => alg)).toEqual(['HS256']);
+      expect(new Set(after.map(({ alg }) => alg))).toEqual(new Set(['HS256']));
+    } finally {
+      await server.close();
+      await hmacOnly.remove();
+    }
+  });
+
+  it('rotate --revoke refuses to guess when a secret and a key pair are both active, and revokes nothing', async () => {
+    // The first start made an ES256 key; a server now configured for HS256 makes an active secret
+    // beside it (each kind has its own succession).
+    const server = await createRuntime(loadConfig({ ...db.env, LATCHKEY_ALG: 'HS256' }), {
+      argon2: FAST_ARGON2,
+      background: false,
+    });
+    try {
+      const before = (await db.run(['keys', 'list'])).stdout;
+      const active = rows(before).filter(([, , state]) => state === 'active');
+      expect(active.map(([, alg]) => alg).sort()).toEqual(['ES256', 'HS256']);
+      const result = await db.run(['keys', 'rotate', '--revoke'], { now: () => Date.now() });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/more than one key is active: .*ES256.*HS256|HS256.*ES256/);
+      expect(result.stderr).toContain('latchkey keys revoke KID');
+      const unchanged = rows((await db.run(['keys', 'list'])).stdout);
+      expect(unchanged.map(([kid, , state]) => [kid, state])).toEqual(
+        rows(before).map(([kid, , state]) => [kid, state]),
+      );
+    } finally {
+      await server.close();
+    }
+  });
+
   it('refuses to write a key the servers could not read (another master key setting), changing nothing', async () => {
     const [[kid = ''] = []] = rows((await db.run(['keys', 'list'])).stdout);
     let stderr = '';

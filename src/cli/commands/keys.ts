@@ -48,9 +48,18 @@ export function registerKeysCommand(program: Command, context: CLIContext): void
     .action(async (options: { now?: boolean; revoke?: boolean }) => {
       await context.withRuntime(async (runtime) => {
         if (options.revoke === true) {
-          const active = runtime.keys.list().find((key) => key.state === 'active');
-          if (active === undefined) throw new CLIError('no key is signing now; nothing to revoke');
-          reportRevocation(context, active.kid, await runtime.keys.revoke(active.kid));
+          const active = runtime.keys.list().filter((key) => key.state === 'active');
+          const [signing] = active;
+          if (signing === undefined) throw new CLIError('no key is signing now; nothing to revoke');
+          // Secrets (HS*) and key pairs each have an active key after LATCHKEY_ALG moved between them;
+          // which one the servers sign with is their setting, not this process's: never guess.
+          if (active.length > 1) {
+            const names = active.map((key) => `${key.kid} (${key.alg})`).join(', ');
+            throw new CLIError(
+              `more than one key is active: ${names}. The servers sign with the one of their LATCHKEY_ALG's kind; revoke it by kid: latchkey keys revoke KID`,
+            );
+          }
+          reportRevocation(context, signing.kid, await runtime.keys.revoke(signing.kid));
           return;
         }
         const kid = await runtime.keys.rotate(options.now === true ? 0 : undefined);

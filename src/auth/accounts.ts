@@ -4,13 +4,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { AuthError, StoreError } from '../errors.js';
-import type { Store, UserRecord } from '../store/types.js';
+import type { UserRecord, UserStore } from '../store/types.js';
 import { normalizeEmail } from './emails.js';
 import type { PasswordHasher } from './passwords.js';
 import { normalizePassword } from './passwords.js';
 
 export async function createAccount(
-  store: Store,
+  store: UserStore,
   passwords: PasswordHasher,
   emailInput: string,
   passwordInput: string,

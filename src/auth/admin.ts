@@ -4,14 +4,15 @@
  * atomic operation. A role change reaches the user's next access token, at their next login or refresh.
  */
 import { AuthError } from '../errors.js';
-import type { SessionRecord, Store, UserRecord } from '../store/types.js';
+import type { SessionRecord, SessionStore, UserRecord, UserStore } from '../store/types.js';
 import { createAccount } from './accounts.js';
 import { normalizeEmail } from './emails.js';
 import type { PasswordHasher } from './passwords.js';
 import { requireRoleName } from './roles.js';
+import { SessionEndReason } from './session-end-reasons.js';
 
 export interface AdminServiceDependencies {
-  store: Store;
+  store: UserStore & SessionStore;
   /** For adding users; the same hashing as the server's, so a user added here logs in there. */
   passwords?: PasswordHasher;
   now?: () => number;
@@ -31,10 +32,6 @@ export type SessionRevocation =
   | { outcome: 'expired'; session: SessionRecord; owner: UserRecord | null }
   | { outcome: 'unknown' };
 
-/** Why the console ended sessions, as the session records keep it. */
-const REVOKED_BY_ADMIN = 'revoked_by_admin';
-const USER_DISABLED = 'user_disabled';
-
 export interface UserRoles {
   /** Normalised, as stored. */
   email: string;
@@ -52,7 +49,7 @@ export interface RoleChange {
 const userNotFound = (email: string) => new AuthError('ERR_USER_NOT_FOUND', `no user with email ${email}`);
 
 export class AdminService {
-  readonly #store: Store;
+  readonly #store: UserStore & SessionStore;
   readonly #passwords: PasswordHasher | null;
   readonly #now: () => number;
 
@@ -83,7 +80,7 @@ export class AdminService {
     const at = this.#now();
     if (user.disabledAt === null) await this.#store.setUserDisabled(user.id, at);
     // After disabling, so that no login can start a session the revocation would miss.
-    const revokedSessions = await this.#store.revokeUserSessions(user.id, at, USER_DISABLED);
+    const revokedSessions = await this.#store.revokeUserSessions(user.id, at, SessionEndReason.userDisabled);
     return { user, alreadySince: user.disabledAt, revokedSessions };
   }
 
@@ -100,7 +97,7 @@ export class AdminService {
     const before = await this.#store.findSession(id);
     if (before === null) return { outcome: 'unknown' };
     if (before.revokedAt !== null) return { outcome: 'already-revoked', session: before };
-    const after = await this.#store.revokeSession(id, this.#now(), REVOKED_BY_ADMIN);
+    const after = await this.#store.revokeSession(id, this.#now(), SessionEndReason.revokedByAdmin);
     const owner = await this.#store.findUserById(before.userId);
     // The store revokes only live sessions: one that had ended on its own stays as it was.
     if (after === null || after.revokedAt === null) return { outcome: 'expired', session: before, owner };
@@ -110,7 +107,10 @@ export class AdminService {
   /** Revokes every live session of a user. */
   async revokeUserSessions(emailInput: string): Promise<{ user: UserRecord; revoked: string[] }> {
     const user = await this.#requireUser(emailInput);
-    return { user, revoked: await this.#store.revokeUserSessions(user.id, this.#now(), REVOKED_BY_ADMIN) };
+    return {
+      user,
+      revoked: await this.#store.revokeUserSessions(user.id, this.#now(), SessionEndReason.revokedByAdmin),
+    };
   }
 
   async listRoles(emailInput: string): Promise<UserRoles> {

@@ -3,7 +3,7 @@
  * (access-token lifetime + clock tolerance); after that every such token has expired on its own.
  * Fed by this instance at once and by the store's revocation list for the others.
  */
-import type { Store } from '../store/types.js';
+import type { SessionStore } from '../store/types.js';
 
 /** Re-read this much of the past on every sync, for commits that land out of clock order. */
 const SYNC_OVERLAP_MS = 5_000;
@@ -30,7 +30,7 @@ export class RevokedSessions {
   }
 
   /** Pulls revocations made since the last sync (by any instance) and forgets those too old to matter. */
-  async sync(store: Store, now: number): Promise<void> {
+  async sync(store: SessionStore, now: number): Promise<void> {
     const since = this.#syncedUntil === null ? now - this.#retentionMs : this.#syncedUntil - SYNC_OVERLAP_MS;
     for (const { id, revokedAt } of await store.listRevokedSessionsSince(since)) this.add(id, revokedAt);
     this.#syncedUntil = now;

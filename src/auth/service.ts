@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { AuthError } from '../errors.js';
-import type { SessionRecord, Store, UserRecord } from '../store/types.js';
+import type { SessionRecord, SessionStore, UserRecord, UserStore } from '../store/types.js';
 import type { AccessTokenClaims, AccessTokens } from './access-tokens.js';
 import { createAccount } from './accounts.js';
 import { normalizeEmail } from './emails.js';
@@ -24,6 +24,7 @@ import {
   isRefreshTokenShape,
 } from './refresh-tokens.js';
 import type { RevokedSessions } from './revocations.js';
+import { SessionEndReason } from './session-end-reasons.js';
 import { decideRefresh } from './sessions.js';
 import type { LoginAttempt, Throttle } from './throttle.js';
 
@@ -66,11 +67,11 @@ export type AuthEvent =
   | { type: 'refreshed'; sessionId: string }
   | { type: 'refresh_rejected'; reason: 'unknown' | 'expired_or_revoked' | 'disabled' }
   | { type: 'refresh_reuse_detected'; sessionId: string; userId: string }
-  | { type: 'sessions_revoked'; sessionIds: string[]; reason: string }
+  | { type: 'sessions_revoked'; sessionIds: string[]; reason: SessionEndReason }
   | { type: 'password_changed'; userId: string };
 
 export interface AuthServiceDependencies {
-  store: Store;
+  store: UserStore & SessionStore;
   passwords: PasswordHasher;
   throttle: Throttle;
   accessTokens: AccessTokens;
@@ -208,7 +209,7 @@ export class AuthService {
     }
     const user = await store.findUserById(session.userId);
     if (user === null || user.disabledAt !== null) {
-      await this.#revoke([session.id], 'user_disabled');
+      await this.#revoke([session.id], SessionEndReason.userDisabled);
       this.#d.onEvent({ type: 'refresh_rejected', reason: 'disabled' });
       throw invalidGrant();
     }
@@ -224,23 +225,27 @@ export class AuthService {
     const outcome = await this.#d.store.consumeRefreshToken(hashRefreshToken(refreshToken), () => ({
       action: 'revoke',
       now: at,
-      reason: 'logout',
+      reason: SessionEndReason.logout,
     }));
     if (outcome !== null) {
       this.#d.revocations.add(outcome.session.id, outcome.session.revokedAt ?? at);
-      this.#d.onEvent({ type: 'sessions_revoked', sessionIds: [outcome.session.id], reason: 'logout' });
+      this.#d.onEvent({
+        type: 'sessions_revoked',
+        sessionIds: [outcome.session.id],
+        reason: SessionEndReason.logout,
+      });
     }
   }
 
   /** Ends one session by id (logout with an access token). */
   async endSession(sessionId: string): Promise<void> {
-    await this.#revoke([sessionId], 'logout');
+    await this.#revoke([sessionId], SessionEndReason.logout);
   }
 
   async logoutAll(userId: string): Promise<void> {
     const at = this.#d.now();
-    const ids = await this.#d.store.revokeUserSessions(userId, at, 'logout_all');
-    this.#remember(ids, at, 'logout_all');
+    const ids = await this.#d.store.revokeUserSessions(userId, at, SessionEndReason.logoutAll);
+    this.#remember(ids, at, SessionEndReason.logoutAll);
   }
 
   /** Verifies an access token and that its session is not revoked. */
@@ -266,7 +271,7 @@ export class AuthService {
     if (session === null || session.userId !== userId) {
       throw new AuthError('ERR_SESSION_NOT_FOUND', 'no such session');
     }
-    await this.#revoke([sessionId], 'revoked_by_user');
+    await this.#revoke([sessionId], SessionEndReason.revokedByUser);
   }
 
   /** Changes the password and revokes every other session of the user. */
@@ -292,10 +297,11 @@ export class AuthService {
       await passwords.hash(next),
       principal.sessionId,
       at,
+      SessionEndReason.passwordChanged,
     );
     // Changed by someone else since the check: the password given is no longer the current one.
     if (revoked === null) throw new AuthError('ERR_WRONG_PASSWORD', 'current password is incorrect');
-    this.#remember(revoked, at, 'password_changed');
+    this.#remember(revoked, at, SessionEndReason.passwordChanged);
     this.#d.onEvent({ type: 'password_changed', userId: user.id });
   }
 
@@ -358,7 +364,7 @@ export class AuthService {
     };
   }
 
-  async #revoke(sessionIds: string[], reason: string): Promise<void> {
+  async #revoke(sessionIds: string[], reason: SessionEndReason): Promise<void> {
     const at = this.#d.now();
     const revoked: string[] = [];
     for (const id of sessionIds) {
@@ -370,7 +376,7 @@ export class AuthService {
     this.#remember(revoked, at, reason);
   }
 
-  #remember(sessionIds: string[], at: number, reason: string): void {
+  #remember(sessionIds: string[], at: number, reason: SessionEndReason): void {
     if (sessionIds.length === 0) return;
     for (const id of sessionIds) this.#d.revocations.add(id, at);
     this.#d.onEvent({ type: 'sessions_revoked', sessionIds, reason });

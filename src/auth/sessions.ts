@@ -3,13 +3,12 @@
  * policy, what must happen. The store carries the decision out in the transaction that read the state.
  */
 import type { RefreshDecision, RefreshTokenState } from '../store/types.js';
+import { SessionEndReason } from './session-end-reasons.js';
 
 export interface RefreshPolicy {
   idleTtlMs: number;
   graceMs: number;
 }
-
-export const REUSE_REASON = 'refresh_token_reuse';
 
 export function decideRefresh(
   { token, session }: RefreshTokenState,
@@ -31,5 +30,5 @@ export function decideRefresh(
   // Two tabs refreshing at once present the same token twice: both get the one successor.
   if (now - token.rotatedAt <= policy.graceMs) return { action: 'repeat' };
   // A rotated token used again later means two parties hold the family: assume theft (RFC 9700 §4.14.2).
-  return { action: 'revoke', now, reason: REUSE_REASON };
+  return { action: 'revoke', now, reason: SessionEndReason.refreshTokenReuse };
 }

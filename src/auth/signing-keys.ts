@@ -18,7 +18,7 @@ import {
   Key,
   KeySet,
 } from '../jwt/index.js';
-import type { SigningKeyRecord, Store } from '../store/types.js';
+import type { KeyStore, SigningKeyRecord } from '../store/types.js';
 import { isSealed, openPrivateKey, sealPrivateKey } from './key-encryption.js';
 import { type ScheduledKey, type SigningKeyState, scheduleSigningKeys } from './key-schedule.js';
 
@@ -90,7 +90,7 @@ export interface KeyLoadProblem {
 }
 
 export class SigningKeys {
-  readonly #store: Store;
+  readonly #store: KeyStore;
   readonly #policy: SigningKeyPolicy;
   readonly #masterKey: Buffer | null;
   readonly #now: () => number;
@@ -109,7 +109,7 @@ export class SigningKeys {
   #readApplied = 0;
 
   constructor(
-    store: Store,
+    store: KeyStore,
     policy: SigningKeyPolicy,
     masterKey: Buffer | null,
     options: SigningKeysOptions | (() => number) = {},

@@ -6,7 +6,7 @@
  * owner out from elsewhere. Checks run before the password is, so a throttled right password fails too.
  */
 import { AuthError } from '../errors.js';
-import type { CounterState, Store } from '../store/types.js';
+import type { CounterState, CounterStore } from '../store/types.js';
 
 export interface ThrottlePolicy {
   /** Failures per account+IP before back-off starts; default 5. */
@@ -61,12 +61,12 @@ export interface LoginAttempt {
 const IN_FLIGHT_WAIT_MS = 1000;
 
 export class Throttle {
-  readonly #store: Store;
+  readonly #store: CounterStore;
   readonly #policy: ThrottlePolicy;
   /** Attempts per counter key between passing the check and recording their outcome, this process. */
   readonly #inFlight = new Map<string, number>();
 
-  constructor(store: Store, policy: ThrottlePolicy = DEFAULT_THROTTLE) {
+  constructor(store: CounterStore, policy: ThrottlePolicy = DEFAULT_THROTTLE) {
     this.#store = store;
     this.#policy = policy;
   }

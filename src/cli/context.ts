@@ -10,7 +10,7 @@ import { SigningKeys } from '../auth/signing-keys.js';
 import { loadConfig, type ServerConfig } from '../server/config.js';
 import { createRuntime, type Runtime, type RuntimeOptions, signingKeyPolicy } from '../server/runtime.js';
 import { openStore } from '../store/open.js';
-import type { Store } from '../store/types.js';
+import type { SessionStore, Store, UserStore } from '../store/types.js';
 import { terminalSafe } from './format.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -107,7 +107,7 @@ export class CLIContext {
    * rotated or deleted (for `keys list` and `token inspect`, which must leave the database as it is).
    */
   async withStoredKeys<T>(
-    work: (keys: SigningKeys, store: Store, config: ServerConfig) => Promise<T>,
+    work: (keys: SigningKeys, store: UserStore & SessionStore, config: ServerConfig) => Promise<T>,
   ): Promise<T> {
     return this.withStore(async (store, config) => {
       const keys = new SigningKeys(store, signingKeyPolicy(config), config.masterKey, { now: this.now });

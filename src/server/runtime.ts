@@ -12,7 +12,7 @@ import { type AuthEvent, AuthService } from '../auth/service.js';
 import { type SigningKeyPolicy, SigningKeys, signingAlgorithmOf } from '../auth/signing-keys.js';
 import { DEFAULT_THROTTLE, Throttle, type ThrottlePolicy } from '../auth/throttle.js';
 import { openStore } from '../store/open.js';
-import type { Store } from '../store/types.js';
+import type { KeyStore, Store } from '../store/types.js';
 import type { ServerConfig } from './config.js';
 import { Metrics } from './metrics.js';
 
@@ -74,7 +74,7 @@ export function signingKeyPolicy(config: ServerConfig): SigningKeyPolicy {
 }
 
 /** Every refresh secret is 32 random bytes, created by the first instance and shared through the store. */
-async function refreshSecret(store: Store): Promise<Buffer> {
+async function refreshSecret(store: KeyStore): Promise<Buffer> {
   const stored = await store.ensureSecret('refresh-token-successor', randomBytes(32).toString('base64url'));
   return Buffer.from(stored, 'base64url');
 }

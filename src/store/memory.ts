@@ -20,9 +20,6 @@ import type {
   UserRecord,
 } from './types.js';
 
-/** `revokedReason` of the sessions a password change ends, as in the SQL store. */
-const PASSWORD_CHANGED = 'password_changed';
-
 /** A user as kept here; the roles live in their own map, as in their own table. */
 type StoredUser = Omit<UserRecord, 'roles'>;
 
@@ -80,9 +77,10 @@ export class MemoryStore implements Store {
     passwordHash: string,
     keepSessionId: string | null,
     now: number,
+    reason: string,
   ): Promise<string[] | null> {
     if (!this.#replacePasswordHash(userId, verifiedHash, passwordHash)) return null;
-    return this.#revokeLiveSessions(userId, now, PASSWORD_CHANGED, keepSessionId);
+    return this.#revokeLiveSessions(userId, now, reason, keepSessionId);
   }
 
   async setUserDisabled(userId: string, disabledAt: number | null): Promise<boolean> {

@@ -3,7 +3,7 @@
  * the command line both open their store here, so they always agree on what DATABASE_URL means.
  */
 import { openPostgresDatabase, type PostgresOptions, withPostgresTransaction } from './sql/postgres.js';
-import { SQLStore } from './sql/sql-store.js';
+import { createSQLStore } from './sql/sql-store.js';
 import { openSQLiteStore, type SQLiteOptions } from './sql/sqlite.js';
 import type { Store } from './types.js';
 
@@ -12,10 +12,10 @@ export type DatabaseConfig =
   | { kind: 'postgres'; url: string; poolSize: number; statementTimeoutMs: number };
 
 /** Opens, checks and migrates the PostgreSQL database at `url`; see `openPostgresDatabase` for errors. */
-export async function openPostgresStore(url: string, options: PostgresOptions = {}): Promise<SQLStore> {
+export async function openPostgresStore(url: string, options: PostgresOptions = {}): Promise<Store> {
   const db = await openPostgresDatabase(url, options);
   // Row locks: many instances write the same database at once, each waiting only for the rows it needs.
-  return new SQLStore(db, {
+  return createSQLStore(db, {
     write: (work) => withPostgresTransaction(db, work),
     lockRows: true,
     close: () => db.destroy(),

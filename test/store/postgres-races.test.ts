@@ -7,11 +7,11 @@
 import { type Kysely, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { decideRefresh, REUSE_REASON } from '../../src/auth/sessions.js';
+import { SessionEndReason } from '../../src/auth/session-end-reasons.js';
+import { decideRefresh } from '../../src/auth/sessions.js';
 import { openPostgresStore } from '../../src/store/open.js';
 import { openPostgresDatabase, withPostgresTransaction } from '../../src/store/sql/postgres.js';
-import type { SQLStore } from '../../src/store/sql/sql-store.js';
-import type { SessionRecord } from '../../src/store/types.js';
+import type { SessionRecord, Store } from '../../src/store/types.js';
 import { postgresTarget, type TestDatabase } from '../support/postgres.js';
 import { newSession } from './conformance.js';
 
@@ -29,7 +29,7 @@ afterAll(async () => {
 });
 
 /** The successor a token was rotated to, read without changing anything. */
-async function successorOf(store: SQLStore, hash: string): Promise<string | null> {
+async function successorOf(store: Store, hash: string): Promise<string | null> {
   let successor: string | null = null;
   await store.consumeRefreshToken(hash, ({ token }) => {
     successor = token.successorHash;
@@ -39,17 +39,13 @@ async function successorOf(store: SQLStore, hash: string): Promise<string | null
 }
 
 /** `count` calls of `call`, half through each store, all started before any is awaited. */
-function race<T>(
-  stores: readonly SQLStore[],
-  count: number,
-  call: (store: SQLStore, i: number) => Promise<T>,
-) {
-  return Promise.all(Array.from({ length: count }, (_, i) => call(stores[i % stores.length] as SQLStore, i)));
+function race<T>(stores: readonly Store[], count: number, call: (store: Store, i: number) => Promise<T>) {
+  return Promise.all(Array.from({ length: count }, (_, i) => call(stores[i % stores.length] as Store, i)));
 }
 
 describe('two instances on one PostgreSQL database', () => {
-  let a: SQLStore;
-  let b: SQLStore;
+  let a: Store;
+  let b: Store;
 
   beforeEach(async () => {
     const database = await target.createDatabase();
@@ -95,7 +91,7 @@ describe('two instances on one PostgreSQL database', () => {
     expect(revocations).toHaveLength(1);
     expect(outcomes.filter((outcome) => outcome?.action === 'reject')).toHaveLength(19);
     const session = await b.findSession('s1');
-    expect(session).toMatchObject({ revokedReason: REUSE_REASON });
+    expect(session).toMatchObject({ revokedReason: SessionEndReason.refreshTokenReuse });
     expect(revocations[0]?.session).toEqual(session);
     expect(await a.listRevokedSessionsSince(T0)).toEqual([{ id: 's1', revokedAt: session?.revokedAt }]);
     // The successor dies with its family.
@@ -119,7 +115,10 @@ describe('two instances on one PostgreSQL database', () => {
       // first (rotated, and the family revoked right after). Either way the reuse ends the session.
       expect(reuse?.action).toBe('revoke');
       expect(['reject', 'rotate']).toContain(current?.action);
-      expect(await b.findSession(sid)).toMatchObject({ revokedAt: late, revokedReason: REUSE_REASON });
+      expect(await b.findSession(sid)).toMatchObject({
+        revokedAt: late,
+        revokedReason: SessionEndReason.refreshTokenReuse,
+      });
       if (current?.action === 'rotate') {
         const after = await a.consumeRefreshToken(`${sid}-3`, (state) =>
           decideRefresh(state, late, POLICY, 'x'),
@@ -145,7 +144,14 @@ describe('two instances on one PostgreSQL database', () => {
           ),
         );
       }
-      const change = (round % 2 === 0 ? b : a).changePassword('u1', oldHash, newHash, null, T0 + round);
+      const change = (round % 2 === 0 ? b : a).changePassword(
+        'u1',
+        oldHash,
+        newHash,
+        null,
+        T0 + round,
+        SessionEndReason.passwordChanged,
+      );
       const [revoked, created] = await Promise.all([change, Promise.all(logins)]);
       const made = created.filter((session) => session !== null);
       // Every login that got a session was before the change in the serial order, so the change ended it.
@@ -164,8 +170,22 @@ describe('two instances on one PostgreSQL database', () => {
     await a.createSession(newSession('keep-a'), 'rt-keep-a');
     await a.createSession(newSession('keep-b'), 'rt-keep-b');
     const [fromA, fromB] = await Promise.all([
-      a.changePassword('u1', OLD_HASH, '$argon2id$v=19$from-a', 'keep-a', T0 + 5),
-      b.changePassword('u1', OLD_HASH, '$argon2id$v=19$from-b', 'keep-b', T0 + 5),
+      a.changePassword(
+        'u1',
+        OLD_HASH,
+        '$argon2id$v=19$from-a',
+        'keep-a',
+        T0 + 5,
+        SessionEndReason.passwordChanged,
+      ),
+      b.changePassword(
+        'u1',
+        OLD_HASH,
+        '$argon2id$v=19$from-b',
+        'keep-b',
+        T0 + 5,
+        SessionEndReason.passwordChanged,
+      ),
     ]);
     const results = [fromA, fromB];
     expect(results.filter((result) => result === null)).toHaveLength(1);

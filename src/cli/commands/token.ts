@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import { isRoleList } from '../../auth/access-tokens.js';
 import type { ServerConfig } from '../../server/config.js';
-import type { Store } from '../../store/types.js';
+import type { SessionStore, UserStore } from '../../store/types.js';
 import { type CLIContext, CLIError } from '../context.js';
 import { explainClaims } from '../explain.js';
 import { countOf, formatJSON, formatTable, formatTime } from '../format.js';
@@ -116,7 +116,7 @@ function printVerdict(context: CLIContext, inspection: Inspection, problems: rea
  * What only the database knows: whose user `sub` is, whether the session `sid` was revoked, and
  * whether the user's roles changed since the token was issued.
  */
-async function storeFindings(store: Store, inspection: Inspection, nowMs: number) {
+async function storeFindings(store: UserStore & SessionStore, inspection: Inspection, nowMs: number) {
   const notes: Record<string, string> = {};
   const problems: Problem[] = [];
   if (inspection.payload?.ok !== true) return { notes, problems };

@@ -256,9 +256,18 @@ export async function openPostgresDatabase(
   } finally {
     await migrations.destroy();
   }
-  return new Kysely<Database>({
+  const db = new Kysely<Database>({
     dialect: new PostgresDialect({ pool: newPool(resolved.poolSize, resolved.statementTimeoutMs) }),
   });
+  try {
+    // Kysely takes the pool on its first query, and its destroy() ends only a pool it has taken: a
+    // store closed before any query would keep answering, on a pool nothing ends. Take it now.
+    await db.connection().execute(async () => {});
+  } catch (error) {
+    await db.destroy();
+    throw startupError(error, target, { connected: true }) ?? error;
+  }
+  return db;
 }
 
 /**

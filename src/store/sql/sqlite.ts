@@ -15,13 +15,15 @@ import { type FileHandle, mkdir, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
+import type { Store } from '../types.js';
 import { Checkpointer } from './checkpointer.js';
 import { GroupSync } from './group-sync.js';
 import { migrateToLatest } from './migrations.js';
 import type { Database } from './schema.js';
-import { SQLStore, type WriteTransaction } from './sql-store.js';
+import { createSQLStore } from './sql-store.js';
 import { SQLiteStatements } from './sqlite-statements.js';
-import { withSQLiteWriteLock } from './write-lock.js';
+import { withSQLiteWriteLock } from './sqlite-write-lock.js';
+import type { WriteTransaction } from './write-transaction.js';
 
 const IN_MEMORY = ':memory:';
 
@@ -102,9 +104,10 @@ export async function openSQLiteDatabase(path: string, options: SQLiteOptions = 
   };
 }
 
-export async function openSQLiteStore(path: string, options: SQLiteOptions = {}): Promise<SQLStore> {
+export async function openSQLiteStore(path: string, options: SQLiteOptions = {}): Promise<Store> {
   const database = await openSQLiteDatabase(path, options);
-  return new SQLStore(database.db, { write: database.write, lockRows: false, close: database.close });
+  // SQLite's write lock, taken at BEGIN, keeps every other writer out: no rows need locking.
+  return createSQLStore(database.db, { write: database.write, lockRows: false, close: database.close });
 }
 
 /**

@@ -1,0 +1,99 @@
+/**
+ * The sessions part of the store: login sessions, their refresh-token families, and the feed of
+ * revoked sessions every instance reads. Sessions belong to users, so an implementation shares its
+ * database with a `UserStore`.
+ */
+/** One login: a refresh-token family. Its id is the `sid` claim of every access token it yields. */
+export interface SessionRecord {
+  id: string;
+  userId: string;
+  createdAt: number;
+  lastUsedAt: number;
+  /** End of the absolute lifetime; no refresh extends it. */
+  expiresAt: number;
+  /** End of the idle lifetime; every rotation moves it, never past `expiresAt`. */
+  idleExpiresAt: number;
+  userAgent: string | null;
+  ip: string | null;
+  revokedAt: number | null;
+  revokedReason: string | null;
+}
+
+export type NewSession = Omit<SessionRecord, 'revokedAt' | 'revokedReason'>;
+
+/** A refresh token, known only by its SHA-256 hash. */
+export interface RefreshTokenRecord {
+  hash: string;
+  sessionId: string;
+  createdAt: number;
+  /** When it was exchanged for its successor; null while it is the family's current token. */
+  rotatedAt: number | null;
+  successorHash: string | null;
+}
+
+/** What the store found for a presented refresh token: the input of the domain's pure decision. */
+export interface RefreshTokenState {
+  token: RefreshTokenRecord;
+  session: SessionRecord;
+}
+
+/** The domain's verdict on a presented refresh token, which the store carries out atomically. */
+export type RefreshDecision =
+  /** Mark the token rotated, store its successor, and move the session's use and idle times. */
+  | { action: 'rotate'; successorHash: string; now: number; idleExpiresAt: number }
+  /** A repeat inside the grace window: change nothing; the caller hands out the same successor. */
+  | { action: 'repeat' }
+  /** A rotated token used again after the grace window: revoke the whole family, and keep that. */
+  | { action: 'revoke'; now: number; reason: string }
+  /** Expired or revoked session: change nothing. */
+  | { action: 'reject' };
+
+export type RefreshOutcome =
+  | { action: 'rotate'; session: SessionRecord }
+  | { action: 'repeat'; session: SessionRecord; successorHash: string }
+  | { action: 'revoke'; session: SessionRecord }
+  | { action: 'reject'; session: SessionRecord };
+
+export interface RevokedSession {
+  id: string;
+  revokedAt: number;
+}
+
+export interface SessionStore {
+  /** Stores a new session with its first refresh token, in one transaction. */
+  createSession(session: NewSession, refreshTokenHash: string): Promise<SessionRecord>;
+  /**
+   * `createSession` for a login that verified `verifiedHash`: in the same transaction, only if the
+   * user still has that hash and is not disabled. `null` when a password change or disabling
+   * committed after the check, so that the login cannot outlive it.
+   */
+  createLoginSession(
+    session: NewSession,
+    refreshTokenHash: string,
+    verifiedHash: string,
+  ): Promise<SessionRecord | null>;
+  findSession(id: string): Promise<SessionRecord | null>;
+  /** Sessions of a user that are neither revoked nor expired at `now`, newest first. */
+  listActiveSessions(userId: string, now: number): Promise<SessionRecord[]>;
+  /**
+   * Looks up a refresh token and its session, asks `decide` what to do, and does it, all in one
+   * transaction, so two uses of one token can never both rotate it. `null` for an unknown token.
+   */
+  consumeRefreshToken(
+    hash: string,
+    decide: (state: RefreshTokenState) => RefreshDecision,
+  ): Promise<RefreshOutcome | null>;
+  /** Revokes one session; the session as it is afterwards, or null if there is none. */
+  revokeSession(id: string, now: number, reason: string): Promise<SessionRecord | null>;
+  /** Revokes every live session of a user (but `exceptSessionId`); the ids it revoked. */
+  revokeUserSessions(
+    userId: string,
+    now: number,
+    reason: string,
+    exceptSessionId?: string,
+  ): Promise<string[]>;
+  /** Sessions revoked at or after `since`, for the revocation feed of every instance. */
+  listRevokedSessionsSince(since: number): Promise<RevokedSession[]>;
+  /** Deletes sessions (and their tokens) that expired before `before`; the number deleted. */
+  deleteExpiredSessions(before: number): Promise<number>;
+}

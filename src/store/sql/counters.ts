@@ -1,0 +1,79 @@
+/** The counters part of the SQL store (see sql-store.ts). */
+import type { Kysely } from 'kysely';
+import type { CounterState, CounterStore } from '../counter-store.js';
+import { toCounterState } from './rows.js';
+import type { Database } from './schema.js';
+import type { WriteStrategy, WriteTransaction } from './write-transaction.js';
+
+export class SQLCounterStore implements CounterStore {
+  readonly #db: Kysely<Database>;
+  readonly #write: WriteTransaction;
+
+  constructor(db: Kysely<Database>, { write }: WriteStrategy) {
+    this.#db = db;
+    this.#write = write;
+  }
+
+  async recordFailure(key: string, windowMs: number, now: number): Promise<CounterState> {
+    // One statement, so concurrent failures never lose a count. `excluded` is the row that would have
+    // been inserted: a fresh window starting now.
+    const row = await this.#write((trx) =>
+      trx
+        .insertInto('counters')
+        .values({ key, count: 1, window_started_at: now, last_at: now, expires_at: now + windowMs })
+        .onConflict((conflict) =>
+          conflict.column('key').doUpdateSet((eb) => {
+            const ended = eb('counters.expires_at', '<=', eb.ref('excluded.last_at'));
+            return {
+              count: eb
+                .case()
+                .when(ended)
+                .then(eb.ref('excluded.count'))
+                .else(eb('counters.count', '+', 1))
+                .end(),
+              window_started_at: eb
+                .case()
+                .when(ended)
+                .then(eb.ref('excluded.window_started_at'))
+                .else(eb.ref('counters.window_started_at'))
+                .end(),
+              expires_at: eb
+                .case()
+                .when(ended)
+                .then(eb.ref('excluded.expires_at'))
+                .else(eb.ref('counters.expires_at'))
+                .end(),
+              // The later of the two: concurrent failures (other connections, other instances) commit
+              // in any order. CASE rather than max()/greatest(), which SQLite and PostgreSQL spell
+              // differently.
+              last_at: eb
+                .case()
+                .when(eb('counters.last_at', '>', eb.ref('excluded.last_at')))
+                .then(eb.ref('counters.last_at'))
+                .else(eb.ref('excluded.last_at'))
+                .end(),
+            };
+          }),
+        )
+        .returningAll()
+        .executeTakeFirstOrThrow(),
+    );
+    return toCounterState(row);
+  }
+
+  async readCounter(key: string, now: number): Promise<CounterState | null> {
+    const row = await this.#db.selectFrom('counters').selectAll().where('key', '=', key).executeTakeFirst();
+    return row === undefined || now >= row.expires_at ? null : toCounterState(row);
+  }
+
+  async clearCounter(key: string): Promise<void> {
+    await this.#write((trx) => trx.deleteFrom('counters').where('key', '=', key).execute());
+  }
+
+  async deleteExpiredCounters(before: number): Promise<number> {
+    const result = await this.#write((trx) =>
+      trx.deleteFrom('counters').where('expires_at', '<', before).executeTakeFirst(),
+    );
+    return Number(result.numDeletedRows);
+  }
+}

@@ -1,0 +1,264 @@
+/** The sessions part of the SQL store (see sql-store.ts): sessions, refresh tokens, the revocation feed. */
+import type { ExpressionBuilder, Kysely } from 'kysely';
+import { newSessionRecord } from '../session-record.js';
+import type {
+  NewSession,
+  RefreshDecision,
+  RefreshOutcome,
+  RefreshTokenRecord,
+  RefreshTokenState,
+  RevokedSession,
+  SessionRecord,
+  SessionStore,
+} from '../session-store.js';
+import { prepareQuery } from './prepared-query.js';
+import { toRefreshTokenRecord, toSessionRecord } from './rows.js';
+import type { Database } from './schema.js';
+import type { WriteStrategy, WriteTransaction } from './write-transaction.js';
+
+export class SQLSessionStore implements SessionStore {
+  readonly #db: Kysely<Database>;
+  readonly #write: WriteTransaction;
+  readonly #lockRows: boolean;
+  readonly #refreshTokenByHash;
+  readonly #sessionById;
+
+  constructor(db: Kysely<Database>, { write, lockRows }: WriteStrategy) {
+    this.#db = db;
+    this.#write = write;
+    this.#lockRows = lockRows;
+    this.#refreshTokenByHash = prepareQuery(['hash'], ({ hash }) =>
+      db
+        .selectFrom('refresh_tokens')
+        .selectAll()
+        .where('hash', '=', hash)
+        .$if(this.#lockRows, (query) => query.forUpdate()),
+    );
+    this.#sessionById = prepareQuery(['id'], ({ id }) =>
+      db
+        .selectFrom('sessions')
+        .selectAll()
+        .where('id', '=', id)
+        .$if(this.#lockRows, (query) => query.forUpdate()),
+    );
+  }
+
+  async createSession(session: NewSession, refreshTokenHash: string): Promise<SessionRecord> {
+    await this.#write((trx) => insertSession(trx, session, refreshTokenHash));
+    return newSessionRecord(session);
+  }
+
+  async createLoginSession(
+    session: NewSession,
+    refreshTokenHash: string,
+    verifiedHash: string,
+  ): Promise<SessionRecord | null> {
+    return this.#write(async (trx) => {
+      // Locked with the session insert, so a password change waits for this login or sees it.
+      const user = await trx
+        .selectFrom('users')
+        .select(['password_hash', 'disabled_at'])
+        .where('id', '=', session.userId)
+        .$if(this.#lockRows, (query) => query.forUpdate())
+        .executeTakeFirst();
+      if (user === undefined || user.disabled_at !== null || user.password_hash !== verifiedHash) return null;
+      await insertSession(trx, session, refreshTokenHash);
+      return newSessionRecord(session);
+    });
+  }
+
+  async findSession(id: string): Promise<SessionRecord | null> {
+    const row = (await this.#db.executeQuery(this.#sessionById({ id }))).rows[0];
+    return row === undefined ? null : toSessionRecord(row);
+  }
+
+  async listActiveSessions(userId: string, now: number): Promise<SessionRecord[]> {
+    const rows = await this.#db
+      .selectFrom('sessions')
+      .selectAll()
+      .where('user_id', '=', userId)
+      .where('revoked_at', 'is', null)
+      .where('expires_at', '>', now)
+      .where('idle_expires_at', '>', now)
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .execute();
+    return rows.map(toSessionRecord);
+  }
+
+  async consumeRefreshToken(
+    hash: string,
+    decide: (state: RefreshTokenState) => RefreshDecision,
+  ): Promise<RefreshOutcome | null> {
+    return this.#write(async (trx) => {
+      const tokenRow = (await trx.executeQuery(this.#refreshTokenByHash({ hash }))).rows[0];
+      if (tokenRow === undefined) return null;
+      const sessionRow = (await trx.executeQuery(this.#sessionById({ id: tokenRow.session_id }))).rows[0];
+      if (sessionRow === undefined) throw new Error('refresh token without its session');
+      const token = toRefreshTokenRecord(tokenRow);
+      const session = toSessionRecord(sessionRow);
+      // Copies: what `decide` does to its argument must not leak into what is written.
+      return applyDecision(trx, token, session, decide({ token: { ...token }, session: { ...session } }));
+    });
+  }
+
+  async revokeSession(id: string, now: number, reason: string): Promise<SessionRecord | null> {
+    await this.#write((trx) => revokeSessionIfLive(trx, id, now, reason));
+    return this.findSession(id);
+  }
+
+  async revokeUserSessions(
+    userId: string,
+    now: number,
+    reason: string,
+    exceptSessionId?: string,
+  ): Promise<string[]> {
+    return this.#write((trx) => revokeLiveSessions(trx, userId, now, reason, exceptSessionId ?? null));
+  }
+
+  async listRevokedSessionsSince(since: number): Promise<RevokedSession[]> {
+    const rows = await this.#db
+      .selectFrom('sessions')
+      .select(['id', 'revoked_at'])
+      .where('revoked_at', '>=', since)
+      .orderBy('revoked_at')
+      .orderBy('id')
+      .$narrowType<{ revoked_at: number }>()
+      .execute();
+    return rows.map((row) => ({ id: row.id, revokedAt: row.revoked_at }));
+  }
+
+  async deleteExpiredSessions(before: number): Promise<number> {
+    const expired = (eb: ExpressionBuilder<Database, 'sessions'>) =>
+      eb.or([
+        eb('expires_at', '<', before),
+        eb('idle_expires_at', '<', before),
+        eb('revoked_at', '<', before),
+      ]);
+    return this.#write(async (trx) => {
+      await trx
+        .deleteFrom('refresh_tokens')
+        .where('session_id', 'in', trx.selectFrom('sessions').select('id').where(expired))
+        .execute();
+      const result = await trx.deleteFrom('sessions').where(expired).executeTakeFirst();
+      return Number(result.numDeletedRows);
+    });
+  }
+}
+
+async function applyDecision(
+  trx: Kysely<Database>,
+  token: RefreshTokenRecord,
+  session: SessionRecord,
+  decision: RefreshDecision,
+): Promise<RefreshOutcome> {
+  switch (decision.action) {
+    case 'rotate': {
+      // A second successor would fork the family; the domain may only repeat or revoke a rotated token.
+      if (token.rotatedAt !== null) throw new Error('cannot rotate a refresh token that was already rotated');
+      await trx
+        .updateTable('refresh_tokens')
+        .set({ rotated_at: decision.now, successor_hash: decision.successorHash })
+        .where('hash', '=', token.hash)
+        .execute();
+      await trx
+        .insertInto('refresh_tokens')
+        .values({
+          hash: decision.successorHash,
+          session_id: session.id,
+          created_at: decision.now,
+          rotated_at: null,
+          successor_hash: null,
+        })
+        .execute();
+      await trx
+        .updateTable('sessions')
+        .set({ last_used_at: decision.now, idle_expires_at: decision.idleExpiresAt })
+        .where('id', '=', session.id)
+        .execute();
+      return {
+        action: 'rotate',
+        session: { ...session, lastUsedAt: decision.now, idleExpiresAt: decision.idleExpiresAt },
+      };
+    }
+    case 'repeat':
+      if (token.successorHash === null) {
+        throw new Error('cannot repeat a refresh token that was never rotated: it has no successor');
+      }
+      return { action: 'repeat', session, successorHash: token.successorHash };
+    case 'revoke':
+      if (session.revokedAt !== null) return { action: 'revoke', session };
+      await revokeSessionIfLive(trx, session.id, decision.now, decision.reason);
+      return {
+        action: 'revoke',
+        session: { ...session, revokedAt: decision.now, revokedReason: decision.reason },
+      };
+    case 'reject':
+      return { action: 'reject', session };
+  }
+}
+
+/** A revoked session keeps its first revocation: the time the feed already announced. */
+async function revokeSessionIfLive(
+  db: Kysely<Database>,
+  id: string,
+  now: number,
+  reason: string,
+): Promise<void> {
+  await db
+    .updateTable('sessions')
+    .set({ revoked_at: now, revoked_reason: reason })
+    .where('id', '=', id)
+    .where('revoked_at', 'is', null)
+    .execute();
+}
+
+/** Revokes every live session of a user but `exceptSessionId`; the ids it revoked. */
+export async function revokeLiveSessions(
+  db: Kysely<Database>,
+  userId: string,
+  now: number,
+  reason: string,
+  exceptSessionId: string | null,
+): Promise<string[]> {
+  let query = db
+    .updateTable('sessions')
+    .set({ revoked_at: now, revoked_reason: reason })
+    .where('user_id', '=', userId)
+    .where('revoked_at', 'is', null);
+  if (exceptSessionId !== null) query = query.where('id', '!=', exceptSessionId);
+  const rows = await query.returning('id').execute();
+  return rows.map((row) => row.id);
+}
+
+async function insertSession(
+  trx: Kysely<Database>,
+  session: NewSession,
+  refreshTokenHash: string,
+): Promise<void> {
+  await trx
+    .insertInto('sessions')
+    .values({
+      id: session.id,
+      user_id: session.userId,
+      created_at: session.createdAt,
+      last_used_at: session.lastUsedAt,
+      expires_at: session.expiresAt,
+      idle_expires_at: session.idleExpiresAt,
+      user_agent: session.userAgent,
+      ip: session.ip,
+      revoked_at: null,
+      revoked_reason: null,
+    })
+    .execute();
+  await trx
+    .insertInto('refresh_tokens')
+    .values({
+      hash: refreshTokenHash,
+      session_id: session.id,
+      created_at: session.createdAt,
+      rotated_at: null,
+      successor_hash: null,
+    })
+    .execute();
+}

@@ -123,6 +123,11 @@ function kidOf(token: string): string {
   return String(header.kid);
 }
 
+/** One line per measured propagation, so a run shows how close to the bound it came. */
+function reportPropagation(variant: Variant, what: string, ms: number): void {
+  process.stderr.write(`multi-instance on ${variant.name}: ${what} after ${ms} ms\n`);
+}
+
 async function publishedKids(instance: LatchkeyProcess): Promise<string[]> {
   const jwks = await request(instance.baseUrl, '/.well-known/jwks.json');
   return ((jwks.body?.keys ?? []) as { kid: string }[]).map((key) => key.kid).sort();
@@ -182,6 +187,7 @@ for (const variant of VARIANTS) {
         const kids = await Promise.all(all.map(publishedKids));
         return (kids[0]?.length ?? 0) > 0 && kids.every((set) => set.join() === kids[0]?.join());
       }, startedAt);
+      reportPropagation(variant, 'one JWKS on all three', agreedAfterMs);
       expect(agreedAfterMs).toBeLessThan(PROPAGATION_MS);
     });
 
@@ -219,6 +225,7 @@ for (const variant of VARIANTS) {
         () => allAnswer(all, [first.accessToken, second.accessToken], 401),
         reusedAt,
       );
+      reportPropagation(variant, 'refresh-token reuse: access tokens refused on all three', refusedAfterMs);
       expect(refusedAfterMs).toBeLessThan(PROPAGATION_MS);
 
       // The newest refresh token of the family is dead too, wherever it is presented.
@@ -247,6 +254,7 @@ for (const variant of VARIANTS) {
       const loggedOutAt = Date.now();
       expect(loggedOut.status).toBe(204);
       const refusedAfterMs = await msUntil(() => allAnswer([b, c], accessTokens, 401), loggedOutAt);
+      reportPropagation(variant, 'logout-all on A: access tokens refused on B and C', refusedAfterMs);
       expect(refusedAfterMs).toBeLessThan(PROPAGATION_MS);
       expect(await allAnswer([a], accessTokens, 401)).toBe(true);
       const me = await request(c.baseUrl, '/api/me', { bearer: sessions[1]?.accessToken as string });
@@ -333,7 +341,9 @@ for (const variant of VARIANTS) {
         for (const [index, answer] of answers.entries()) sessions[index] = tokensOf(answer);
         return sessions.every((session) => kidOf(session.accessToken) === newKid);
       };
-      expect(await msUntil(signsWithNewKey, rotatedAt)).toBeLessThan(PROPAGATION_MS);
+      const signingAfterMs = await msUntil(signsWithNewKey, rotatedAt);
+      reportPropagation(variant, 'keys rotate --now: all three sign with the new key', signingAfterMs);
+      expect(signingAfterMs).toBeLessThan(PROPAGATION_MS);
 
       // Every instance publishes both keys and accepts tokens of both, whoever signed them.
       for (const instance of all) {
@@ -361,6 +371,7 @@ for (const variant of VARIANTS) {
 
       // The command wrote to the database from a process of its own: A learns of it as B and C do.
       const refusedAfterMs = await msUntil(() => allAnswer(all, [session.accessToken], 401), revokedAt);
+      reportPropagation(variant, 'keys revoke: its tokens refused on all three', refusedAfterMs);
       expect(refusedAfterMs).toBeLessThan(PROPAGATION_MS);
       for (const instance of all) expect(await publishedKids(instance)).not.toContain(revokedKid);
 
@@ -438,6 +449,11 @@ for (const variant of VARIANTS) {
       ]).finally(killB);
       await killed;
 
+      const rotations = chains.reduce((sum, chain) => sum + chain.acknowledged, 0);
+      process.stderr.write(
+        `multi-instance on ${variant.name}: SIGKILL after ${acknowledgedUsers.length} registrations and ` +
+          `${rotations} refreshes acknowledged; ${networkFailures} requests cut off\n`,
+      );
       expect(unexpected).toEqual([]);
       // The kill landed in the middle: some writes were acknowledged, others cut off.
       expect(acknowledgedUsers.length).toBeGreaterThanOrEqual(8);

@@ -1,8 +1,10 @@
 /**
  * Helpers for the end-to-end tests: a real Latchkey app on a real socket and a real SQLite file, and a
  * small JSON client over the global fetch. The issuer is the URL the server actually listens on, so
- * `iss`, `aud` and the allowed Origin are what a browser on that page would see.
+ * `iss`, `aud` and the allowed Origin are what a browser on that page would see. For tests of several
+ * instances: compiled servers, each its own process, and the compiled `latchkey` command.
  */
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,8 +12,10 @@ import type { FastifyInstance } from 'fastify';
 import { type BuildAppOptions, buildApp } from '../../src/server/app.js';
 import { FAST_ARGON2, testConfig } from '../support/app.js';
 import { freePort } from '../support/ports.js';
+import { type LatchkeyProcess, ROOT, startLatchkeyProcess } from '../support/server-process.js';
 
 export { freePort } from '../support/ports.js';
+export type { LatchkeyProcess } from '../support/server-process.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -139,4 +143,78 @@ export function cleanEnv(): NodeJS.ProcessEnv {
     env[name] = value;
   }
   return env;
+}
+
+/**
+ * `count` compiled servers (dist/), each its own process on its own loopback port, all with `env` on
+ * top of `cleanEnv()`: one DATABASE_URL and one LATCHKEY_ISSUER make them one deployment. They start
+ * at once, as instances of a deployment do; if one fails, the others are stopped.
+ */
+export async function startInstances(
+  count: number,
+  env: Readonly<Record<string, string>>,
+): Promise<LatchkeyProcess[]> {
+  const started = await Promise.allSettled(
+    Array.from({ length: count }, () => startLatchkeyProcess({ baseEnv: cleanEnv(), env })),
+  );
+  const failure = started.find((result) => result.status === 'rejected');
+  if (failure === undefined)
+    return started.map((result) => (result as PromiseFulfilledResult<LatchkeyProcess>).value);
+  await Promise.all(
+    started.map((result) => (result.status === 'fulfilled' ? result.value.close() : undefined)),
+  );
+  throw (failure as PromiseRejectedResult).reason;
+}
+
+export interface CommandResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs the compiled `latchkey` command (bin/latchkey.js) in a process of its own, as an operator runs
+ * it next to running servers: `env` on top of `cleanEnv()`.
+ */
+export function runLatchkeyCommand(
+  args: readonly string[],
+  env: Readonly<Record<string, string>>,
+  timeoutMs = 30_000,
+): Promise<CommandResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(ROOT, 'bin', 'latchkey.js'), ...args], {
+      cwd: ROOT,
+      env: { ...cleanEnv(), ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: timeoutMs,
+      killSignal: 'SIGKILL',
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString('utf8');
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8');
+    });
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/**
+ * Asks `check` every `intervalMs` until it holds, for at most `timeoutMs`: how many milliseconds after
+ * `since` it first held, or Infinity when it never did.
+ */
+export async function msUntil(
+  check: () => Promise<boolean>,
+  since: number,
+  timeoutMs = 3000,
+  intervalMs = 25,
+): Promise<number> {
+  while (Date.now() - since < timeoutMs) {
+    if (await check()) return Date.now() - since;
+    await sleep(intervalMs);
+  }
+  return Number.POSITIVE_INFINITY;
 }

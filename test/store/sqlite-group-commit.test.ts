@@ -3,9 +3,9 @@
  * after its commit, concurrent writes share flushes, and nothing writes around the write transaction.
  * The flush (fdatasync on the thread pool) is observed by wrapping node:fs/promises' `open`.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
@@ -16,6 +16,8 @@ const flushes = vi.hoisted(() => ({
   opened: [] as string[],
   /** Handles closed, by the path they were opened with. */
   closed: [] as string[],
+  /** While set, the next flush fails with it (once). */
+  failNext: null as Error | null,
   /** While set, every flush waits for it. */
   gate: null as Promise<void> | null,
 }));
@@ -34,6 +36,11 @@ vi.mock('node:fs/promises', async (importOriginal) => {
     handle.datasync = async () => {
       flushes.paths.push(String(args[0]));
       if (flushes.gate !== null) await flushes.gate;
+      const failure = flushes.failNext;
+      if (failure !== null) {
+        flushes.failNext = null;
+        throw failure;
+      }
       return datasync();
     };
     return handle;
@@ -120,6 +127,63 @@ describe('SQLite group commit', () => {
     expect(flushes.closed).not.toContain(wal);
     await store.close();
     expect(flushes.closed.filter((closed) => closed === wal)).toEqual([wal]);
+  });
+
+  it('flushes the WAL beside the real file when the database path is a symbolic link', async () => {
+    const real = nextPath();
+    const link = join(dir, `link-${files}.db`);
+    await mkdir(dirname(real), { recursive: true });
+    new BetterSqlite3(real).close();
+    await symlink(real, link);
+    const store = await openSQLiteStore(link);
+    try {
+      flushes.paths.length = 0;
+      await store.createUser({ id: 'u1', email: 'u1@example.com', passwordHash: 'phc', createdAt: T0 });
+      expect(flushes.paths).toEqual([`${real}-wal`]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('refuses every write after a failed flush, and says so on ping, until a restart', async () => {
+    const path = nextPath();
+    const store = await openSQLiteStore(path);
+    try {
+      await store.createUser({ id: 'u1', email: 'u1@example.com', passwordHash: 'phc', createdAt: T0 });
+      flushes.failNext = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+      await expect(store.recordFailure('login:a', 60_000, T0)).rejects.toThrow('EIO');
+      // The disk answers again, but what the failed flush held may be gone: nothing more is taken.
+      await expect(store.recordFailure('login:b', 60_000, T0)).rejects.toMatchObject({
+        code: 'ERR_STORE_UNAVAILABLE',
+      });
+      await expect(store.ping()).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
+      expect(await store.findUserById('u1')).not.toBeNull();
+      expect(await store.readCounter('login:b', T0)).toBeNull();
+    } finally {
+      flushes.failNext = null;
+      await store.close();
+    }
+    const restarted = await openSQLiteStore(path);
+    try {
+      await restarted.ping();
+      await restarted.recordFailure('login:b', 60_000, T0);
+      expect(await restarted.readCounter('login:b', T0)).not.toBeNull();
+    } finally {
+      await restarted.close();
+    }
+  });
+
+  it('refuses a write with RETURNING made around the write transaction too', async () => {
+    const database = await openSQLiteDatabase(nextPath());
+    try {
+      await expect(
+        database.db.insertInto('secrets').values({ name: 'stray', value: 'x' }).returning('name').execute(),
+      ).rejects.toThrow('a write outside a write transaction would not be made durable');
+      const rows = await database.db.selectFrom('secrets').selectAll().where('name', '=', 'stray').execute();
+      expect(rows).toEqual([]);
+    } finally {
+      await database.close();
+    }
   });
 
   it('refuses a write made around the write transaction, and keeps nothing of it', async () => {

@@ -18,6 +18,8 @@ import type { WriteStrategy } from './write-transaction.js';
 export type { WriteTransaction } from './write-transaction.js';
 
 export interface SQLStoreOptions extends WriteStrategy {
+  /** Throws when the dialect knows the database cannot be trusted any more, whatever `select 1` says. */
+  check?: () => void;
   /** Closes the database. */
   close: () => Promise<void>;
 }
@@ -29,6 +31,7 @@ export function createSQLStore(db: Kysely<Database>, options: SQLStoreOptions): 
     counters: new SQLCounterStore(db, options),
     keys: new SQLKeyStore(db, options),
     async ping() {
+      options.check?.();
       try {
         await sql`select 1`.execute(db);
       } catch (error) {

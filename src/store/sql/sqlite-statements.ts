@@ -11,6 +11,7 @@ import type { Database as BetterSqlite3Database, Statement } from 'better-sqlite
 import type { SqliteDatabase, SqliteStatement } from 'kysely';
 
 const MAX_STATEMENTS = 256;
+const PRAGMA_READ = /^\s*pragma\s+\w+\s*;?\s*$/i;
 
 export class SQLiteStatements implements SqliteDatabase {
   readonly #database: BetterSqlite3Database;
@@ -53,19 +54,28 @@ export class SQLiteStatements implements SqliteDatabase {
   }
 
   #guarded(statement: Statement): SqliteStatement {
-    if (statement.reader) return statement;
+    // `readonly`, not `reader`: an INSERT … RETURNING reads rows too, and it writes. SQLite never
+    // calls a pragma read-only, but one without a value only reads a setting.
+    if (statement.readonly || PRAGMA_READ.test(statement.source)) return statement;
+    const allowed = () => {
+      if (!this.#writing) {
+        throw new Error(`a write outside a write transaction would not be made durable: ${statement.source}`);
+      }
+    };
     return {
-      reader: false,
-      all: (parameters) => statement.all(parameters),
+      reader: statement.reader,
+      all: (parameters) => {
+        allowed();
+        return statement.all(parameters);
+      },
       run: (parameters) => {
-        if (!this.#writing) {
-          throw new Error(
-            `a write outside a write transaction would not be made durable: ${statement.source}`,
-          );
-        }
+        allowed();
         return statement.run(parameters);
       },
-      iterate: (parameters) => statement.iterate(parameters),
+      iterate: (parameters) => {
+        allowed();
+        return statement.iterate(parameters);
+      },
     };
   }
 }

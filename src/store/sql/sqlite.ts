@@ -11,10 +11,11 @@
  * disk, as with synchronous=FULL, but concurrent writes share one flush and the event loop never waits
  * for the disk: neither for those flushes nor for checkpoints (checkpointer.ts).
  */
-import { type FileHandle, mkdir, open } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, realpath } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
+import { StoreError } from '../../errors.js';
 import type { Store } from '../types.js';
 import { Checkpointer } from './checkpointer.js';
 import { GroupSync } from './group-sync.js';
@@ -39,6 +40,8 @@ export interface SQLiteOptions {
 export interface SQLiteDatabase {
   db: Kysely<Database>;
   write: WriteTransaction;
+  /** Throws when the database can no longer be trusted with writes (a flush failed). */
+  check(): void;
   /** Ends the database's background work and closes it. */
   close(): Promise<void>;
 }
@@ -52,7 +55,11 @@ export async function openSQLiteDatabase(path: string, options: SQLiteOptions = 
     // First, so that even the switch to WAL waits for another process instead of failing.
     database.pragma('busy_timeout = 5000');
     // Readers never block the writer, nor the writer readers.
-    database.pragma('journal_mode = WAL');
+    const mode = database.pragma('journal_mode = WAL', { simple: true });
+    // A file system without the shared memory WAL needs keeps the rollback journal: our flush of the
+    // WAL file would then make nothing durable.
+    if (onDisk && mode !== 'wal')
+      throw new Error(`SQLite cannot use WAL mode for ${path} (journal mode ${String(mode)})`);
     // Commits reach the WAL file at once and the disk with the next group flush, which every write
     // awaits before it is answered: nothing acknowledged is lost on power loss (a lost revocation
     // would be a security bug), and SQLite itself never waits for the disk on the event loop.
@@ -67,13 +74,30 @@ export async function openSQLiteDatabase(path: string, options: SQLiteOptions = 
   }
   const statements = new SQLiteStatements(database);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: statements }) });
-  const wal = onDisk ? new WalFile(`${path}-wal`) : null;
+  // SQLite follows a symbolic link to the database and keeps its WAL beside the real file.
+  const realPath = onDisk ? await realpath(path) : path;
+  const wal = onDisk ? new WalFile(`${realPath}-wal`) : null;
   const durable = wal === null ? null : new GroupSync(() => wal.flush());
+  /**
+   * A failed flush may have dropped earlier commits' pages from the page cache while a later flush
+   * succeeds (Linux reports a write-back error once), so nothing written after it could be trusted to
+   * survive a crash either: from then on the database refuses writes until a restart, which
+   * recovers from the WAL on disk.
+   */
+  let flushFailure: unknown = null;
   const checkpointer =
     onDisk && options.onCheckpoint !== undefined ? new Checkpointer(path, options.onCheckpoint) : null;
   const write: WriteTransaction = async (work) => {
+    if (flushFailure !== null) throw brokenByFlush(flushFailure);
     const result = await withSQLiteWriteLock(db, statements, work);
-    if (durable !== null) await durable.sync();
+    if (durable !== null) {
+      try {
+        await durable.sync();
+      } catch (error) {
+        flushFailure ??= error;
+        throw error;
+      }
+    }
     checkpointer?.committed();
     return result;
   };
@@ -83,7 +107,7 @@ export async function openSQLiteDatabase(path: string, options: SQLiteOptions = 
     // schema up to date instead of creating the same tables again.
     await write(migrateToLatest);
     // The WAL file exists now; its name in the directory must survive a power loss too.
-    if (onDisk) await flushDirectory(dirname(path));
+    if (onDisk) await flushDirectory(dirname(realPath));
   } catch (error) {
     await durable?.settled();
     await wal?.close();
@@ -94,6 +118,9 @@ export async function openSQLiteDatabase(path: string, options: SQLiteOptions = 
   return {
     db,
     write,
+    check() {
+      if (flushFailure !== null) throw brokenByFlush(flushFailure);
+    },
     async close() {
       await durable?.settled();
       // Before the connection closes: as the last one, SQLite deletes the WAL file then.
@@ -107,7 +134,12 @@ export async function openSQLiteDatabase(path: string, options: SQLiteOptions = 
 export async function openSQLiteStore(path: string, options: SQLiteOptions = {}): Promise<Store> {
   const database = await openSQLiteDatabase(path, options);
   // SQLite's write lock, taken at BEGIN, keeps every other writer out: no rows need locking.
-  return createSQLStore(database.db, { write: database.write, lockRows: false, close: database.close });
+  return createSQLStore(database.db, {
+    write: database.write,
+    lockRows: false,
+    check: database.check,
+    close: database.close,
+  });
 }
 
 /**
@@ -118,26 +150,24 @@ export async function openSQLiteStore(path: string, options: SQLiteOptions = {})
  */
 class WalFile {
   readonly #path: string;
-  #handle: Promise<FileHandle | null> | null = null;
+  #handle: Promise<FileHandle> | null = null;
 
   constructor(path: string) {
     this.#path = path;
   }
 
-  /** fdatasync on the thread pool. */
+  /**
+   * fdatasync on the thread pool. Called after a commit only, so the file exists: a missing one is
+   * an error (a flush of nothing would acknowledge a write that is not on disk).
+   */
   async flush(): Promise<void> {
-    this.#handle ??= openIfPresent(this.#path);
-    let handle: FileHandle | null;
+    this.#handle ??= open(this.#path, 'r');
+    let handle: FileHandle;
     try {
       handle = await this.#handle;
     } catch (error) {
       this.#handle = null;
       throw error;
-    }
-    // Not there yet (nothing written): nothing to flush; look again next time.
-    if (handle === null) {
-      this.#handle = null;
-      return;
     }
     await handle.datasync();
   }
@@ -149,13 +179,12 @@ class WalFile {
   }
 }
 
-async function openIfPresent(path: string): Promise<FileHandle | null> {
-  try {
-    return await open(path, 'r');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw error;
-  }
+function brokenByFlush(cause: unknown): StoreError {
+  return new StoreError(
+    'ERR_STORE_UNAVAILABLE',
+    'a flush of the SQLite WAL to disk failed, so later writes could not be made durable; restart Latchkey',
+    { cause },
+  );
 }
 
 /** fdatasync of a directory, so that a file created in it survives a power loss. */

@@ -110,7 +110,21 @@ export interface RevokedSession {
   revokedAt: number;
 }
 
-export interface Store {
+/**
+ * The throttle's fixed-window failure counters. The SQL stores keep them in a table; with REDIS_URL
+ * they are read from Redis while it is up (src/store/redis/), and written to the store as well.
+ */
+export interface CounterStore {
+  /** Counts one failure under `key` in a window of `windowMs` (a new window once it has ended). */
+  recordFailure(key: string, windowMs: number, now: number): Promise<CounterState>;
+  /** The counter under `key`, or null when there is none or its window has ended. */
+  readCounter(key: string, now: number): Promise<CounterState | null>;
+  clearCounter(key: string): Promise<void>;
+  /** Deletes counters whose window ended before `before`; the number deleted. */
+  deleteExpiredCounters(before: number): Promise<number>;
+}
+
+export interface Store extends CounterStore {
   /** Throws `StoreError` ERR_STORE_CONFLICT when the email is taken. */
   createUser(user: NewUser): Promise<UserRecord>;
   findUserByEmail(email: string): Promise<UserRecord | null>;
@@ -181,14 +195,6 @@ export interface Store {
   listRevokedSessionsSince(since: number): Promise<RevokedSession[]>;
   /** Deletes sessions (and their tokens) that expired before `before`; the number deleted. */
   deleteExpiredSessions(before: number): Promise<number>;
-
-  /** Counts one failure under `key` in a window of `windowMs` (a new window once it has ended). */
-  recordFailure(key: string, windowMs: number, now: number): Promise<CounterState>;
-  /** The counter under `key`, or null when there is none or its window has ended. */
-  readCounter(key: string, now: number): Promise<CounterState | null>;
-  clearCounter(key: string): Promise<void>;
-  /** Deletes counters whose window ended before `before`; the number deleted. */
-  deleteExpiredCounters(before: number): Promise<number>;
 
   listSigningKeys(): Promise<SigningKeyRecord[]>;
   /** Adds a signing key; false (and nothing changed) when its kid exists. */

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LocalAttemptsInFlight } from '../../src/auth/local-attempts-in-flight.js';
 import { DEFAULT_THROTTLE, Throttle } from '../../src/auth/throttle.js';
-import { AuthError } from '../../src/errors.js';
 import { CounterAttemptsInFlight } from '../../src/store/counter-attempts-in-flight.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { describeInFlightThrottle, retryAfter } from './in-flight-cases.js';

@@ -5,6 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StoreError } from '../../src/errors.js';
 import type {
+  CounterStore,
   NewSession,
   NewUser,
   RefreshDecision,
@@ -565,63 +566,7 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
       });
     });
 
-    describe('counters', () => {
-      it('counts failures within a window and starts a new window once it has ended', async () => {
-        expect(await store.recordFailure('login:u1', MINUTE, T0)).toEqual({
-          count: 1,
-          windowStartedAt: T0,
-          lastAt: T0,
-          expiresAt: T0 + MINUTE,
-        });
-        await store.recordFailure('login:u1', MINUTE, T0 + 1);
-        const third = { count: 3, windowStartedAt: T0, lastAt: T0 + MINUTE - 1, expiresAt: T0 + MINUTE };
-        expect(await store.recordFailure('login:u1', MINUTE, T0 + MINUTE - 1)).toEqual(third);
-        expect(await store.readCounter('login:u1', T0 + MINUTE - 1)).toEqual(third);
-        expect(await store.readCounter('login:other', T0)).toBeNull();
-        expect(await store.recordFailure('login:u1', 2 * MINUTE, T0 + MINUTE)).toEqual({
-          count: 1,
-          windowStartedAt: T0 + MINUTE,
-          lastAt: T0 + MINUTE,
-          expiresAt: T0 + 3 * MINUTE,
-        });
-      });
-
-      it('forgets a counter once its window has ended', async () => {
-        await store.recordFailure('ip:203.0.113.7', MINUTE, T0);
-        expect(await store.readCounter('ip:203.0.113.7', T0 + MINUTE - 1)).not.toBeNull();
-        expect(await store.readCounter('ip:203.0.113.7', T0 + MINUTE)).toBeNull();
-      });
-
-      it('clears a counter, and only that one', async () => {
-        await store.recordFailure('a', MINUTE, T0);
-        await store.recordFailure('b', MINUTE, T0);
-        await store.clearCounter('a');
-        await store.clearCounter('never-set');
-        expect(await store.readCounter('a', T0)).toBeNull();
-        expect((await store.readCounter('b', T0))?.count).toBe(1);
-      });
-
-      it('deletes counters whose window has ended, and only those', async () => {
-        await store.recordFailure('old', MINUTE, T0);
-        await store.recordFailure('new', MINUTE, T0 + MINUTE);
-        expect(await store.deleteExpiredCounters(T0 + MINUTE)).toBe(0);
-        expect(await store.deleteExpiredCounters(T0 + MINUTE + 1)).toBe(1);
-        expect(await store.readCounter('new', T0 + MINUTE)).not.toBeNull();
-        await store.recordFailure('old', MINUTE, T0 + 2 * MINUTE);
-        expect((await store.readCounter('old', T0 + 2 * MINUTE))?.count).toBe(1);
-      });
-
-      it('loses no failure to concurrency, and keeps the latest failure time', async () => {
-        await Promise.all(Array.from({ length: 20 }, (_, i) => store.recordFailure('k', MINUTE, T0 + i)));
-        const counter = await store.readCounter('k', T0 + 20);
-        expect(counter).toMatchObject({ count: 20, lastAt: T0 + 19 });
-        // With many connections the failures commit in any order: the window starts at whichever was first.
-        const start = counter?.windowStartedAt ?? Number.NaN;
-        expect(start).toBeGreaterThanOrEqual(T0);
-        expect(start).toBeLessThanOrEqual(T0 + 19);
-        expect(counter?.expiresAt).toBe(start + MINUTE);
-      });
-    });
+    describeCounterCases(() => store);
 
     describe('signing keys', () => {
       it('inserts keys and lists them, oldest first', async () => {
@@ -767,6 +712,86 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
         if (listed !== undefined) listed.expiresAt = 0;
         expect(await store.listSigningKeys()).toEqual([newSigningKey('k1')]);
       });
+    });
+  });
+}
+
+/**
+ * The counters section on its own, for counter stores that are not whole stores (Redis). `counters`
+ * gives the store under test, opened fresh for each test.
+ */
+export function describeCounterStoreConformance(
+  name: string,
+  open: () => Promise<{ counters: CounterStore; close(): Promise<void> }>,
+): void {
+  describe(`${name}: CounterStore conformance`, () => {
+    let opened: { counters: CounterStore; close(): Promise<void> };
+    beforeEach(async () => {
+      opened = await open();
+    });
+    afterEach(async () => {
+      await opened.close();
+    });
+    describeCounterCases(() => opened.counters);
+  });
+}
+
+function describeCounterCases(counters: () => CounterStore): void {
+  describe('counters', () => {
+    it('counts failures within a window and starts a new window once it has ended', async () => {
+      expect(await counters().recordFailure('login:u1', MINUTE, T0)).toEqual({
+        count: 1,
+        windowStartedAt: T0,
+        lastAt: T0,
+        expiresAt: T0 + MINUTE,
+      });
+      await counters().recordFailure('login:u1', MINUTE, T0 + 1);
+      const third = { count: 3, windowStartedAt: T0, lastAt: T0 + MINUTE - 1, expiresAt: T0 + MINUTE };
+      expect(await counters().recordFailure('login:u1', MINUTE, T0 + MINUTE - 1)).toEqual(third);
+      expect(await counters().readCounter('login:u1', T0 + MINUTE - 1)).toEqual(third);
+      expect(await counters().readCounter('login:other', T0)).toBeNull();
+      expect(await counters().recordFailure('login:u1', 2 * MINUTE, T0 + MINUTE)).toEqual({
+        count: 1,
+        windowStartedAt: T0 + MINUTE,
+        lastAt: T0 + MINUTE,
+        expiresAt: T0 + 3 * MINUTE,
+      });
+    });
+
+    it('forgets a counter once its window has ended', async () => {
+      await counters().recordFailure('ip:203.0.113.7', MINUTE, T0);
+      expect(await counters().readCounter('ip:203.0.113.7', T0 + MINUTE - 1)).not.toBeNull();
+      expect(await counters().readCounter('ip:203.0.113.7', T0 + MINUTE)).toBeNull();
+    });
+
+    it('clears a counter, and only that one', async () => {
+      await counters().recordFailure('a', MINUTE, T0);
+      await counters().recordFailure('b', MINUTE, T0);
+      await counters().clearCounter('a');
+      await counters().clearCounter('never-set');
+      expect(await counters().readCounter('a', T0)).toBeNull();
+      expect((await counters().readCounter('b', T0))?.count).toBe(1);
+    });
+
+    it('deletes counters whose window has ended, and only those', async () => {
+      await counters().recordFailure('old', MINUTE, T0);
+      await counters().recordFailure('new', MINUTE, T0 + MINUTE);
+      expect(await counters().deleteExpiredCounters(T0 + MINUTE)).toBe(0);
+      expect(await counters().deleteExpiredCounters(T0 + MINUTE + 1)).toBe(1);
+      expect(await counters().readCounter('new', T0 + MINUTE)).not.toBeNull();
+      await counters().recordFailure('old', MINUTE, T0 + 2 * MINUTE);
+      expect((await counters().readCounter('old', T0 + 2 * MINUTE))?.count).toBe(1);
+    });
+
+    it('loses no failure to concurrency, and keeps the latest failure time', async () => {
+      await Promise.all(Array.from({ length: 20 }, (_, i) => counters().recordFailure('k', MINUTE, T0 + i)));
+      const counter = await counters().readCounter('k', T0 + 20);
+      expect(counter).toMatchObject({ count: 20, lastAt: T0 + 19 });
+      // With many connections the failures commit in any order: the window starts at whichever was first.
+      const start = counter?.windowStartedAt ?? Number.NaN;
+      expect(start).toBeGreaterThanOrEqual(T0);
+      expect(start).toBeLessThanOrEqual(T0 + 19);
+      expect(counter?.expiresAt).toBe(start + MINUTE);
     });
   });
 }

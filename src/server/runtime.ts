@@ -199,10 +199,19 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
       matchStoredSealing: options.matchStoredSealing ?? false,
     },
   );
-  if (options.adoptAlgorithm ?? true) await keys.start();
-  else await keys.maintain();
+  /** Start-up failed after Redis was connected: close it, or its sockets keep a CLI process alive. */
+  const closingRedis = async <T>(work: Promise<T>): Promise<T> => {
+    try {
+      return await work;
+    } catch (error) {
+      await fanOut?.close();
+      await redis?.close();
+      throw error;
+    }
+  };
+  await closingRedis<unknown>((options.adoptAlgorithm ?? true) ? keys.start() : keys.maintain());
   const revocations = new RevokedSessions(accessTtlMs + toleranceMs);
-  await revocations.sync(store, now());
+  await closingRedis(revocations.sync(store, now()));
   const passwords = new PasswordHasher({
     argon2: options.argon2 ?? DEFAULT_ARGON2,
     ...(config.hashConcurrency === null ? {} : { maxConcurrent: config.hashConcurrency }),
@@ -225,7 +234,7 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
     throttle: new Throttle(counters, auth.throttle, inFlight),
     accessTokens,
     revocations,
-    refreshSecret: await refreshSecret(store),
+    refreshSecret: await closingRedis(refreshSecret(store)),
     options: auth,
     now,
     onEvent: (event) => {

@@ -6,6 +6,7 @@
  */
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { AuthEvent } from '../../src/auth/service.js';
 import { createTestApp } from '../support/app.js';
@@ -200,7 +201,9 @@ describe.skipIf(!redis.available)('instances sharing Redis', () => {
 
   it('keep serving with limits enforced when Redis dies, show it, and use it again once it is back', async () => {
     privateRedis = await startPrivateRedis();
-    const instances = await startInstances(2, redisEnv(privateRedis.url));
+    const env = redisEnv(privateRedis.url);
+    const prefix = env.LATCHKEY_REDIS_PREFIX as string;
+    const instances = await startInstances(2, env);
     const [a, b] = instances.apps as [FastifyInstance, FastifyInstance];
     await register(a);
     expect(await metric(a, 'latchkey_redis_available')).toBe(1);
@@ -232,5 +235,11 @@ describe.skipIf(!redis.available)('instances sharing Redis', () => {
     for (let i = 0; i < 5; i += 1)
       expect((await login(a, 'wrong password!', '203.0.113.9')).statusCode).toBe(401);
     expect((await login(b, PASSWORD, '203.0.113.9')).statusCode).toBe(429);
+    const client = new Redis(privateRedis.url);
+    try {
+      expect(await client.hget(`${prefix}counter:login:pair:${EMAIL}|203.0.113.9`, 'count')).toBe('5');
+    } finally {
+      client.disconnect();
+    }
   });
 });

@@ -1,12 +1,15 @@
 /**
- * Login and registration throttling over the store's counters, so the limits hold across instances.
+ * Login and registration throttling over shared failure counters (`CounterStore`) and a shared count
+ * of logins in flight (`AttemptsInFlight`), so the limits hold across instances.
  * Failures are counted per account+IP (a growing back-off after a few), per account (a cap that
  * stops slow distributed guessing) and per IP (a cap on one source spraying many accounts). A flood
  * from one IP only ever blocks that IP's pair below the per-account cap, so it cannot lock the
  * owner out from elsewhere. Checks run before the password is, so a throttled right password fails too.
  */
 import { AuthError } from '../errors.js';
-import type { CounterState, CounterStore } from '../store/types.js';
+import type { AttemptsInFlight, ReleaseAttempt } from '../store/attempts-in-flight.js';
+import type { CounterStore } from '../store/types.js';
+import { LocalAttemptsInFlight } from './local-attempts-in-flight.js';
 
 export interface ThrottlePolicy {
   /** Failures per account+IP before back-off starts; default 5. */
@@ -53,22 +56,30 @@ function rateLimited(untilMs: number, now: number): AuthError {
 export interface LoginAttempt {
   failed(now: number): Promise<void>;
   succeeded(): Promise<void>;
-  /** No longer in flight; idempotent. Call it after `failed` has been awaited, never before. */
-  end(): void;
+  /**
+   * No longer in flight; idempotent, and it never rejects. Call it after `failed` has been awaited,
+   * never before. Where the count is shared (store, Redis) it settles a round trip later.
+   */
+  end(): Promise<void>;
 }
 
 /** How long an attempt refused because others for the same key are being checked should wait. */
 const IN_FLIGHT_WAIT_MS = 1000;
 
 export class Throttle {
-  readonly #store: CounterStore;
+  readonly #counters: CounterStore;
   readonly #policy: ThrottlePolicy;
-  /** Attempts per counter key between passing the check and recording their outcome, this process. */
-  readonly #inFlight = new Map<string, number>();
+  /** Attempts per counter key between passing the check and recording their outcome. */
+  readonly #inFlight: AttemptsInFlight;
 
-  constructor(store: CounterStore, policy: ThrottlePolicy = DEFAULT_THROTTLE) {
-    this.#store = store;
+  constructor(
+    counters: CounterStore,
+    policy: ThrottlePolicy = DEFAULT_THROTTLE,
+    inFlight: AttemptsInFlight = new LocalAttemptsInFlight(),
+  ) {
+    this.#counters = counters;
     this.#policy = policy;
+    this.#inFlight = inFlight;
   }
 
   /**
@@ -78,85 +89,75 @@ export class Throttle {
    * hasher's queue takes.
    */
   async beginLogin(email: string, ip: string, now: number): Promise<LoginAttempt> {
-    const counted = await this.#admitLogin(email, ip, now);
-    let ended = false;
+    const release = await this.#admitLogin(email, ip, now);
     return {
       failed: (at) => this.recordLoginFailure(email, ip, at),
       succeeded: () => this.recordLoginSuccess(email, ip),
-      end: () => {
-        if (ended) return;
-        ended = true;
-        for (const key of counted) {
-          const left = (this.#inFlight.get(key) ?? 1) - 1;
-          if (left === 0) this.#inFlight.delete(key);
-          else this.#inFlight.set(key, left);
-        }
-      },
+      end: release,
     };
   }
 
-  /** Decides from the stored failures plus the attempts in flight, and counts this one in flight. */
-  async #admitLogin(email: string, ip: string, now: number): Promise<string[]> {
+  /**
+   * Decides from the stored failures how many attempts per key may be in flight, and has the
+   * in-flight count admit this one against those limits in one atomic step.
+   */
+  async #admitLogin(email: string, ip: string, now: number): Promise<ReleaseAttempt> {
     const p = this.#policy;
     const pairKey = keys.pair(email, ip);
     const accountKey = keys.account(email);
     const ipKey = keys.ip(ip);
     const [pair, account, source] = await Promise.all([
-      this.#store.readCounter(pairKey, now),
-      this.#store.readCounter(accountKey, now),
-      this.#store.readCounter(ipKey, now),
+      this.#counters.readCounter(pairKey, now),
+      this.#counters.readCounter(accountKey, now),
+      this.#counters.readCounter(ipKey, now),
     ]);
-    const pairFlying = this.#flying(pairKey);
-    if ((pair?.count ?? 0) + pairFlying >= p.pairFreeFailures) {
-      // Past the free failures, one attempt at a time, each after its back-off.
-      if (pairFlying > 0) throw rateLimited(now + IN_FLIGHT_WAIT_MS, now);
-      if (pair !== null) {
-        const backoff = Math.min(
-          p.pairBaseBackoffMs * 2 ** (pair.count - p.pairFreeFailures),
-          p.pairWindowMs,
-        );
-        const until = Math.min(pair.lastAt + backoff, pair.expiresAt);
-        if (now < until) throw rateLimited(until, now);
-      }
+    const pairFailures = pair?.count ?? 0;
+    if (pair !== null && pairFailures >= p.pairFreeFailures) {
+      const backoff = Math.min(
+        p.pairBaseBackoffMs * 2 ** (pairFailures - p.pairFreeFailures),
+        p.pairWindowMs,
+      );
+      const until = Math.min(pair.lastAt + backoff, pair.expiresAt);
+      if (now < until) throw rateLimited(until, now);
     }
-    for (const [key, counter, max] of [
-      [accountKey, account, p.accountMaxFailures],
-      [ipKey, source, p.ipMaxFailures],
+    for (const [counter, max] of [
+      [account, p.accountMaxFailures],
+      [source, p.ipMaxFailures],
     ] as const) {
-      const stored = counter?.count ?? 0;
-      if (stored >= max) throw rateLimited((counter as CounterState).expiresAt, now);
-      if (stored + this.#flying(key) >= max) throw rateLimited(now + IN_FLIGHT_WAIT_MS, now);
+      if (counter !== null && counter.count >= max) throw rateLimited(counter.expiresAt, now);
     }
-    const counted = [pairKey, accountKey, ipKey];
-    // In the same synchronous stretch as the decision: an await in between would let every attempt
-    // of a burst decide before any of them counted.
-    for (const key of counted) this.#inFlight.set(key, this.#flying(key) + 1);
-    return counted;
-  }
-
-  #flying(key: string): number {
-    return this.#inFlight.get(key) ?? 0;
+    const release = await this.#inFlight.admit(
+      [
+        // Past the free failures, one attempt at a time, each after its back-off.
+        { key: pairKey, limit: Math.max(p.pairFreeFailures - pairFailures, 1) },
+        { key: accountKey, limit: p.accountMaxFailures - (account?.count ?? 0) },
+        { key: ipKey, limit: p.ipMaxFailures - (source?.count ?? 0) },
+      ],
+      now,
+    );
+    if (release === null) throw rateLimited(now + IN_FLIGHT_WAIT_MS, now);
+    return release;
   }
 
   async recordLoginFailure(email: string, ip: string, now: number): Promise<void> {
     const p = this.#policy;
     await Promise.all([
-      this.#store.recordFailure(keys.pair(email, ip), p.pairWindowMs, now),
-      this.#store.recordFailure(keys.account(email), p.accountWindowMs, now),
-      this.#store.recordFailure(keys.ip(ip), p.ipWindowMs, now),
+      this.#counters.recordFailure(keys.pair(email, ip), p.pairWindowMs, now),
+      this.#counters.recordFailure(keys.account(email), p.accountWindowMs, now),
+      this.#counters.recordFailure(keys.ip(ip), p.ipWindowMs, now),
     ]);
   }
 
   /** A successful login forgives that pair's failures; the account and IP caps keep counting. */
   async recordLoginSuccess(email: string, ip: string): Promise<void> {
-    await this.#store.clearCounter(keys.pair(email, ip));
+    await this.#counters.clearCounter(keys.pair(email, ip));
   }
 
   /** Counts a registration attempt from `ip` and throws ERR_RATE_LIMITED past the hourly cap. */
   async admitRegistration(ip: string, now: number): Promise<void> {
-    const counter = await this.#store.readCounter(keys.registration(ip), now);
+    const counter = await this.#counters.readCounter(keys.registration(ip), now);
     if (counter !== null && counter.count >= this.#policy.registrationsPerIp)
       throw rateLimited(counter.expiresAt, now);
-    await this.#store.recordFailure(keys.registration(ip), this.#policy.registrationWindowMs, now);
+    await this.#counters.recordFailure(keys.registration(ip), this.#policy.registrationWindowMs, now);
   }
 }

@@ -121,6 +121,11 @@ export async function buildApp(
       logAuthEvent(app.log, event);
       options.onEvent?.(event);
     },
+    onRedisAvailabilityChange: (available, reason) => {
+      if (available) app.log.info('Redis is back: counters and fan-out use it again');
+      else app.log.warn({ reason }, 'Redis is unavailable: counting in the database until it is back');
+      options.onRedisAvailabilityChange?.(available, reason);
+    },
   });
   app.decorate('latchkey', runtime);
   app.decorateRequest('principal', null);

@@ -24,6 +24,10 @@ export interface ServerConfig {
   dataDir: string;
   database: DatabaseConfig;
   redisUrl: string | null;
+  /** Before every Redis key and channel name, so deployments can share one Redis. */
+  redisPrefix: string;
+  /** How long a Redis command may take before the instance uses the store instead. */
+  redisTimeoutMs: number;
   masterKey: Buffer | null;
   allowedOrigins: readonly string[];
   trustProxy: boolean;
@@ -184,6 +188,14 @@ export function loadConfig(env: Env = process.env): ServerConfig {
   const redisUrl = env.REDIS_URL?.trim() || null;
   if (redisUrl !== null && !/^rediss?:\/\//.test(redisUrl))
     throw new ConfigError('REDIS_URL', 'must be redis://… or rediss://…');
+  const redisPrefix = env.LATCHKEY_REDIS_PREFIX ?? 'latchkey:';
+  // Glob characters would make the prefix match other deployments' keys in a scan.
+  if (!/^[A-Za-z0-9:._-]{1,64}$/.test(redisPrefix)) {
+    throw new ConfigError(
+      'LATCHKEY_REDIS_PREFIX',
+      'must be 1 to 64 letters, digits or the characters : . _ - (as in latchkey:)',
+    );
+  }
   return {
     host,
     port,
@@ -197,6 +209,8 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     dataDir,
     database: database(env, dataDir),
     redisUrl,
+    redisPrefix,
+    redisTimeoutMs: integer(env, 'LATCHKEY_REDIS_TIMEOUT_MS', 500, 10, 60_000),
     masterKey: masterKey(env),
     allowedOrigins: allowedOrigins(env, issuerUrl),
     trustProxy: flag(env, 'LATCHKEY_TRUST_PROXY'),

@@ -14,11 +14,6 @@ export async function startServer(config: ServerConfig): Promise<() => Promise<v
       'LATCHKEY_MASTER_KEY is not set: private signing keys are stored unencrypted. Set it to 32 random bytes (openssl rand -hex 32).',
     );
   }
-  if (config.redisUrl !== null) {
-    app.log.warn(
-      'REDIS_URL is set, but this build shares counters and revocations through the database only',
-    );
-  }
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;

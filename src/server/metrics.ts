@@ -1,5 +1,5 @@
 /** Prometheus metrics of one instance, on a registry of its own (never prom-client's global one). */
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { AuthEvent } from '../auth/service.js';
 
 export class Metrics {
@@ -44,6 +44,21 @@ export class Metrics {
     labelNames: ['task'] as const,
     registers: [this.registry],
   });
+  readonly redisFailures = new Counter({
+    name: 'latchkey_redis_failures_total',
+    help: 'Redis commands that failed or timed out (the store answered instead)',
+    registers: [this.registry],
+  });
+  /** Whether Redis answers now; set by `watchRedis`, 0 without REDIS_URL. */
+  #redisAvailable: () => boolean = () => false;
+  readonly redisAvailable = new Gauge({
+    name: 'latchkey_redis_available',
+    help: '1 while Redis (REDIS_URL) answers; 0 while it is away or not configured',
+    registers: [this.registry],
+    collect: () => {
+      this.redisAvailable.set(this.#redisAvailable() ? 1 : 0);
+    },
+  });
   readonly requestDuration = new Histogram({
     name: 'latchkey_http_request_duration_seconds',
     help: 'HTTP request latency by route',
@@ -57,6 +72,10 @@ export class Metrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'latchkey_' });
+  }
+
+  watchRedis(available: () => boolean): void {
+    this.#redisAvailable = available;
   }
 
   /** One answered request. Routes are Fastify's patterns, so the series stay few. */

@@ -5,14 +5,22 @@
  */
 import { randomBytes } from 'node:crypto';
 import { AccessTokens } from '../auth/access-tokens.js';
+import { LocalAttemptsInFlight } from '../auth/local-attempts-in-flight.js';
 import { DEFAULT_SESSION_POLICY, type ResolvedAuthOptions } from '../auth/options.js';
 import { type Argon2Parameters, DEFAULT_ARGON2, PasswordHasher } from '../auth/passwords.js';
 import { RevokedSessions } from '../auth/revocations.js';
 import { type AuthEvent, AuthService } from '../auth/service.js';
 import { type SigningKeyPolicy, SigningKeys, signingAlgorithmOf } from '../auth/signing-keys.js';
 import { DEFAULT_THROTTLE, Throttle, type ThrottlePolicy } from '../auth/throttle.js';
+import type { AttemptsInFlight } from '../store/attempts-in-flight.js';
+import { CounterAttemptsInFlight } from '../store/counter-attempts-in-flight.js';
 import { openStore } from '../store/open.js';
-import type { KeyStore, Store } from '../store/types.js';
+import { RedisAttemptsInFlight } from '../store/redis/attempts-in-flight.js';
+import { RedisConnection } from '../store/redis/connection.js';
+import { RedisCounterStore } from '../store/redis/counter-store.js';
+import { FailoverAttemptsInFlight, FailoverCounterStore } from '../store/redis/failover.js';
+import { type FanOutMessage, RedisFanOut } from '../store/redis/fan-out.js';
+import type { CounterStore, KeyStore, Store } from '../store/types.js';
 import type { ServerConfig } from './config.js';
 import { Metrics } from './metrics.js';
 
@@ -38,9 +46,31 @@ export interface RuntimeOptions {
   adoptAlgorithm?: boolean;
   /** Refuse to write keys the servers may not read (see `SigningKeysOptions`). Default false. */
   matchStoredSealing?: boolean;
+  /** Told once when Redis (REDIS_URL) goes away, with why, and once when it is back. */
+  onRedisAvailabilityChange?: (available: boolean, reason: string) => void;
 }
 
-export type BackgroundTask = 'sync' | 'key-maintenance' | 'housekeeping' | 'checkpoint';
+export type BackgroundTask = 'sync' | 'key-maintenance' | 'housekeeping' | 'checkpoint' | 'fan-out';
+
+/** How long start-up waits for Redis before serving from the store alone (it keeps reconnecting). */
+const REDIS_START_WAIT_MS = 2000;
+
+/** The store, telling others after each change of the signing keys (a rotation, a revocation, a deletion). */
+function announcingKeyChanges(store: Store, announce: () => Promise<void>): Store {
+  const changes = new Set<PropertyKey>(['insertSigningKey', 'revokeSigningKey', 'deleteSigningKeys']);
+  return new Proxy(store, {
+    get(target, name) {
+      const value: unknown = Reflect.get(target, name, target);
+      if (typeof value !== 'function') return value;
+      if (!changes.has(name)) return value.bind(target);
+      return async (...args: unknown[]) => {
+        const result: unknown = await value.apply(target, args);
+        await announce();
+        return result;
+      };
+    },
+  });
+}
 
 /** Background work that failed on its last ticks: what /readyz reports. */
 export interface BackgroundHealth {
@@ -101,26 +131,99 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
     (await openStore(config.database, { onCheckpoint: (error) => ran('checkpoint', error) }));
   const accessTtlMs = config.accessTtlSeconds * 1000;
   const toleranceMs = config.clockToleranceSeconds * 1000;
+  const throttlePolicy = options.throttle ?? DEFAULT_THROTTLE;
+
+  // Redis, when configured: counters and logins in flight shared through it, and revocations and key
+  // changes told to every instance at once. Everything falls back to the store while it is away.
+  const redis =
+    config.redisUrl === null
+      ? null
+      : new RedisConnection({
+          url: config.redisUrl,
+          prefix: config.redisPrefix,
+          timeoutMs: config.redisTimeoutMs,
+          now,
+          onCommandFailure: () => metrics.redisFailures.inc(),
+          ...(options.onRedisAvailabilityChange === undefined
+            ? {}
+            : { onAvailabilityChange: options.onRedisAvailabilityChange }),
+        });
+  let fanOut: RedisFanOut | null = null;
+  // Messages that arrive before the parts they change exist are left to the next poll.
+  let apply: (message: FanOutMessage) => void = () => {};
+  if (redis !== null) {
+    metrics.watchRedis(() => redis.available);
+    fanOut = new RedisFanOut(redis, (message) => apply(message));
+    await Promise.all([
+      redis.waitUntilAvailable(REDIS_START_WAIT_MS),
+      fanOut.waitUntilSubscribed(REDIS_START_WAIT_MS),
+    ]);
+  }
+  const counters: CounterStore =
+    redis === null
+      ? store
+      : new FailoverCounterStore(
+          redis,
+          new RedisCounterStore(redis),
+          store,
+          Math.max(
+            throttlePolicy.pairWindowMs,
+            throttlePolicy.accountWindowMs,
+            throttlePolicy.ipWindowMs,
+            throttlePolicy.registrationWindowMs,
+          ),
+        );
+  // Without Redis, instances sharing PostgreSQL share the count through its counters; SQLite has one
+  // instance, whose own count is exact and costs nothing.
+  const onReleaseError = (error: unknown) => ran('sync', error);
+  const inFlightFallback: AttemptsInFlight =
+    config.database.kind === 'postgres'
+      ? new CounterAttemptsInFlight(store, { onReleaseError })
+      : new LocalAttemptsInFlight();
+  const inFlight =
+    redis === null
+      ? inFlightFallback
+      : new FailoverAttemptsInFlight(
+          redis,
+          new RedisAttemptsInFlight(redis, { onReleaseError }),
+          inFlightFallback,
+        );
+  const publish = (message: FanOutMessage) => fanOut?.publish(message) ?? Promise.resolve();
+
   const adoptAlgorithm = options.adoptAlgorithm ?? true;
   const policy = signingKeyPolicy(config);
   // A process that does not adopt LATCHKEY_ALG (the CLI) works in the servers' kind of key: its own
   // setting must never add a key of another kind to the store, which the servers would not use.
   if (!adoptAlgorithm) policy.alg = signingAlgorithmOf(await store.listSigningKeys(), now()) ?? policy.alg;
-  const keys = new SigningKeys(store, policy, config.masterKey, {
-    now,
-    matchStoredSealing: options.matchStoredSealing ?? false,
-  });
-  if (adoptAlgorithm) await keys.start();
-  else await keys.maintain();
+  const keys = new SigningKeys(
+    fanOut === null ? store : announcingKeyChanges(store, () => publish({ type: 'keys-changed' })),
+    policy,
+    config.masterKey,
+    {
+      now,
+      matchStoredSealing: options.matchStoredSealing ?? false,
+    },
+  );
+  /** Start-up failed after Redis was connected: close it, or its sockets keep a CLI process alive. */
+  const closingRedis = async <T>(work: Promise<T>): Promise<T> => {
+    try {
+      return await work;
+    } catch (error) {
+      await fanOut?.close();
+      await redis?.close();
+      throw error;
+    }
+  };
+  await closingRedis<unknown>(adoptAlgorithm ? keys.start() : keys.maintain());
   const revocations = new RevokedSessions(accessTtlMs + toleranceMs);
-  await revocations.sync(store, now());
+  await closingRedis(revocations.sync(store, now()));
   const passwords = new PasswordHasher({
     argon2: options.argon2 ?? DEFAULT_ARGON2,
     ...(config.hashConcurrency === null ? {} : { maxConcurrent: config.hashConcurrency }),
   });
   const auth: ResolvedAuthOptions = {
     sessions: { ...DEFAULT_SESSION_POLICY, refreshGraceMs: config.refreshGraceSeconds * 1000 },
-    throttle: options.throttle ?? DEFAULT_THROTTLE,
+    throttle: throttlePolicy,
   };
   const accessTokens = new AccessTokens(keys, {
     issuer: config.issuer,
@@ -133,17 +236,41 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
   const service = new AuthService({
     store,
     passwords,
-    throttle: new Throttle(store, auth.throttle),
+    throttle: new Throttle(counters, auth.throttle, inFlight),
     accessTokens,
     revocations,
-    refreshSecret: await refreshSecret(store),
+    refreshSecret: await closingRedis(refreshSecret(store)),
     options: auth,
     now,
     onEvent: (event) => {
       metrics.record(event);
+      // Revoked here: every other instance refuses the session's tokens now, not at its next poll.
+      if (event.type === 'sessions_revoked' || event.type === 'refresh_reuse_detected') {
+        const ids = event.type === 'sessions_revoked' ? event.sessionIds : [event.sessionId];
+        const revokedAt = now();
+        void publish({ type: 'sessions-revoked', sessions: ids.map((id) => ({ id, revokedAt })) });
+      }
       options.onEvent?.(event);
     },
   });
+
+  /** A key change elsewhere: the same as the sync below does, at once. */
+  const reloadKeys = async () => {
+    await keys.reload();
+    if (!keys.hasSigningKey) await keys.maintain();
+  };
+  let closed = false;
+  apply = (message) => {
+    if (closed) return;
+    if (message.type === 'sessions-revoked') {
+      for (const { id, revokedAt } of message.sessions) revocations.add(id, revokedAt);
+      return;
+    }
+    reloadKeys().then(
+      () => ran('fan-out', null),
+      (error: unknown) => ran('fan-out', error ?? new Error('failed')),
+    );
+  };
 
   const timers: NodeJS.Timeout[] = [];
   if (options.background ?? true) {
@@ -161,9 +288,8 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
     };
     // Revoked sessions and revoked or rotated keys reach this instance within a second of their commit.
     every(SYNC_INTERVAL_MS, 'sync', async () => {
-      await Promise.all([revocations.sync(store, now()), keys.reload()]);
       // Nothing to sign with (a key revoked elsewhere without a replacement we can read): heal now.
-      if (!keys.hasSigningKey) await keys.maintain();
+      await Promise.all([revocations.sync(store, now()), reloadKeys()]);
       if (keys.problems.length > 0) {
         const names = keys.problems.map(({ kid, reason }) => `${kid}: ${reason}`).join('; ');
         throw new Error(`signing keys that cannot be read are left out: ${names}`);
@@ -193,7 +319,10 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
     now,
     failingBackgroundWork: () => [...failing.values()],
     async close() {
+      closed = true;
       for (const timer of timers) clearInterval(timer);
+      await fanOut?.close();
+      await redis?.close();
       if (ownsStore) await store.close();
     },
   };

@@ -1,61 +1,27 @@
 import { describe, expect, it } from 'vitest';
+import { LocalAttemptsInFlight } from '../../src/auth/local-attempts-in-flight.js';
 import { DEFAULT_THROTTLE, Throttle } from '../../src/auth/throttle.js';
-import { AuthError } from '../../src/errors.js';
+import { CounterAttemptsInFlight } from '../../src/store/counter-attempts-in-flight.js';
 import { MemoryStore } from '../../src/store/memory.js';
+import { describeInFlightThrottle, retryAfter } from './in-flight-cases.js';
 
 const T0 = 1_800_000_000_000;
 
-async function retryAfter(run: () => Promise<unknown>): Promise<number | 'allowed'> {
-  try {
-    await run();
-    return 'allowed';
-  } catch (error) {
-    if (error instanceof AuthError && error.code === 'ERR_RATE_LIMITED')
-      return error.retryAfterSeconds as number;
-    throw error;
-  }
-}
-
 /** The throttle's decision for one login, taken as an attempt that ends at once. */
 async function check(throttle: Throttle, email: string, ip: string, now: number): Promise<void> {
-  (await throttle.beginLogin(email, ip, now)).end();
+  await (await throttle.beginLogin(email, ip, now)).end();
 }
 
-describe('Throttle', () => {
-  it('counts attempts in flight against the free failures, the account cap and the IP cap', async () => {
-    const throttle = new Throttle(new MemoryStore(), {
-      ...DEFAULT_THROTTLE,
-      accountMaxFailures: 7,
-      ipMaxFailures: 9,
-    });
-    const pair = await Promise.all(
-      Array.from({ length: 5 }, () => throttle.beginLogin('a@b.co', '1.1.1.1', T0)),
-    );
-    // Five in flight: a sixth from the same pair waits, even though nothing is on record yet.
-    expect(await retryAfter(() => throttle.beginLogin('a@b.co', '1.1.1.1', T0))).toBe(1);
-    expect(await retryAfter(() => check(throttle, 'a@b.co', '1.1.1.1', T0))).toBe(1);
-    // The account cap (7) counts the five too: two more from elsewhere, then it waits.
-    const elsewhere = [
-      await throttle.beginLogin('a@b.co', '2.2.2.2', T0),
-      await throttle.beginLogin('a@b.co', '3.3.3.3', T0),
-    ];
-    expect(await retryAfter(() => throttle.beginLogin('a@b.co', '4.4.4.4', T0))).toBe(1);
-    // One ends as a failure: it is on record before it leaves the flight, so the pair still waits.
-    const [first] = pair;
-    await first?.failed(T0);
-    first?.end();
-    first?.end();
-    expect(await retryAfter(() => throttle.beginLogin('a@b.co', '1.1.1.1', T0))).toBe(1);
-    for (const attempt of [...pair, ...elsewhere]) attempt.end();
-    // The IP cap (9) counts in-flight attempts on other accounts from that IP.
-    const spray = await Promise.all(
-      Array.from({ length: 9 }, (_, i) => throttle.beginLogin(`user${i}@b.co`, '5.5.5.5', T0)),
-    );
-    expect(await retryAfter(() => throttle.beginLogin('user9@b.co', '5.5.5.5', T0))).toBe(1);
-    for (const attempt of spray) attempt.end();
-    expect(await retryAfter(() => throttle.beginLogin('user9@b.co', '5.5.5.5', T0))).toBe('allowed');
-  });
+describeInFlightThrottle('this process', async () => ({
+  counters: new MemoryStore(),
+  inFlight: new LocalAttemptsInFlight(),
+}));
+describeInFlightThrottle('the store counters', async () => {
+  const counters = new MemoryStore();
+  return { counters, inFlight: new CounterAttemptsInFlight(counters) };
+});
 
+describe('Throttle', () => {
   it('lets 5 failures of an account+IP pass, then backs off, doubling', async () => {
     const throttle = new Throttle(new MemoryStore());
     for (let i = 0; i < 5; i += 1) {
@@ -106,5 +72,28 @@ describe('Throttle', () => {
     expect(await retryAfter(() => throttle.admitRegistration('1.1.1.1', T0 + 60_000))).toBe(3540);
     expect(await retryAfter(() => throttle.admitRegistration('2.2.2.2', T0))).toBe('allowed');
     expect(await retryAfter(() => throttle.admitRegistration('1.1.1.1', T0 + 3_600_000))).toBe('allowed');
+  });
+});
+
+describe('Logins in flight in the store counters', () => {
+  it('forgets an attempt that never ended (its instance died) within 30 s', async () => {
+    const counters = new MemoryStore();
+    const inFlight = new CounterAttemptsInFlight(counters);
+    const limit = [{ key: 'k', limit: 1 }];
+    expect(await inFlight.admit(limit, T0)).not.toBeNull();
+    expect(await inFlight.admit(limit, T0 + 1000)).toBeNull();
+    expect(await inFlight.admit(limit, T0 + 29_999)).toBeNull();
+    expect(await inFlight.admit(limit, T0 + 30_000)).not.toBeNull();
+  });
+
+  it('sees attempts counted by an instance whose clock is a little ahead or behind', async () => {
+    const counters = new MemoryStore();
+    const ahead = new CounterAttemptsInFlight(counters);
+    const behind = new CounterAttemptsInFlight(counters);
+    const limit = [{ key: 'k', limit: 1 }];
+    const release = await ahead.admit(limit, T0 + 15_000);
+    expect(await behind.admit(limit, T0 + 14_000)).toBeNull();
+    await release?.();
+    expect(await behind.admit(limit, T0 + 14_000)).not.toBeNull();
   });
 });

@@ -27,6 +27,8 @@ describe('loadConfig', () => {
       refreshGraceSeconds: 10,
       database: { kind: 'sqlite', path: resolve('data/latchkey.sqlite') },
       redisUrl: null,
+      redisPrefix: 'latchkey:',
+      redisTimeoutMs: 500,
       masterKey: null,
       allowedOrigins: ['http://localhost:3000', 'http://127.0.0.1:3000', 'http://[::1]:3000'],
       trustProxy: false,
@@ -55,8 +57,14 @@ describe('loadConfig', () => {
       LATCHKEY_HASH_CONCURRENCY: '3',
       LOG_LEVEL: 'warn',
       LATCHKEY_ACCESS_LOG_LEVEL: 'info',
+      REDIS_URL: 'rediss://cache.example.com:6380/2',
+      LATCHKEY_REDIS_PREFIX: 'auth-eu.1:',
+      LATCHKEY_REDIS_TIMEOUT_MS: '250',
     });
     expect(config).toMatchObject({
+      redisUrl: 'rediss://cache.example.com:6380/2',
+      redisPrefix: 'auth-eu.1:',
+      redisTimeoutMs: 250,
       host: '0.0.0.0',
       port: 8080,
       issuer: 'https://auth.example.com',
@@ -175,6 +183,26 @@ describe('loadConfig', () => {
       'DATABASE_URL: sqlite: needs a path, as in sqlite:./data/latchkey.sqlite',
     ],
     [{ REDIS_URL: 'localhost:6379' }, 'REDIS_URL', 'REDIS_URL: must be redis://… or rediss://…'],
+    [
+      { LATCHKEY_REDIS_PREFIX: '' },
+      'LATCHKEY_REDIS_PREFIX',
+      'LATCHKEY_REDIS_PREFIX: must be 1 to 64 letters, digits or the characters : . _ - (as in latchkey:)',
+    ],
+    [
+      { LATCHKEY_REDIS_PREFIX: 'latchkey*' },
+      'LATCHKEY_REDIS_PREFIX',
+      'LATCHKEY_REDIS_PREFIX: must be 1 to 64 letters, digits or the characters : . _ - (as in latchkey:)',
+    ],
+    [
+      { LATCHKEY_REDIS_TIMEOUT_MS: '0' },
+      'LATCHKEY_REDIS_TIMEOUT_MS',
+      'LATCHKEY_REDIS_TIMEOUT_MS: must be from 10 to 60000',
+    ],
+    [
+      { LATCHKEY_REDIS_TIMEOUT_MS: '1s' },
+      'LATCHKEY_REDIS_TIMEOUT_MS',
+      'LATCHKEY_REDIS_TIMEOUT_MS: must be a whole number from 10 to 60000',
+    ],
     [
       { LATCHKEY_MASTER_KEY: 'short' },
       'LATCHKEY_MASTER_KEY',

@@ -1,0 +1,87 @@
+/**
+ * Logins in flight counted in the store's atomic counters, so that instances sharing PostgreSQL (and
+ * no Redis) share one limit even under a burst sent to all of them at once.
+ *
+ * The counters only grow, so an attempt is two counts: one when it starts, one when it ends. Both go
+ * to counters of the time bucket it started in, so the two always share a window; what is in flight
+ * under a key is started − ended over the buckets around now. An instance that dies mid-attempt never
+ * counts its end: its attempts drop out of sight once their bucket is no longer read, 15–30 s later.
+ *
+ * Atomic enough: each attempt first counts itself, then reads the others. Of two attempts at once, the
+ * later increment sees the earlier one, so no two can both see room for only one. Reading the
+ * buckets on both sides of its own keeps that true between instances whose clocks differ by less
+ * than a bucket.
+ */
+
+import {
+  type AttemptsInFlight,
+  type InFlightLimit,
+  type ReleaseAttempt,
+  releaseOnce,
+} from './attempts-in-flight.js';
+import type { CounterStore } from './types.js';
+
+const BUCKET_MS = 15_000;
+/** Longer than any bucket is read (its own, and one either side), so no counter restarts meanwhile. */
+const WINDOW_MS = 4 * BUCKET_MS;
+
+const started = (bucket: number, key: string) => `inflight:${bucket}:started:${key}`;
+const ended = (bucket: number, key: string) => `inflight:${bucket}:ended:${key}`;
+
+export interface CounterAttemptsInFlightOptions {
+  /** Told when an attempt's end could not be counted (it then drops out of sight within 30 s). */
+  onReleaseError?: (error: unknown) => void;
+}
+
+export class CounterAttemptsInFlight implements AttemptsInFlight {
+  readonly #counters: CounterStore;
+  readonly #onReleaseError: (error: unknown) => void;
+
+  constructor(counters: CounterStore, options: CounterAttemptsInFlightOptions = {}) {
+    this.#counters = counters;
+    this.#onReleaseError = options.onReleaseError ?? (() => {});
+  }
+
+  async admit(limits: readonly InFlightLimit[], now: number): Promise<ReleaseAttempt | null> {
+    const bucket = Math.floor(now / BUCKET_MS);
+    const own = await Promise.all(
+      limits.map(({ key }) => this.#counters.recordFailure(started(bucket, key), WINDOW_MS, now)),
+    );
+    const release = releaseOnce(() =>
+      Promise.all(
+        limits.map(({ key }) => this.#counters.recordFailure(ended(bucket, key), WINDOW_MS, now)),
+      ).then(() => {}, this.#onReleaseError),
+    );
+    try {
+      const flying = await Promise.all(
+        limits.map(async ({ key }, i) => {
+          const reads = await Promise.all([
+            this.#count(started(bucket - 1, key), now),
+            this.#count(started(bucket + 1, key), now),
+            this.#count(ended(bucket - 1, key), now),
+            this.#count(ended(bucket, key), now),
+            this.#count(ended(bucket + 1, key), now),
+          ]);
+          const [before, after, endedBefore, endedNow, endedAfter] = reads as [
+            number,
+            number,
+            number,
+            number,
+            number,
+          ];
+          return (own[i]?.count ?? 0) + before + after - endedBefore - endedNow - endedAfter;
+        }),
+      );
+      if (limits.every(({ limit }, i) => (flying[i] ?? 0) <= limit)) return release;
+    } catch (error) {
+      await release();
+      throw error;
+    }
+    await release();
+    return null;
+  }
+
+  async #count(key: string, now: number): Promise<number> {
+    return (await this.#counters.readCounter(key, now))?.count ?? 0;
+  }
+}

@@ -1,5 +1,5 @@
 /** Logins in flight counted in this process (see src/store/attempts-in-flight.ts). */
-import type { AttemptsInFlight, InFlightLimit, ReleaseAttempt } from '../store/attempts-in-flight.js';
+import type { AttemptsInFlight, InFlightLimit, ReleaseAttempt } from '../store/types.js';
 
 /** This process only: right for one instance on SQLite, which no other instance can share. */
 export class LocalAttemptsInFlight implements AttemptsInFlight {

@@ -7,8 +7,7 @@
  * owner out from elsewhere. Checks run before the password is, so a throttled right password fails too.
  */
 import { AuthError } from '../errors.js';
-import type { AttemptsInFlight, ReleaseAttempt } from '../store/attempts-in-flight.js';
-import type { CounterStore } from '../store/types.js';
+import type { AttemptsInFlight, CounterStore, ReleaseAttempt } from '../store/types.js';
 import { LocalAttemptsInFlight } from './local-attempts-in-flight.js';
 
 export interface ThrottlePolicy {

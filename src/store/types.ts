@@ -6,6 +6,7 @@
  * `null`; a broken rule (a duplicate email) is a `StoreError`.
  */
 
+export type { AttemptsInFlight, InFlightLimit, ReleaseAttempt } from './attempts-in-flight.js';
 export type { CounterState, CounterStore } from './counter-store.js';
 export type { KeyStore, SigningKeyRecord } from './key-store.js';
 export type {

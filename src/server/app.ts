@@ -73,6 +73,11 @@ export async function buildApp(
   config: ServerConfig,
   options: BuildAppOptions = {},
 ): Promise<FastifyInstance> {
+  // Every answer carries them, also those made before a request exists (the parser's refusals).
+  const headers = securityHeaders({ https: config.secureCookies });
+  const headerLines = Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
   const app = Fastify({
     // Redaction is not optional: a caller's logger options get it too. Fastify's two info lines per
     // request give way to one access-log line at its own level.
@@ -94,7 +99,7 @@ export async function buildApp(
       if (socket.writable) {
         socket.write(
           `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}\r\nContent-Type: application/json\r\n` +
-            `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+            `${headerLines}Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
         );
       }
       socket.destroy(error);
@@ -107,7 +112,7 @@ export async function buildApp(
           ? toHttpProblem(new RequestError('ERR_BAD_REQUEST', 'the request URL is malformed'))
           : null;
       const { status, error: code, message } = problem ?? INTERNAL_ERROR;
-      (reply as FastifyReply).code(status).send({ error: code, message });
+      (reply as FastifyReply).headers(headers).code(status).send({ error: code, message });
     },
   });
   // Security events go to the log; they carry ids, never secrets.
@@ -134,7 +139,6 @@ export async function buildApp(
   // Only JSON bodies: a text/plain POST is a 415, not a string handed to a route.
   app.removeContentTypeParser('text/plain');
 
-  const headers = securityHeaders({ https: config.secureCookies });
   // From the start of close(), what still arrives on an open connection is refused, so that a proxy
   // retries it on another instance; the connection is closed after the answer.
   let closing = false;

@@ -117,12 +117,10 @@ class AccessLog extends LogController {
     }
     const level = this.#level;
     if (level === 'off') return;
-    const query = request.url.indexOf('?');
     request.log[level](
       {
         method: request.method,
-        // A query may carry what a careless client put there (a token); the path never does here.
-        path: query === -1 ? request.url : request.url.slice(0, query),
+        path: loggablePath(request.url),
         route: request.routeOptions.url ?? null,
         status: reply.statusCode,
         ms: Math.round(reply.elapsedTime * 10) / 10,
@@ -131,6 +129,19 @@ class AccessLog extends LogController {
       'request',
     );
   }
+}
+
+/**
+ * The request target as the access log keeps it: a query or fragment may carry what a careless client
+ * put there (a token), and an absolute-form target (`http://user:pass@host/path`) credentials; the
+ * path alone never does here.
+ */
+export function loggablePath(target: string): string {
+  const end = target.search(/[?#]/);
+  const path = end === -1 ? target : target.slice(0, end);
+  if (path.startsWith('/')) return path;
+  const origin = /^[a-z][a-z0-9+.-]*:\/\/[^/]*/i.exec(path);
+  return origin === null ? path : path.slice(origin[0].length) || '/';
 }
 
 /** Security events, for an audit trail: who logged in, what was refused and revoked, and why. */

@@ -72,6 +72,20 @@ describe("errors of Node's HTTP parser", () => {
     });
   });
 
+  it('sends the security headers with these answers too, and with a malformed URL', async () => {
+    for (const raw of [
+      'HELLO THERE\r\n\r\n',
+      `GET /api/me HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${'x'.repeat(17 * 1024)}\r\n\r\n`,
+      'GET /%zz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n',
+    ]) {
+      const head = (await exchange(raw)).split('\r\n\r\n')[0]?.toLowerCase() ?? '';
+      expect(head).toMatch(/^http\/1\.1 4\d\d /);
+      expect(head).toContain("content-security-policy: default-src 'self'");
+      expect(head).toContain('x-content-type-options: nosniff');
+      expect(head).toContain('x-frame-options: sameorigin');
+    }
+  });
+
   it('still serves the next connection normally', async () => {
     const response = await fetch(`${server.baseUrl}/healthz`);
     expect(response.status).toBe(200);

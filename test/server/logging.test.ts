@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { decodeUnverified } from '../../src/jwt/index.js';
 import { buildApp } from '../../src/server/app.js';
-import { REDACTED_PATHS } from '../../src/server/logging.js';
+import { loggablePath, REDACTED_PATHS } from '../../src/server/logging.js';
 import { FAST_ARGON2, SAME_ORIGIN, testConfig } from '../support/app.js';
 import { refreshCookie } from './helpers.js';
 
@@ -246,6 +246,16 @@ describe('logs', () => {
     expect(info[1]).toMatchObject({ path: '/.well-known/latchkey-revocations' });
     expect(JSON.stringify(info)).not.toContain('q-secret');
     expect(info[2]).toMatchObject({ path: '/api/nope', route: null, status: 404 });
+  });
+
+  it('keep only the path of a request target: no query, fragment, or the origin of an absolute form', () => {
+    expect(loggablePath('/api/me')).toBe('/api/me');
+    expect(loggablePath('/api/me?access_token=SECRET')).toBe('/api/me');
+    expect(loggablePath('/api/me#access_token=SECRET')).toBe('/api/me');
+    expect(loggablePath('/api/me#a?b=SECRET')).toBe('/api/me');
+    expect(loggablePath('http://u:SECRET@127.0.0.1:3000/api/me?x=1')).toBe('/api/me');
+    expect(loggablePath('https://u:SECRET@example.com')).toBe('/');
+    expect(loggablePath('*')).toBe('*');
   });
 
   it('record a refresh-token reuse as a security event, with ids and without the token', async () => {

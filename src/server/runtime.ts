@@ -38,6 +38,8 @@ export interface RuntimeOptions {
   adoptAlgorithm?: boolean;
   /** Refuse to write keys the servers may not read (see `SigningKeysOptions`). Default false. */
   matchStoredSealing?: boolean;
+  /** A worker of `latchkey serve --workers N`: /metrics answers the sum over every worker. */
+  clusterWorker?: boolean;
 }
 
 export type BackgroundTask = 'sync' | 'key-maintenance' | 'housekeeping' | 'checkpoint';
@@ -81,7 +83,7 @@ async function refreshSecret(store: Store): Promise<Buffer> {
 
 export async function createRuntime(config: ServerConfig, options: RuntimeOptions = {}): Promise<Runtime> {
   const now = options.now ?? Date.now;
-  const metrics = new Metrics();
+  const metrics = new Metrics({ acrossWorkers: options.clusterWorker ?? false });
   const failing = new Map<BackgroundTask, BackgroundHealth>();
   // Failures are retried on the next run; they are logged and counted, never thrown away.
   const ran = (task: BackgroundTask, error: unknown) => {

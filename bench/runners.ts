@@ -6,7 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, SERVER_MAIN } from '../test/support/server-process.js';
 import { type LoadRun, type Outcome, runClients, runLoadRounds, runReported } from './http-load.js';
@@ -93,4 +93,30 @@ export function ensureBuilt(): void {
   if (existsSync(main) && statSync(main).mtimeMs >= newestSourceMs(join(ROOT, 'src'))) return;
   process.stderr.write(`${SERVER_MAIN} is missing or older than src/: node scripts/prepare.js\n`);
   execFileSync(process.execPath, ['scripts/prepare.js'], { cwd: ROOT, stdio: ['ignore', 2, 2] });
+}
+
+/** What a benchmark started: stopped by `close`, or killed at once by `abandon` for an exit that cannot wait. */
+export interface Rig {
+  close(): Promise<void>;
+  abandon(): void;
+}
+
+/** Runs `work` on `rig` and closes it after; a crash (a closed stdout, say) or Ctrl-C kills what it started. */
+export async function withRig<R extends Rig>(rig: R, work: (rig: R) => Promise<void>): Promise<void> {
+  const abandon = () => rig.abandon();
+  process.once('exit', abandon);
+  process.once('SIGINT', () => process.exit(130));
+  try {
+    await work(rig);
+  } finally {
+    await rig.close();
+    process.off('exit', abandon);
+  }
+}
+
+/** The --json file, when one was asked for. */
+export function writeResults(file: string | undefined, results: unknown): void {
+  if (file === undefined) return;
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(`\nwrote ${file}`);
 }

@@ -16,7 +16,6 @@
  * variant one run, in a freshly shuffled order; the table shows medians over rounds.
  */
 import { createPublicKey, type JsonWebKey } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { WELL_KNOWN } from '../src/protocol.js';
 import { loadConfig } from '../src/server/config.js';
@@ -31,7 +30,15 @@ import {
   startServerProcess,
   stopProcesses,
 } from './processes.js';
-import { clientsRunner, ensureBuilt, measureRounds, type Runner, rawRunner } from './runners.js';
+import {
+  clientsRunner,
+  ensureBuilt,
+  measureRounds,
+  type Runner,
+  rawRunner,
+  withRig,
+  writeResults,
+} from './runners.js';
 import { accessTokenOf, clientSteps, LatchkeyClient, openSessions } from './server-clients.js';
 import type { PeerConfig } from './server-peers.js';
 import type { RawHello } from './server-raw.js';
@@ -290,11 +297,7 @@ async function main(): Promise<void> {
   ensureBuilt();
   console.log(`${describeRun(pinned, settings)}\n`);
   const rig = await startRig(pinned);
-  // A crash (a closed stdout, say) or Ctrl-C must not leave the servers running.
-  const abandon = () => rig.abandon();
-  process.once('exit', abandon);
-  process.once('SIGINT', () => process.exit(130));
-  try {
+  await withRig(rig, async (rig) => {
     process.stderr.write('the servers pass the sanity checks\n');
     const samples = await measureRounds(rig.runners, settings, variantKey, rig.renewToken);
 
@@ -320,14 +323,8 @@ async function main(): Promise<void> {
           formatTargets(capacityChecks),
       );
     }
-    if (json !== undefined) {
-      writeFileSync(json, `${JSON.stringify(toJSON(results), null, 2)}\n`);
-      console.log(`\nwrote ${json}`);
-    }
-  } finally {
-    await rig.close();
-    process.off('exit', abandon);
-  }
+    writeResults(json, toJSON(results));
+  });
 }
 
 await main();

@@ -15,14 +15,21 @@
  * rounds alternate between all variants as bench:server's do. Nothing is pinned: the workers of a
  * server, PostgreSQL and the clients share the machine's cores, as they would in production.
  */
-import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { type PostgresTarget, resolvePostgresTarget, type TestDatabase } from '../test/support/postgres.js';
 import { type LatchkeyProcess, SERVER_MAIN, startLatchkeyProcess } from '../test/support/server-process.js';
 import { medianOf } from './http-load.js';
 import { type ServerProcess, startServerProcess, stopProcesses } from './processes.js';
-import { clientsRunner, ensureBuilt, measureRounds, type Runner, rawRunner } from './runners.js';
+import {
+  clientsRunner,
+  ensureBuilt,
+  measureRounds,
+  type Runner,
+  rawRunner,
+  withRig,
+  writeResults,
+} from './runners.js';
 import { clientSteps, LatchkeyClient, openSessions } from './server-clients.js';
 import type { RawHello } from './server-raw.js';
 import { describeSettings, readSettings, type Settings } from './settings.js';
@@ -164,11 +171,7 @@ async function main(): Promise<void> {
   ensureBuilt();
   const rig = await startRig();
   console.log(`${describeRun(settings, rig.postgres)}\n`);
-  // A crash (a closed stdout, say) or Ctrl-C must not leave the servers running.
-  const abandon = () => rig.abandon();
-  process.once('exit', abandon);
-  process.once('SIGINT', () => process.exit(130));
-  try {
+  await withRig(rig, async (rig) => {
     const samples = await measureRounds(rig.runners, settings, variantKey);
     const results: StoreResult[] = allVariants().map((variant) => {
       const runs = samples.get(variantKey(variant)) ?? [];
@@ -181,14 +184,8 @@ async function main(): Promise<void> {
     const rounds = (variant: StoreVariant) => samples.get(variantKey(variant))?.map((run) => run.reqPerSec);
     console.log(`${formatTable(results)}\n\n${notes(rig)}\n`);
     console.log(formatTargets(checkTargets(results, rounds)));
-    if (json !== undefined) {
-      writeFileSync(json, `${JSON.stringify(toJSON(results), null, 2)}\n`);
-      console.log(`\nwrote ${json}`);
-    }
-  } finally {
-    await rig.close();
-    process.off('exit', abandon);
-  }
+    writeResults(json, toJSON(results));
+  });
 }
 
 await main();

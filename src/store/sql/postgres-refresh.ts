@@ -15,40 +15,27 @@
  * once when calls race; it is pure. Decisions that write nothing (repeat, reject) stand on the
  * snapshot they were read from.
  */
-import { CompiledQuery, type Kysely } from 'kysely';
+import { CompiledQuery, type Kysely, type Selectable } from 'kysely';
 import pg from 'pg';
-import type {
-  RefreshDecision,
-  RefreshOutcome,
-  RefreshTokenRecord,
-  RefreshTokenState,
-  SessionRecord,
-} from '../types.js';
+import type { RefreshDecision, RefreshOutcome, RefreshTokenState } from '../types.js';
 import { requireApplicable } from './refresh-rules.js';
-import type { Database } from './schema.js';
+import { toRefreshTokenRecord, toSessionRecord } from './rows.js';
+import type { Database, SessionsTable } from './schema.js';
 
 /** Rounds of read, decide and write before giving up on a token that keeps changing underneath. */
 const MAX_ATTEMPTS = 10;
 /** A deadlock (or serialization failure) ends the statement, which wrote nothing: it runs again. */
 const RETRYABLE_SQLSTATES: ReadonlySet<string> = new Set(['40001', '40P01']);
 
-interface StateRow {
+/** The session's columns as stored (its id null for a token without one), and the token's beside them. */
+type StateRow = Omit<Selectable<SessionsTable>, 'id'> & {
+  id: string | null;
   hash: string;
   session_id: string;
   token_created_at: number;
   rotated_at: number | null;
   successor_hash: string | null;
-  id: string | null;
-  user_id: string;
-  created_at: number;
-  last_used_at: number;
-  expires_at: number;
-  idle_expires_at: number;
-  user_agent: string | null;
-  ip: string | null;
-  revoked_at: number | null;
-  revoked_reason: string | null;
-}
+};
 
 const READ_STATE = `
   SELECT t.hash, t.session_id, t.created_at AS token_created_at, t.rotated_at, t.successor_hash,
@@ -100,27 +87,18 @@ const REVOKE = `
   SELECT count(*)::int AS matched FROM current`;
 
 function toState(row: StateRow): RefreshTokenState {
-  if (row.id === null) throw new Error('refresh token without its session');
-  const token: RefreshTokenRecord = {
-    hash: row.hash,
-    sessionId: row.session_id,
-    createdAt: row.token_created_at,
-    rotatedAt: row.rotated_at,
-    successorHash: row.successor_hash,
+  const { id, hash, session_id, token_created_at, rotated_at, successor_hash } = row;
+  if (id === null) throw new Error('refresh token without its session');
+  return {
+    token: toRefreshTokenRecord({
+      hash,
+      session_id,
+      created_at: token_created_at,
+      rotated_at,
+      successor_hash,
+    }),
+    session: toSessionRecord({ ...row, id }),
   };
-  const session: SessionRecord = {
-    id: row.id,
-    userId: row.user_id,
-    createdAt: row.created_at,
-    lastUsedAt: row.last_used_at,
-    expiresAt: row.expires_at,
-    idleExpiresAt: row.idle_expires_at,
-    userAgent: row.user_agent,
-    ip: row.ip,
-    revokedAt: row.revoked_at,
-    revokedReason: row.revoked_reason,
-  };
-  return { token, session };
 }
 
 function unchangedParameters({ token, session }: RefreshTokenState): unknown[] {

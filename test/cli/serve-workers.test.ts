@@ -204,5 +204,5 @@ describe('latchkey serve --workers 2', () => {
     } finally {
       await new Promise((resolve) => squatter.close(resolve));
     }
-  }, 30_000);
+  }, 60_000);
 });

@@ -10,7 +10,12 @@ export default defineConfig({
         test: {
           name: 'main',
           include: ['test/**/*.test.ts'],
-          exclude: [...configDefaults.exclude, 'test/package/**', 'test/bench/server.test.ts'],
+          exclude: [
+            ...configDefaults.exclude,
+            'test/package/**',
+            'test/bench/server.test.ts',
+            'test/bench/store.test.ts',
+          ],
         },
       },
       {
@@ -38,6 +43,12 @@ export default defineConfig({
         // The server benchmark's smoke run keeps both cores busy for about 20 s: last, for the same reason.
         extends: true,
         test: { name: 'bench-server', include: ['test/bench/server.test.ts'], sequence: { groupOrder: 2 } },
+      },
+      {
+        // The store benchmark's quick run: four servers (two of them clusters) and PostgreSQL busy for
+        // about a minute, so after everything else too.
+        extends: true,
+        test: { name: 'bench-store', include: ['test/bench/store.test.ts'], sequence: { groupOrder: 3 } },
       },
     ],
   },

@@ -99,3 +99,53 @@ export function accessTokenOf(answer: Answer): string {
   if (typeof token !== 'string') throw new Error(`expected a token response, got ${answer.status}`);
   return token;
 }
+
+/** Latchkey's side of refresh and login: a user and a session per client, and one more for /api/me. */
+export interface Sessions {
+  /** The refresh token each client sends next: the one its last refresh returned. */
+  refreshTokens: string[];
+  /** The access token /api/me repeats, from a session of its own, so the clients' chains stay theirs. */
+  meToken: string;
+  meRefreshToken: string;
+}
+
+/** Registers and logs in `clients` users, one at a time, and one more session for the first of them. */
+export async function openSessions(client: LatchkeyClient, clients: number): Promise<Sessions> {
+  const logIn = async (email: string) => {
+    const answer = await client.login(email);
+    const accessToken = accessTokenOf(answer);
+    if (answer.refreshToken === null) throw new Error(`logging in ${email} set no refresh cookie`);
+    return { accessToken, refreshToken: answer.refreshToken };
+  };
+  const refreshTokens: string[] = [];
+  // One at a time: registration is throttled per IP (20 an hour), and all of these come from one.
+  for (let index = 0; index < clients; index++) {
+    const registered = await client.register(emailOf(index));
+    if (registered.status !== 201)
+      throw new Error(`registering ${emailOf(index)} answered ${registered.status}`);
+    refreshTokens.push((await logIn(emailOf(index))).refreshToken);
+  }
+  const me = await logIn(emailOf(0));
+  return { refreshTokens, meToken: me.accessToken, meRefreshToken: me.refreshToken };
+}
+
+/**
+ * The clients' two steps: a refresh sends the cookie its client's previous refresh returned, a login
+ * its client's own password. True when the answer was a success.
+ */
+export function clientSteps(
+  client: LatchkeyClient,
+  sessions: Sessions,
+): { refresh(index: number): Promise<boolean>; login(index: number): Promise<boolean> } {
+  return {
+    async refresh(index) {
+      const answer = await client.refresh(sessions.refreshTokens[index] as string);
+      if (answer.status !== 200 || answer.refreshToken === null) return false;
+      sessions.refreshTokens[index] = answer.refreshToken;
+      return true;
+    },
+    async login(index) {
+      return (await client.login(emailOf(index))).status === 200;
+    },
+  };
+}

@@ -8,8 +8,12 @@
  *            store (WAL, synchronous=FULL); a table of 16 rows; `UPDATE … SET n = n + 1 WHERE id = ?
  *            RETURNING n`, each its own transaction, one after the other, the rows in turn
  *   argon2   @node-rs/argon2 `verify` of a hash made with the server's parameters, as many in flight as
- *            the server's hash concurrency (LATCHKEY_HASH_CONCURRENCY, or its default for the CPUs
- *            this process may use, which are the server's)
+ *            `concurrency`, by default the server's hash concurrency (LATCHKEY_HASH_CONCURRENCY, or its
+ *            default for the CPUs this process may use, which are the server's)
+ *   postgres-commit   with BENCH_RAW_POSTGRES_URL set (bench:store): `clients` node-postgres clients on
+ *            that database, a table of one row per client; each client runs `UPDATE … SET n = n + 1
+ *            WHERE id = $1 RETURNING n` on its own row, each statement its own transaction, one after
+ *            the other
  *
  *   node --import tsx bench/server-raw.ts
  */
@@ -19,6 +23,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { verify } from '@node-rs/argon2';
 import BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
 import { defaultHashConcurrency, PasswordHasher } from '../src/auth/passwords.js';
 import { loadConfig } from '../src/server/config.js';
 import type { Outcome } from './http-load.js';
@@ -28,8 +33,10 @@ const RAW_ROWS = 16;
 const PASSWORD = 'bench-raw-password-0123456789';
 
 export interface RawRequest {
-  op: 'commit' | 'argon2';
+  op: 'commit' | 'argon2' | 'postgres-commit';
   seconds: number;
+  /** argon2: verifications in flight (default: the hash concurrency); postgres-commit: clients. */
+  concurrency?: number;
 }
 
 export interface RawHello {
@@ -76,7 +83,7 @@ const hasher = new PasswordHasher();
 const storedHash = await hasher.hash(PASSWORD);
 if (!(await verify(storedHash, PASSWORD))) throw new Error('argon2id: the password does not verify');
 
-async function verifications(seconds: number): Promise<Outcome> {
+async function verifications(seconds: number, concurrency: number): Promise<Outcome> {
   const latencies = new Latencies();
   const started = performance.now();
   const end = started + seconds * 1000;
@@ -87,8 +94,50 @@ async function verifications(seconds: number): Promise<Outcome> {
       latencies.add(performance.now() - before);
     }
   };
-  await Promise.all(Array.from({ length: hashConcurrency }, loop));
+  await Promise.all(Array.from({ length: concurrency }, loop));
   return outcomeOf(latencies, performance.now() - started);
+}
+
+const postgresURL = process.env.BENCH_RAW_POSTGRES_URL;
+const postgresClients: pg.Client[] = [];
+
+/** One client per row; the table is made (again) for the largest client count asked. */
+async function postgresCommits(seconds: number, clients: number): Promise<Outcome> {
+  if (postgresURL === undefined) throw new Error('postgres-commit needs BENCH_RAW_POSTGRES_URL');
+  while (postgresClients.length < clients) {
+    const client = new pg.Client({ connectionString: postgresURL });
+    await client.connect();
+    postgresClients.push(client);
+  }
+  const [first] = postgresClients as [pg.Client];
+  await first.query('CREATE TABLE IF NOT EXISTS bench_raw_counters (id int PRIMARY KEY, n bigint NOT NULL)');
+  await first.query(
+    'INSERT INTO bench_raw_counters SELECT id, 0 FROM generate_series(1, $1::int) AS id ON CONFLICT DO NOTHING',
+    [clients],
+  );
+  const latencies = new Latencies();
+  const started = performance.now();
+  const end = started + seconds * 1000;
+  const loop = async (client: pg.Client, id: number) => {
+    while (performance.now() < end) {
+      const before = performance.now();
+      await client.query('UPDATE bench_raw_counters SET n = n + 1 WHERE id = $1 RETURNING n', [id]);
+      latencies.add(performance.now() - before);
+    }
+  };
+  await Promise.all(postgresClients.slice(0, clients).map((client, index) => loop(client, index + 1)));
+  return outcomeOf(latencies, performance.now() - started);
+}
+
+function answer(request: RawRequest): Outcome | Promise<Outcome> {
+  switch (request.op) {
+    case 'commit':
+      return commits(request.seconds);
+    case 'argon2':
+      return verifications(request.seconds, request.concurrency ?? hashConcurrency);
+    case 'postgres-commit':
+      return postgresCommits(request.seconds, request.concurrency ?? 16);
+  }
 }
 
 function cleanUp(): void {
@@ -103,7 +152,6 @@ process.stdout.on('error', () => process.exit(0));
 const hello: RawHello = { hashConcurrency, argon2: { ...hasher.parameters } };
 process.stdout.write(`${JSON.stringify(hello)}\n`);
 for await (const line of createInterface({ input: process.stdin })) {
-  const request = JSON.parse(line) as RawRequest;
-  const answer = request.op === 'commit' ? commits(request.seconds) : await verifications(request.seconds);
-  process.stdout.write(`${JSON.stringify(answer)}\n`);
+  const outcome = await answer(JSON.parse(line) as RawRequest);
+  process.stdout.write(`${JSON.stringify(outcome)}\n`);
 }

@@ -15,32 +15,13 @@
  * process (autocannon and the clients) is pinned to core 1. Rounds alternate: each gives every
  * variant one run, in a freshly shuffled order; the table shows medians over rounds.
  */
-import { execFileSync } from 'node:child_process';
 import { createPublicKey, type JsonWebKey } from 'node:crypto';
-import { once } from 'node:events';
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { WELL_KNOWN } from '../src/protocol.js';
 import { loadConfig } from '../src/server/config.js';
-import {
-  type LatchkeyProcess,
-  ROOT,
-  SERVER_MAIN,
-  startLatchkeyProcess,
-} from '../test/support/server-process.js';
+import { type LatchkeyProcess, SERVER_MAIN, startLatchkeyProcess } from '../test/support/server-process.js';
 import type { AlgMaterial } from './http-issuer.js';
-import {
-  formatNoise,
-  type LoadRun,
-  medianOf,
-  type Outcome,
-  runClients,
-  runLoad,
-  runLoadRounds,
-  runReported,
-} from './http-load.js';
+import { formatNoise, type LoadRun, medianOf, runLoad } from './http-load.js';
 import {
   describeMachine,
   onServerCore,
@@ -49,9 +30,18 @@ import {
   startServerProcess,
   stopProcesses,
 } from './processes.js';
-import { accessTokenOf, emailOf, LatchkeyClient } from './server-clients.js';
+import {
+  clientsRunner,
+  ensureBuilt,
+  measureRounds,
+  type Runner,
+  rawRunner,
+  withRig,
+  writeResults,
+} from './runners.js';
+import { accessTokenOf, clientSteps, LatchkeyClient, openSessions } from './server-clients.js';
 import type { PeerConfig } from './server-peers.js';
-import type { RawHello, RawRequest } from './server-raw.js';
+import type { RawHello } from './server-raw.js';
 import {
   allVariants,
   checkCapacityTargets,
@@ -64,12 +54,7 @@ import {
   type Variant,
   variantKey,
 } from './server-report.js';
-
-interface Settings {
-  rounds: number;
-  durationSeconds: number;
-  warmupSeconds: number;
-}
+import { describeSettings, readSettings, type Settings } from './settings.js';
 
 /**
  * 10 variants × (1 s warm-up + 5 rounds × 3 s) ≈ 160 s of load, plus start-up: about 3 minutes. At
@@ -89,32 +74,9 @@ const DEFAULT_LOG_LEVEL = loadConfig({}).logLevel;
 const PEER_ENTRY = fileURLToPath(new URL('./server-peers.ts', import.meta.url));
 const RAW_ENTRY = fileURLToPath(new URL('./server-raw.ts', import.meta.url));
 
-/** The newest mtime of the TypeScript under `directory`, built output and dependencies left out. */
-function newestSourceMs(directory: string): number {
-  let newest = 0;
-  for (const path of readdirSync(directory, { recursive: true, encoding: 'utf8' })) {
-    if (!/\.tsx?$/.test(path) || /(^|\/)(dist|node_modules)\//.test(path)) continue;
-    newest = Math.max(newest, statSync(join(directory, path)).mtimeMs);
-  }
-  return newest;
-}
-
-/** The benchmark measures the compiled server, so it builds it when dist/ is missing or stale. */
-function ensureBuilt(): void {
-  const main = join(ROOT, SERVER_MAIN);
-  if (existsSync(main) && statSync(main).mtimeMs >= newestSourceMs(join(ROOT, 'src'))) return;
-  process.stderr.write(`${SERVER_MAIN} is missing or older than src/: node scripts/prepare.js\n`);
-  execFileSync(process.execPath, ['scripts/prepare.js'], { cwd: ROOT, stdio: ['ignore', 2, 2] });
-}
-
-interface Runner {
-  variant: Variant;
-  run(durationSeconds: number): Promise<LoadRun>;
-}
-
 /** Everything started for one benchmark, stopped by `close` whatever happened. */
 interface Rig {
-  runners: Runner[];
+  runners: Runner<Variant>[];
   /** Before every round: a fresh access token for /api/me, which lives 15 minutes. */
   renewToken(): Promise<void>;
   hashConcurrency: number;
@@ -201,42 +163,13 @@ async function checkPeers(
   }
 }
 
-/** Latchkey's side of refresh and login: a user and a session per client, and one more for /api/me. */
-interface Sessions {
-  /** The refresh token each client sends next: the one its last refresh returned. */
-  refreshTokens: string[];
-  /** The access token /api/me repeats, from a session of its own, so the clients' chains stay theirs. */
-  meToken: string;
-  meRefreshToken: string;
-}
-
-async function openSessions(client: LatchkeyClient): Promise<Sessions> {
-  process.stderr.write(`registering and logging in ${CLIENTS} users…\n`);
-  const logIn = async (email: string) => {
-    const answer = await client.login(email);
-    const accessToken = accessTokenOf(answer);
-    if (answer.refreshToken === null) throw new Error(`logging in ${email} set no refresh cookie`);
-    return { accessToken, refreshToken: answer.refreshToken };
-  };
-  const refreshTokens: string[] = [];
-  // One at a time: registration is throttled per IP (20 an hour), and all of these come from one.
-  for (let index = 0; index < CLIENTS; index++) {
-    const registered = await client.register(emailOf(index));
-    if (registered.status !== 201)
-      throw new Error(`registering ${emailOf(index)} answered ${registered.status}`);
-    refreshTokens.push((await logIn(emailOf(index))).refreshToken);
-  }
-  const me = await logIn(emailOf(0));
-  return { refreshTokens, meToken: me.accessToken, meRefreshToken: me.refreshToken };
-}
-
 /** Each request repeats the same, with one token (or none), under autocannon. */
 function autocannonRunner(
   variant: Variant,
   target: Target,
   path: string,
   token: () => string | null,
-): Runner {
+): Runner<Variant> {
   return {
     variant,
     run: (durationSeconds) =>
@@ -248,35 +181,6 @@ function autocannonRunner(
         serverPid: target.pid,
       }),
   };
-}
-
-/** Each of the clients waits for its answer before its next request; an error is a failed request. */
-function clientsRunner(
-  variant: Variant,
-  serverPid: number,
-  step: (client: number) => Promise<boolean>,
-): Runner {
-  return {
-    variant,
-    run: (durationSeconds) =>
-      runClients({
-        clients: CLIENTS,
-        durationSeconds,
-        serverPid,
-        step: (client) => step(client).catch(() => false),
-      }),
-  };
-}
-
-/** Sends one request to the raw-rate process and reads its one-line answer. */
-function askRaw(raw: ServerProcess, request: RawRequest): Promise<Outcome> {
-  const answer = once(raw.lines, 'line').then(([line]) => JSON.parse(line as string) as Outcome);
-  raw.child.stdin?.write(`${JSON.stringify(request)}\n`);
-  return answer;
-}
-
-function rawRunner(variant: Variant, raw: ServerProcess, op: RawRequest['op']): Runner {
-  return { variant, run: (seconds) => runReported(raw.pid, () => askRaw(raw, { op, seconds })) };
 }
 
 async function startRig(pinned: boolean): Promise<Rig> {
@@ -295,7 +199,8 @@ async function startRig(pinned: boolean): Promise<Rig> {
     const server: Target = { url: latchkey.baseUrl, pid: latchkey.pid };
     const latchkeyClient = new LatchkeyClient(server.url, CLIENTS);
     client = latchkeyClient;
-    const sessions = await openSessions(latchkeyClient);
+    process.stderr.write(`registering and logging in ${CLIENTS} users…\n`);
+    const sessions = await openSessions(latchkeyClient, CLIENTS);
 
     const jwks = (await get(`${server.url}${WELL_KNOWN.jwks}`, null)).body as { keys: JsonWebKey[] };
     const kid = String(decodeJWT(sessions.meToken, 0).kid);
@@ -323,24 +228,18 @@ async function startRig(pinned: boolean): Promise<Rig> {
 
     const meToken = () => sessions.meToken;
     const noToken = () => null;
-    const refresh = async (index: number): Promise<boolean> => {
-      const answer = await latchkeyClient.refresh(sessions.refreshTokens[index] as string);
-      if (answer.status !== 200 || answer.refreshToken === null) return false;
-      sessions.refreshTokens[index] = answer.refreshToken;
-      return true;
-    };
-    const login = async (index: number) => (await latchkeyClient.login(emailOf(index))).status === 200;
-    const runners: Runner[] = [
+    const steps = clientSteps(latchkeyClient, sessions);
+    const runners: Runner<Variant>[] = [
       autocannonRunner({ name: 'healthz', impl: 'latchkey' }, server, '/healthz', noToken),
       autocannonRunner({ name: 'healthz', impl: 'fastify' }, fastify, '/healthz', noToken),
       autocannonRunner({ name: 'jwks', impl: 'latchkey' }, server, WELL_KNOWN.jwks, noToken),
       autocannonRunner({ name: 'jwks', impl: 'fastify' }, fastify, WELL_KNOWN.jwks, noToken),
       autocannonRunner({ name: 'me', impl: 'latchkey' }, server, '/api/me', meToken),
       autocannonRunner({ name: 'me', impl: 'fastify+@fastify/jwt' }, fastifyJWT, '/api/me', meToken),
-      clientsRunner({ name: 'refresh', impl: 'latchkey' }, server.pid, refresh),
-      rawRunner({ name: 'refresh', impl: 'raw' }, raw, 'commit'),
-      clientsRunner({ name: 'login', impl: 'latchkey' }, server.pid, login),
-      rawRunner({ name: 'login', impl: 'raw' }, raw, 'argon2'),
+      clientsRunner({ name: 'refresh', impl: 'latchkey' }, CLIENTS, server.pid, steps.refresh),
+      rawRunner({ name: 'refresh', impl: 'raw' }, raw, { op: 'commit' }),
+      clientsRunner({ name: 'login', impl: 'latchkey' }, CLIENTS, server.pid, steps.login),
+      rawRunner({ name: 'login', impl: 'raw' }, raw, { op: 'argon2' }),
     ];
     const renewToken = async () => {
       const renewed = await latchkeyClient.refresh(sessions.meRefreshToken);
@@ -363,8 +262,7 @@ async function startRig(pinned: boolean): Promise<Rig> {
 function describeRun(pinned: boolean, settings: Settings): string {
   return [
     describeMachine(pinned, 'autocannon and the refresh and login clients'),
-    `${settings.rounds} rounds × ${settings.durationSeconds} s per variant after ${settings.warmupSeconds} s ` +
-      'warm-up; medians over rounds',
+    describeSettings(settings),
   ].join('\n');
 }
 
@@ -393,60 +291,15 @@ function notes(rig: Rig): string {
   ].join('\n');
 }
 
-function nonNegative(name: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const number = Number(value);
-  if (!Number.isFinite(number) || number < 0) throw new TypeError(`--${name} must be a number ≥ 0`);
-  return number;
-}
-
-function readSettings(): { settings: Settings; json: string | undefined } {
-  const { values } = parseArgs({
-    options: {
-      quick: { type: 'boolean', default: false },
-      rounds: { type: 'string' },
-      duration: { type: 'string' },
-      warmup: { type: 'string' },
-      json: { type: 'string' },
-    },
-  });
-  const base = values.quick ? QUICK : FULL;
-  const rounds = nonNegative('rounds', values.rounds, base.rounds);
-  if (!Number.isInteger(rounds) || rounds < 1) throw new TypeError('--rounds must be a whole number ≥ 1');
-  const settings: Settings = {
-    rounds,
-    durationSeconds: nonNegative('duration', values.duration, base.durationSeconds),
-    warmupSeconds: nonNegative('warmup', values.warmup, base.warmupSeconds),
-  };
-  if (settings.durationSeconds === 0) throw new TypeError('--duration must be more than 0');
-  return { settings, json: values.json };
-}
-
 async function main(): Promise<void> {
-  const { settings, json } = readSettings();
+  const { settings, json } = readSettings(FULL, QUICK);
   const pinned = pinToClientCore();
   ensureBuilt();
   console.log(`${describeRun(pinned, settings)}\n`);
   const rig = await startRig(pinned);
-  // A crash (a closed stdout, say) or Ctrl-C must not leave the servers running.
-  const abandon = () => rig.abandon();
-  process.once('exit', abandon);
-  process.once('SIGINT', () => process.exit(130));
-  try {
-    process.stderr.write('the servers pass the sanity checks; warming up\n');
-    for (const runner of settings.warmupSeconds > 0 ? rig.runners : []) {
-      const { failures } = await runner.run(settings.warmupSeconds);
-      if (failures > 0)
-        throw new Error(`${variantKey(runner.variant)}: ${failures} failed requests in the warm-up`);
-    }
-
-    const samples = await runLoadRounds(rig.runners, {
-      rounds: settings.rounds,
-      seed: 20261202,
-      name: (runner) => variantKey(runner.variant),
-      run: (runner) => runner.run(settings.durationSeconds),
-      beforeRound: rig.renewToken,
-    });
+  await withRig(rig, async (rig) => {
+    process.stderr.write('the servers pass the sanity checks\n');
+    const samples = await measureRounds(rig.runners, settings, variantKey, rig.renewToken);
 
     const results: MeasuredResult[] = allVariants().map((variant) => {
       const runs = samples.get(variantKey(variant)) ?? [];
@@ -470,14 +323,8 @@ async function main(): Promise<void> {
           formatTargets(capacityChecks),
       );
     }
-    if (json !== undefined) {
-      writeFileSync(json, `${JSON.stringify(toJSON(results), null, 2)}\n`);
-      console.log(`\nwrote ${json}`);
-    }
-  } finally {
-    await rig.close();
-    process.off('exit', abandon);
-  }
+    writeResults(json, toJSON(results));
+  });
 }
 
 await main();

@@ -1,14 +1,25 @@
 /** Starts one Latchkey instance: configuration from the environment, then listen. */
 import { pathToFileURL } from 'node:url';
 import { LatchkeyError } from '../errors.js';
-import { buildApp } from './app.js';
+import { type BuildAppOptions, buildApp } from './app.js';
 import { ConfigError, loadConfig, type ServerConfig } from './config.js';
 import { guardStandardStreams } from './standard-streams.js';
 
-export async function startServer(config: ServerConfig): Promise<() => Promise<void>> {
+export interface StartServerOptions extends BuildAppOptions {
+  /**
+   * Print the "listening" line (default true). Workers of `latchkey serve --workers N` leave it to
+   * the primary, which prints it once every worker listens.
+   */
+  announce?: boolean;
+}
+
+export async function startServer(
+  config: ServerConfig,
+  { announce = true, ...options }: StartServerOptions = {},
+): Promise<() => Promise<void>> {
   // A stdout or stderr whose reader goes away (EPIPE) must neither end the server nor hang it.
   guardStandardStreams();
-  const app = await buildApp(config);
+  const app = await buildApp(config, options);
   if (config.masterKey === null) {
     app.log.warn(
       'LATCHKEY_MASTER_KEY is not set: private signing keys are stored unencrypted. Set it to 32 random bytes (openssl rand -hex 32).',
@@ -17,14 +28,18 @@ export async function startServer(config: ServerConfig): Promise<() => Promise<v
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
-  const shownHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
-  process.stdout.write(
-    `Latchkey is listening on http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port} (issuer ${config.issuer})\n`,
-  );
+  if (announce) process.stdout.write(`${listeningLine(config, port)}\n`);
   return () => app.close();
 }
 
-export async function main(): Promise<void> {
+/** The line that says a server is up, and where: what scripts and tests wait for. */
+export function listeningLine(config: ServerConfig, port: number, detail = ''): string {
+  const shownHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+  const host = shownHost.includes(':') ? `[${shownHost}]` : shownHost;
+  return `Latchkey is listening on http://${host}:${port} (issuer ${config.issuer}${detail})`;
+}
+
+export async function main(options: StartServerOptions = {}): Promise<void> {
   let config: ServerConfig;
   try {
     config = loadConfig();
@@ -37,7 +52,7 @@ export async function main(): Promise<void> {
   }
   let stop: () => Promise<void>;
   try {
-    stop = await startServer(config);
+    stop = await startServer(config, options);
   } catch (error) {
     // A database that cannot be opened (unreachable, login refused, …): its message says why, for people.
     if (error instanceof LatchkeyError) {
@@ -46,7 +61,11 @@ export async function main(): Promise<void> {
     }
     throw error;
   }
+  let stopping = false;
   const shutdown = () => {
+    // Once: Ctrl-C reaches a cluster's workers and its primary, which then sends SIGTERM as well.
+    if (stopping) return;
+    stopping = true;
     stop().then(
       () => process.exit(0),
       () => process.exit(1),
@@ -54,6 +73,8 @@ export async function main(): Promise<void> {
   };
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
+  // A cluster worker whose primary is gone (killed, say) has no one to restart it or to stop it.
+  if (options.clusterWorker) process.once('disconnect', shutdown);
 }
 
 const script = process.argv[1];

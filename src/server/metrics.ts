@@ -1,6 +1,12 @@
 /** Prometheus metrics of one instance, on a registry of its own (never prom-client's global one). */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { AuthEvent } from '../auth/service.js';
+import { createWorkerMetricsText } from './cluster-metrics.js';
+
+export interface MetricsOptions {
+  /** A worker of `latchkey serve --workers N`: /metrics answers the sum over every worker. */
+  acrossWorkers?: boolean;
+}
 
 export class Metrics {
   readonly registry = new Registry();
@@ -70,8 +76,18 @@ export class Metrics {
   /** Histogram children by method, route and status: prom-client hashes the labels on every call. */
   readonly #requestSeries = new Map<string, { observe(seconds: number): void }>();
 
-  constructor() {
+  readonly #text: () => Promise<string>;
+
+  constructor(options: MetricsOptions = {}) {
     collectDefaultMetrics({ register: this.registry, prefix: 'latchkey_' });
+    this.#text = options.acrossWorkers
+      ? createWorkerMetricsText(this.registry)
+      : () => this.registry.metrics();
+  }
+
+  /** What /metrics answers, in the Prometheus text format (`registry.contentType`). */
+  text(): Promise<string> {
+    return this.#text();
   }
 
   watchRedis(available: () => boolean): void {

@@ -48,6 +48,8 @@ export interface RuntimeOptions {
   matchStoredSealing?: boolean;
   /** Told once when Redis (REDIS_URL) goes away, with why, and once when it is back. */
   onRedisAvailabilityChange?: (available: boolean, reason: string) => void;
+  /** A worker of `latchkey serve --workers N`: /metrics answers the sum over every worker. */
+  clusterWorker?: boolean;
 }
 
 export type BackgroundTask = 'sync' | 'key-maintenance' | 'housekeeping' | 'checkpoint' | 'fan-out';
@@ -111,7 +113,7 @@ async function refreshSecret(store: KeyStore): Promise<Buffer> {
 
 export async function createRuntime(config: ServerConfig, options: RuntimeOptions = {}): Promise<Runtime> {
   const now = options.now ?? Date.now;
-  const metrics = new Metrics();
+  const metrics = new Metrics({ acrossWorkers: options.clusterWorker ?? false });
   const failing = new Map<BackgroundTask, BackgroundHealth>();
   // Failures are retried on the next run; they are logged and counted, never thrown away.
   const ran = (task: BackgroundTask, error: unknown) => {
@@ -173,11 +175,11 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
             throttlePolicy.registrationWindowMs,
           ),
         );
-  // Without Redis, instances sharing PostgreSQL share the count through its counters; SQLite has one
-  // instance, whose own count is exact and costs nothing.
+  // Without Redis, instances sharing PostgreSQL share the count through its counters, and so do the
+  // workers of one SQLite file; a single SQLite process counts in memory, exact and free.
   const onReleaseError = (error: unknown) => ran('sync', error);
   const inFlightFallback: AttemptsInFlight =
-    config.database.kind === 'postgres'
+    config.database.kind === 'postgres' || options.clusterWorker === true
       ? new CounterAttemptsInFlight(store, { onReleaseError })
       : new LocalAttemptsInFlight();
   const inFlight =

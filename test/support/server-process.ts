@@ -22,6 +22,11 @@ export interface LatchkeyProcessOptions {
   env?: Readonly<Record<string, string | undefined>>;
   /** A command the server runs under, such as `['taskset', '-c', '0']`; it must exec the server. */
   launcher?: readonly string[];
+  /**
+   * The script and its arguments, relative to the repository: default `dist/server/main.js`; say
+   * `['bin/latchkey.js', 'serve', '--workers', '2']` for a cluster, whose primary gets SIGTERM.
+   */
+  entry?: readonly string[];
 }
 
 export interface LatchkeyProcess {
@@ -93,7 +98,7 @@ export async function startLatchkeyProcess(options: LatchkeyProcessOptions = {})
     ...(options.launcher ?? []),
     process.execPath,
     '--enable-source-maps',
-    SERVER_MAIN,
+    ...(options.entry ?? [SERVER_MAIN]),
   ];
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();

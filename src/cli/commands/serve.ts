@@ -1,17 +1,50 @@
-/** `latchkey serve`: the server, exactly as `npm start` runs it, until SIGINT or SIGTERM. */
+/**
+ * `latchkey serve`: the server, exactly as `npm start` runs it, until SIGINT or SIGTERM. With
+ * `--workers N` (N > 1), N processes share the port (src/server/cluster.ts); one is the default.
+ */
 import type { Command } from 'commander';
+import { MAX_WORKERS, startCluster } from '../../server/cluster.js';
 import { startServer } from '../../server/main.js';
-import type { CLIContext } from '../context.js';
+import { type CLIContext, usageError } from '../context.js';
 
 export function registerServeCommand(program: Command, context: CLIContext): void {
   program
     .command('serve')
     .description('start the server (API and web UI) with the configuration from the environment')
-    .action(async () => {
-      const stop = await startServer(context.config());
-      await untilStopped(context.options.stopServe);
-      await stop();
+    .option(
+      '--workers <n>',
+      `processes that share the port, 1 to ${MAX_WORKERS}; each hashes up to LATCHKEY_HASH_CONCURRENCY passwords at once`,
+      '1',
+    )
+    .action(async (options: { workers: string }) => {
+      const workers = parseWorkers(options.workers);
+      const config = context.config();
+      if (workers === 1) {
+        const stop = await startServer(config);
+        await untilStopped(context.options.stopServe);
+        await stop();
+        return;
+      }
+      const cluster = await startCluster(config, {
+        workers,
+        env: context.io.env,
+        stdout: context.io.stdout,
+        stderr: context.io.stderr,
+      });
+      try {
+        await Promise.race([untilStopped(context.options.stopServe), cluster.failed]);
+      } finally {
+        await cluster.stop();
+      }
     });
+}
+
+export function parseWorkers(raw: string): number {
+  const workers = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : Number.NaN;
+  if (!Number.isInteger(workers) || workers < 1 || workers > MAX_WORKERS) {
+    throw usageError(`--workers must be a whole number from 1 to ${MAX_WORKERS}, not "${raw}"`);
+  }
+  return workers;
 }
 
 function untilStopped(signal: AbortSignal | undefined): Promise<void> {

@@ -79,6 +79,6 @@ export function registerHealthRoutes(app: FastifyInstance, runtime: Runtime): vo
 
   app.get('/metrics', { schema: metrics }, async (_request, reply) => {
     reply.header('content-type', runtime.metrics.registry.contentType);
-    return runtime.metrics.registry.metrics();
+    return runtime.metrics.text();
   });
 }

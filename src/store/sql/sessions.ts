@@ -12,9 +12,18 @@ import type {
   SessionStore,
 } from '../session-store.js';
 import { prepareQuery } from './prepared-query.js';
+import { requireApplicable } from './refresh-rules.js';
 import { toRefreshTokenRecord, toSessionRecord } from './rows.js';
 import type { Database } from './schema.js';
 import type { WriteStrategy, WriteTransaction } from './write-transaction.js';
+
+export interface SessionWriteStrategy extends WriteStrategy {
+  /**
+   * The dialect's own `consumeRefreshToken`, when it has a faster way to make it atomic than a write
+   * transaction with row locks (PostgreSQL: postgres-refresh.ts). Default: the write transaction.
+   */
+  consumeRefreshToken?: SessionStore['consumeRefreshToken'];
+}
 
 export class SQLSessionStore implements SessionStore {
   readonly #db: Kysely<Database>;
@@ -23,8 +32,11 @@ export class SQLSessionStore implements SessionStore {
   readonly #refreshTokenByHash;
   readonly #sessionById;
 
-  constructor(db: Kysely<Database>, { write, lockRows }: WriteStrategy) {
+  readonly #consumeRefreshToken: SessionStore['consumeRefreshToken'] | undefined;
+
+  constructor(db: Kysely<Database>, { write, lockRows, consumeRefreshToken }: SessionWriteStrategy) {
     this.#db = db;
+    this.#consumeRefreshToken = consumeRefreshToken;
     this.#write = write;
     this.#lockRows = lockRows;
     this.#refreshTokenByHash = prepareQuery(['hash'], ({ hash }) =>
@@ -90,6 +102,7 @@ export class SQLSessionStore implements SessionStore {
     hash: string,
     decide: (state: RefreshTokenState) => RefreshDecision,
   ): Promise<RefreshOutcome | null> {
+    if (this.#consumeRefreshToken !== undefined) return this.#consumeRefreshToken(hash, decide);
     return this.#write(async (trx) => {
       const tokenRow = (await trx.executeQuery(this.#refreshTokenByHash({ hash }))).rows[0];
       if (tokenRow === undefined) return null;
@@ -152,10 +165,9 @@ async function applyDecision(
   session: SessionRecord,
   decision: RefreshDecision,
 ): Promise<RefreshOutcome> {
+  requireApplicable(token, decision);
   switch (decision.action) {
     case 'rotate': {
-      // A second successor would fork the family; the domain may only repeat or revoke a rotated token.
-      if (token.rotatedAt !== null) throw new Error('cannot rotate a refresh token that was already rotated');
       await trx
         .updateTable('refresh_tokens')
         .set({ rotated_at: decision.now, successor_hash: decision.successorHash })
@@ -182,10 +194,7 @@ async function applyDecision(
       };
     }
     case 'repeat':
-      if (token.successorHash === null) {
-        throw new Error('cannot repeat a refresh token that was never rotated: it has no successor');
-      }
-      return { action: 'repeat', session, successorHash: token.successorHash };
+      return { action: 'repeat', session, successorHash: token.successorHash as string };
     case 'revoke':
       if (session.revokedAt !== null) return { action: 'revoke', session };
       await revokeSessionIfLive(trx, session.id, decision.now, decision.reason);

@@ -11,13 +11,12 @@ import type { Store } from '../types.js';
 import { SQLCounterStore } from './counters.js';
 import { SQLKeyStore } from './keys.js';
 import type { Database } from './schema.js';
-import { SQLSessionStore } from './sessions.js';
+import { type SessionWriteStrategy, SQLSessionStore } from './sessions.js';
 import { SQLUserStore } from './users.js';
-import type { WriteStrategy } from './write-transaction.js';
 
 export type { WriteTransaction } from './write-transaction.js';
 
-export interface SQLStoreOptions extends WriteStrategy {
+export interface SQLStoreOptions extends SessionWriteStrategy {
   /** Throws when the dialect knows the database cannot be trusted any more, whatever `select 1` says. */
   check?: () => void;
   /** Closes the database. */

@@ -88,10 +88,13 @@ export class Throttle {
    * hasher's queue takes.
    */
   async beginLogin(email: string, ip: string, now: number): Promise<LoginAttempt> {
-    const release = await this.#admitLogin(email, ip, now);
+    const { release, pairFailed } = await this.#admitLogin(email, ip, now);
     return {
       failed: (at) => this.recordLoginFailure(email, ip, at),
-      succeeded: () => this.recordLoginSuccess(email, ip),
+      // Nothing to forgive when the pair had no failures as the attempt began: a write (and a flush)
+      // saved on nearly every login. One recorded meanwhile by a parallel attempt stays counted,
+      // which errs on the strict side.
+      succeeded: () => (pairFailed ? this.recordLoginSuccess(email, ip) : Promise.resolve()),
       end: release,
     };
   }
@@ -100,7 +103,11 @@ export class Throttle {
    * Decides from the stored failures how many attempts per key may be in flight, and has the
    * in-flight count admit this one against those limits in one atomic step.
    */
-  async #admitLogin(email: string, ip: string, now: number): Promise<ReleaseAttempt> {
+  async #admitLogin(
+    email: string,
+    ip: string,
+    now: number,
+  ): Promise<{ release: ReleaseAttempt; pairFailed: boolean }> {
     const p = this.#policy;
     const pairKey = keys.pair(email, ip);
     const accountKey = keys.account(email);
@@ -135,7 +142,7 @@ export class Throttle {
       now,
     );
     if (release === null) throw rateLimited(now + IN_FLIGHT_WAIT_MS, now);
-    return release;
+    return { release, pairFailed: pair !== null };
   }
 
   async recordLoginFailure(email: string, ip: string, now: number): Promise<void> {

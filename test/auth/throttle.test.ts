@@ -66,6 +66,27 @@ describe('Throttle', () => {
     expect((await store.readCounter('login:account:a@b.co', T0))?.count).toBe(5);
   });
 
+  it('writes nothing on a success when the pair had no failures, and forgives one that had', async () => {
+    const store = new MemoryStore();
+    const cleared: string[] = [];
+    const clearCounter = store.clearCounter.bind(store);
+    store.clearCounter = async (key) => {
+      cleared.push(key);
+      await clearCounter(key);
+    };
+    const throttle = new Throttle(store);
+    const clean = await throttle.beginLogin('a@b.co', '1.1.1.1', T0);
+    await clean.succeeded();
+    await clean.end();
+    expect(cleared).toEqual([]);
+    await throttle.recordLoginFailure('a@b.co', '1.1.1.1', T0);
+    const forgiven = await throttle.beginLogin('a@b.co', '1.1.1.1', T0);
+    await forgiven.succeeded();
+    await forgiven.end();
+    expect(cleared).toEqual(['login:pair:a@b.co|1.1.1.1']);
+    expect(await store.readCounter('login:pair:a@b.co|1.1.1.1', T0)).toBeNull();
+  });
+
   it('admits 20 registrations per IP per hour', async () => {
     const throttle = new Throttle(new MemoryStore());
     for (let i = 0; i < 20; i += 1) await throttle.admitRegistration('1.1.1.1', T0);

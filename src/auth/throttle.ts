@@ -7,7 +7,13 @@
  * owner out from elsewhere. Checks run before the password is, so a throttled right password fails too.
  */
 import { AuthError } from '../errors.js';
-import type { AttemptsInFlight, CounterStore, ReleaseAttempt } from '../store/types.js';
+import type {
+  AttemptsInFlight,
+  CounterState,
+  CounterStore,
+  InFlightLimit,
+  ReleaseAttempt,
+} from '../store/types.js';
 import { LocalAttemptsInFlight } from './local-attempts-in-flight.js';
 
 export interface ThrottlePolicy {
@@ -64,6 +70,13 @@ export interface LoginAttempt {
 
 /** How long an attempt refused because others for the same key are being checked should wait. */
 const IN_FLIGHT_WAIT_MS = 1000;
+/** Admissions an attempt tries while failures keep changing the counters under it. */
+const MAX_ADMIT_ROUNDS = 5;
+
+function sameCounter(a: CounterState | null, b: CounterState | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.count === b.count && a.windowStartedAt === b.windowStartedAt;
+}
 
 export class Throttle {
   readonly #counters: CounterStore;
@@ -108,15 +121,36 @@ export class Throttle {
     ip: string,
     now: number,
   ): Promise<{ release: ReleaseAttempt; pairFailed: boolean }> {
+    const counterKeys = [keys.pair(email, ip), keys.account(email), keys.ip(ip)] as const;
+    let counters = await this.#readCounters(counterKeys, now);
+    for (let round = 0; round < MAX_ADMIT_ROUNDS; round += 1) {
+      const release = await this.#inFlight.admit(this.#limits(counterKeys, counters, now), now);
+      if (release === null) throw rateLimited(now + IN_FLIGHT_WAIT_MS, now);
+      // An attempt that ended between the read above and the admission is no longer in flight, and
+      // its failure (recorded before it ended) may be missing from what was read: read again, now
+      // that this attempt is counted. Unchanged, the decision stands; otherwise decide anew.
+      const again = await this.#readCounters(counterKeys, now);
+      if (again.every((counter, i) => sameCounter(counter, counters[i] ?? null))) {
+        return { release, pairFailed: again[0] !== null };
+      }
+      await release();
+      counters = again;
+    }
+    // Failures keep landing while this attempt decides: a burst is under way, so it waits.
+    throw rateLimited(now + IN_FLIGHT_WAIT_MS, now);
+  }
+
+  #readCounters(keys: readonly string[], now: number): Promise<(CounterState | null)[]> {
+    return Promise.all(keys.map((key) => this.#counters.readCounter(key, now)));
+  }
+
+  /** Throws ERR_RATE_LIMITED when the stored failures refuse the attempt; otherwise its in-flight limits. */
+  #limits(
+    [pairKey, accountKey, ipKey]: readonly [string, string, string],
+    [pair = null, account = null, source = null]: readonly (CounterState | null)[],
+    now: number,
+  ): InFlightLimit[] {
     const p = this.#policy;
-    const pairKey = keys.pair(email, ip);
-    const accountKey = keys.account(email);
-    const ipKey = keys.ip(ip);
-    const [pair, account, source] = await Promise.all([
-      this.#counters.readCounter(pairKey, now),
-      this.#counters.readCounter(accountKey, now),
-      this.#counters.readCounter(ipKey, now),
-    ]);
     const pairFailures = pair?.count ?? 0;
     if (pair !== null && pairFailures >= p.pairFreeFailures) {
       const backoff = Math.min(
@@ -132,17 +166,12 @@ export class Throttle {
     ] as const) {
       if (counter !== null && counter.count >= max) throw rateLimited(counter.expiresAt, now);
     }
-    const release = await this.#inFlight.admit(
-      [
-        // Past the free failures, one attempt at a time, each after its back-off.
-        { key: pairKey, limit: Math.max(p.pairFreeFailures - pairFailures, 1) },
-        { key: accountKey, limit: p.accountMaxFailures - (account?.count ?? 0) },
-        { key: ipKey, limit: p.ipMaxFailures - (source?.count ?? 0) },
-      ],
-      now,
-    );
-    if (release === null) throw rateLimited(now + IN_FLIGHT_WAIT_MS, now);
-    return { release, pairFailed: pair !== null };
+    return [
+      // Past the free failures, one attempt at a time, each after its back-off.
+      { key: pairKey, limit: Math.max(p.pairFreeFailures - pairFailures, 1) },
+      { key: accountKey, limit: p.accountMaxFailures - (account?.count ?? 0) },
+      { key: ipKey, limit: p.ipMaxFailures - (source?.count ?? 0) },
+    ];
   }
 
   async recordLoginFailure(email: string, ip: string, now: number): Promise<void> {

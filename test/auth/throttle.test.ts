@@ -3,6 +3,7 @@ import { LocalAttemptsInFlight } from '../../src/auth/local-attempts-in-flight.j
 import { DEFAULT_THROTTLE, Throttle } from '../../src/auth/throttle.js';
 import { CounterAttemptsInFlight } from '../../src/store/counter-attempts-in-flight.js';
 import { MemoryStore } from '../../src/store/memory.js';
+import type { CounterStore } from '../../src/store/types.js';
 import { describeInFlightThrottle, retryAfter } from './in-flight-cases.js';
 
 const T0 = 1_800_000_000_000;
@@ -85,6 +86,43 @@ describe('Throttle', () => {
     await forgiven.end();
     expect(cleared).toEqual(['login:pair:a@b.co|1.1.1.1']);
     expect(await store.readCounter('login:pair:a@b.co|1.1.1.1', T0)).toBeNull();
+  });
+
+  it('counts a failure that landed while an attempt was deciding (a burst spread over instances)', async () => {
+    const store = new MemoryStore();
+    // Four failures: one free attempt is left for this pair.
+    for (let i = 0; i < 4; i += 1) await store.recordFailure('login:pair:a@b.co|1.1.1.1', 900_000, T0);
+    let held: Promise<void> | null = null;
+    const slow: CounterStore = {
+      recordFailure: (key, windowMs, now) => store.recordFailure(key, windowMs, now),
+      clearCounter: (key) => store.clearCounter(key),
+      deleteExpiredCounters: (before) => store.deleteExpiredCounters(before),
+      readCounter: async (key, now) => {
+        const counter = await store.readCounter(key, now);
+        const hold = held;
+        if (hold !== null) await hold;
+        return counter;
+      },
+    };
+    const throttle = new Throttle(slow);
+    let open = () => {};
+    held = new Promise((resolve) => {
+      open = resolve;
+    });
+    // B reads the four failures, then stalls before counting itself in flight.
+    const late = throttle.beginLogin('a@b.co', '1.1.1.1', T0).then(
+      (attempt) => attempt,
+      (error: unknown) => error,
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    held = null;
+    // A takes the last free attempt, fails, and ends: its failure is stored before it leaves flight.
+    const first = await throttle.beginLogin('a@b.co', '1.1.1.1', T0);
+    await first.failed(T0);
+    await first.end();
+    open();
+    // B must not get a sixth password check on the four failures it read.
+    expect(await late).toMatchObject({ code: 'ERR_RATE_LIMITED' });
   });
 
   it('admits 20 registrations per IP per hour', async () => {

@@ -129,7 +129,14 @@ export class Throttle {
       // An attempt that ended between the read above and the admission is no longer in flight, and
       // its failure (recorded before it ended) may be missing from what was read: read again, now
       // that this attempt is counted. Unchanged, the decision stands; otherwise decide anew.
-      const again = await this.#readCounters(counterKeys, now);
+      let again: (CounterState | null)[];
+      try {
+        again = await this.#readCounters(counterKeys, now);
+      } catch (error) {
+        // Never left counted in flight: in this process that would refuse the pair until a restart.
+        await release();
+        throw error;
+      }
       if (again.every((counter, i) => sameCounter(counter, counters[i] ?? null))) {
         return { release, pairFailed: again[0] !== null };
       }

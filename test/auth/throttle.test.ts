@@ -125,6 +125,32 @@ describe('Throttle', () => {
     expect(await late).toMatchObject({ code: 'ERR_RATE_LIMITED' });
   });
 
+  it('leaves nothing in flight when the store fails while an attempt decides', async () => {
+    const store = new MemoryStore();
+    let reads = 0;
+    let failFrom = Number.POSITIVE_INFINITY;
+    const flaky: CounterStore = {
+      recordFailure: (key, windowMs, now) => store.recordFailure(key, windowMs, now),
+      clearCounter: (key) => store.clearCounter(key),
+      deleteExpiredCounters: (before) => store.deleteExpiredCounters(before),
+      readCounter: async (key, now) => {
+        reads += 1;
+        if (reads > failFrom) throw new Error('store down');
+        return store.readCounter(key, now);
+      },
+    };
+    // Past the free failures only one attempt may be in flight: a leaked one would block the pair.
+    for (let i = 0; i < 5; i += 1) await store.recordFailure('login:pair:a@b.co|1.1.1.1', 900_000, T0);
+    const throttle = new Throttle(flaky);
+    const afterBackoff = T0 + 15_000;
+    // The first reads (three counters) pass; the reads after admission fail.
+    failFrom = 3;
+    await expect(throttle.beginLogin('a@b.co', '1.1.1.1', afterBackoff)).rejects.toThrow('store down');
+    failFrom = Number.POSITIVE_INFINITY;
+    const attempt = await throttle.beginLogin('a@b.co', '1.1.1.1', afterBackoff);
+    await attempt.end();
+  });
+
   it('admits 20 registrations per IP per hour', async () => {
     const throttle = new Throttle(new MemoryStore());
     for (let i = 0; i < 20; i += 1) await throttle.admitRegistration('1.1.1.1', T0);

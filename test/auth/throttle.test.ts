@@ -13,6 +13,16 @@ async function check(throttle: Throttle, email: string, ip: string, now: number)
   await (await throttle.beginLogin(email, ip, now)).end();
 }
 
+/** `store`'s counters, read through `readCounter` instead (to stall or break a read). */
+function readingThrough(store: CounterStore, readCounter: CounterStore['readCounter']): CounterStore {
+  return {
+    recordFailure: (key, windowMs, now) => store.recordFailure(key, windowMs, now),
+    clearCounter: (key) => store.clearCounter(key),
+    deleteExpiredCounters: (before) => store.deleteExpiredCounters(before),
+    readCounter,
+  };
+}
+
 describeInFlightThrottle('this process', async () => ({
   counters: new MemoryStore(),
   inFlight: new LocalAttemptsInFlight(),
@@ -93,17 +103,12 @@ describe('Throttle', () => {
     // Four failures: one free attempt is left for this pair.
     for (let i = 0; i < 4; i += 1) await store.recordFailure('login:pair:a@b.co|1.1.1.1', 900_000, T0);
     let held: Promise<void> | null = null;
-    const slow: CounterStore = {
-      recordFailure: (key, windowMs, now) => store.recordFailure(key, windowMs, now),
-      clearCounter: (key) => store.clearCounter(key),
-      deleteExpiredCounters: (before) => store.deleteExpiredCounters(before),
-      readCounter: async (key, now) => {
-        const counter = await store.readCounter(key, now);
-        const hold = held;
-        if (hold !== null) await hold;
-        return counter;
-      },
-    };
+    const slow = readingThrough(store, async (key, now) => {
+      const counter = await store.readCounter(key, now);
+      const hold = held;
+      if (hold !== null) await hold;
+      return counter;
+    });
     const throttle = new Throttle(slow);
     let open = () => {};
     held = new Promise((resolve) => {
@@ -129,16 +134,11 @@ describe('Throttle', () => {
     const store = new MemoryStore();
     let reads = 0;
     let failFrom = Number.POSITIVE_INFINITY;
-    const flaky: CounterStore = {
-      recordFailure: (key, windowMs, now) => store.recordFailure(key, windowMs, now),
-      clearCounter: (key) => store.clearCounter(key),
-      deleteExpiredCounters: (before) => store.deleteExpiredCounters(before),
-      readCounter: async (key, now) => {
-        reads += 1;
-        if (reads > failFrom) throw new Error('store down');
-        return store.readCounter(key, now);
-      },
-    };
+    const flaky = readingThrough(store, async (key, now) => {
+      reads += 1;
+      if (reads > failFrom) throw new Error('store down');
+      return store.readCounter(key, now);
+    });
     // Past the free failures only one attempt may be in flight: a leaked one would block the pair.
     for (let i = 0; i < 5; i += 1) await store.recordFailure('login:pair:a@b.co|1.1.1.1', 900_000, T0);
     const throttle = new Throttle(flaky);

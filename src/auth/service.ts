@@ -207,7 +207,8 @@ export class AuthService {
       case 'rotate':
         break;
     }
-    const user = await store.findUserById(session.userId);
+    // The user as read with the token: their roles now, and whether they may still refresh.
+    const { user } = outcome;
     if (user === null || user.disabledAt !== null) {
       await this.#revoke([session.id], SessionEndReason.userDisabled);
       this.#d.onEvent({ type: 'refresh_rejected', reason: 'disabled' });

@@ -61,6 +61,11 @@ export class MemoryStore implements Store {
     return user === undefined ? null : this.#withRoles(user);
   }
 
+  #ownerOf(session: SessionRecord): UserRecord | null {
+    const user = this.#users.get(session.userId);
+    return user === undefined ? null : this.#withRoles(user);
+  }
+
   async listUsers(): Promise<UserRecord[]> {
     return [...this.#users.values()]
       .sort((a, b) => a.createdAt - b.createdAt || compareText(a.id, b.id))
@@ -176,12 +181,17 @@ export class MemoryStore implements Store {
         });
         session.lastUsedAt = decision.now;
         session.idleExpiresAt = decision.idleExpiresAt;
-        return { action: 'rotate', session: { ...session } };
+        return { action: 'rotate', session: { ...session }, user: this.#ownerOf(session) };
       case 'repeat':
         if (token.successorHash === null) {
           throw new Error('cannot repeat a refresh token that was never rotated: it has no successor');
         }
-        return { action: 'repeat', session: { ...session }, successorHash: token.successorHash };
+        return {
+          action: 'repeat',
+          session: { ...session },
+          user: this.#ownerOf(session),
+          successorHash: token.successorHash,
+        };
       case 'revoke':
         revokeIfLive(session, decision.now, decision.reason);
         return { action: 'revoke', session: { ...session } };

@@ -3,6 +3,8 @@
  * revoked sessions every instance reads. Sessions belong to users, so an implementation shares its
  * database with a `UserStore`.
  */
+import type { UserRecord } from './user-store.js';
+
 /** One login: a refresh-token family. Its id is the `sid` claim of every access token it yields. */
 export interface SessionRecord {
   id: string;
@@ -48,9 +50,14 @@ export type RefreshDecision =
   /** Expired or revoked session: change nothing. */
   | { action: 'reject' };
 
+/**
+ * What the store did. A token that is handed out again (rotate, repeat) comes with the session's user
+ * and roles as read with the token, so the caller needs no second trip to the database; null when the
+ * user is gone.
+ */
 export type RefreshOutcome =
-  | { action: 'rotate'; session: SessionRecord }
-  | { action: 'repeat'; session: SessionRecord; successorHash: string }
+  | { action: 'rotate'; session: SessionRecord; user: UserRecord | null }
+  | { action: 'repeat'; session: SessionRecord; user: UserRecord | null; successorHash: string }
   | { action: 'revoke'; session: SessionRecord }
   | { action: 'reject'; session: SessionRecord };
 

@@ -456,7 +456,7 @@ export function describeSessionStore(
           revokedAt: null,
           revokedReason: null,
         };
-        expect(outcome).toEqual({ action: 'rotate', session });
+        expect(outcome).toEqual({ action: 'rotate', session, user: await store.findUserById('u1') });
         expect(await store.findSession('s1')).toEqual(session);
         expect((await peekToken('rt-1'))?.token).toEqual({
           hash: 'rt-1',
@@ -486,9 +486,30 @@ export function describeSessionStore(
         await store.consumeRefreshToken('rt-1', () => rotateTo('rt-2', T0 + 5));
         const session = await store.findSession('s1');
         const outcome = await store.consumeRefreshToken('rt-1', () => ({ action: 'repeat' }));
-        expect(outcome).toEqual({ action: 'repeat', session, successorHash: 'rt-2' });
+        expect(outcome).toEqual({
+          action: 'repeat',
+          session,
+          user: await store.findUserById('u1'),
+          successorHash: 'rt-2',
+        });
         expect(await store.findSession('s1')).toEqual(session);
         expect((await peekToken('rt-2'))?.token.rotatedAt).toBeNull();
+      });
+
+      it('rotate and repeat hand out the user as it is now: roles given since, and a disabled user', async () => {
+        await store.addUserRole('u1', 'zeta');
+        await store.addUserRole('u1', 'Admin');
+        await store.addUserRole('u1', 'admin');
+        const rotated = await store.consumeRefreshToken('rt-1', () => rotateTo('rt-2', T0 + 5));
+        const expected = { ...newUser('u1'), disabledAt: null, roles: ['Admin', 'admin', 'zeta'] };
+        expect(rotated).toMatchObject({ action: 'rotate', user: expected });
+        await store.removeUserRole('u1', 'zeta');
+        await store.setUserDisabled('u1', T0 + 6);
+        const repeated = await store.consumeRefreshToken('rt-1', () => ({ action: 'repeat' }));
+        expect(repeated).toMatchObject({
+          action: 'repeat',
+          user: { ...expected, disabledAt: T0 + 6, roles: ['Admin', 'admin'] },
+        });
       });
 
       it('refuses to repeat a token that has no successor', async () => {

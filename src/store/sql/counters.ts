@@ -2,7 +2,7 @@
 import type { Kysely } from 'kysely';
 import type { CounterState, CounterStore } from '../counter-store.js';
 import { toCounterState } from './rows.js';
-import type { Database } from './schema.js';
+import { COUNTER_COLUMNS, type Database } from './schema.js';
 import type { WriteStrategy, WriteTransaction } from './write-transaction.js';
 
 export class SQLCounterStore implements CounterStore {
@@ -62,7 +62,11 @@ export class SQLCounterStore implements CounterStore {
   }
 
   async readCounter(key: string, now: number): Promise<CounterState | null> {
-    const row = await this.#db.selectFrom('counters').selectAll().where('key', '=', key).executeTakeFirst();
+    const row = await this.#db
+      .selectFrom('counters')
+      .select(COUNTER_COLUMNS)
+      .where('key', '=', key)
+      .executeTakeFirst();
     return row === undefined || now >= row.expires_at ? null : toCounterState(row);
   }
 

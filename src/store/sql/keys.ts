@@ -2,7 +2,7 @@
 import type { Kysely } from 'kysely';
 import type { KeyStore, SigningKeyRecord } from '../key-store.js';
 import { fromSigningKeyRecord, toSigningKeyRecord } from './rows.js';
-import type { Database } from './schema.js';
+import { type Database, SIGNING_KEY_COLUMNS } from './schema.js';
 import type { WriteStrategy, WriteTransaction } from './write-transaction.js';
 
 export class SQLKeyStore implements KeyStore {
@@ -17,7 +17,7 @@ export class SQLKeyStore implements KeyStore {
   async listSigningKeys(): Promise<SigningKeyRecord[]> {
     const rows = await this.#db
       .selectFrom('signing_keys')
-      .selectAll()
+      .select(SIGNING_KEY_COLUMNS)
       .orderBy('created_at')
       .orderBy('kid')
       .execute();

@@ -3,7 +3,7 @@
  * the hottest write there is, and a transaction (BEGIN, lock the token, lock the session, three
  * writes, COMMIT) costs seven round trips to the server. Here:
  *
- * 1. One SELECT reads the token with its session (a consistent snapshot) and `decide` judges it.
+ * 1. One SELECT reads the token with its session and user (a consistent snapshot), and `decide` judges it.
  * 2. A decision that writes runs as one statement, atomic on its own: a data-modifying CTE that first
  *    locks the token and session rows (FOR UPDATE) only if they still hold exactly what `decide` saw,
  *    and then makes every write of the decision. If they changed in between (another instance rotated
@@ -17,7 +17,7 @@
  */
 import { CompiledQuery, type Kysely, type Selectable } from 'kysely';
 import pg from 'pg';
-import type { RefreshDecision, RefreshOutcome, RefreshTokenState } from '../types.js';
+import type { RefreshDecision, RefreshOutcome, RefreshTokenState, UserRecord } from '../types.js';
 import { requireApplicable } from './refresh-rules.js';
 import { toRefreshTokenRecord, toSessionRecord } from './rows.js';
 import type { Database, SessionsTable } from './schema.js';
@@ -27,7 +27,10 @@ const MAX_ATTEMPTS = 10;
 /** A deadlock (or serialization failure) ends the statement, which wrote nothing: it runs again. */
 const RETRYABLE_SQLSTATES: ReadonlySet<string> = new Set(['40001', '40P01']);
 
-/** The session's columns as stored (its id null for a token without one), and the token's beside them. */
+/**
+ * The session's columns as stored (its id null for a token without one), the token's beside them, and
+ * the session's user with their roles (null when the user is gone).
+ */
 type StateRow = Omit<Selectable<SessionsTable>, 'id'> & {
   id: string | null;
   hash: string;
@@ -35,13 +38,22 @@ type StateRow = Omit<Selectable<SessionsTable>, 'id'> & {
   token_created_at: number;
   rotated_at: number | null;
   successor_hash: string | null;
+  owner_id: string | null;
+  owner_email: string;
+  owner_password_hash: string;
+  owner_created_at: number;
+  owner_disabled_at: number | null;
+  owner_roles: string[];
 };
 
 const READ_STATE = `
   SELECT t.hash, t.session_id, t.created_at AS token_created_at, t.rotated_at, t.successor_hash,
          s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.idle_expires_at, s.user_agent, s.ip,
-         s.revoked_at, s.revoked_reason
-    FROM refresh_tokens t LEFT JOIN sessions s ON s.id = t.session_id
+         s.revoked_at, s.revoked_reason,
+         u.id AS owner_id, u.email AS owner_email, u.password_hash AS owner_password_hash,
+         u.created_at AS owner_created_at, u.disabled_at AS owner_disabled_at,
+         ARRAY(SELECT r.role FROM user_roles r WHERE r.user_id = u.id) AS owner_roles
+    FROM refresh_tokens t LEFT JOIN sessions s ON s.id = t.session_id LEFT JOIN users u ON u.id = s.user_id
    WHERE t.hash = $1`;
 
 /**
@@ -85,6 +97,19 @@ const REVOKE = `
      WHERE id IN (SELECT session_id FROM current) AND revoked_at IS NULL
   )
   SELECT count(*)::int AS matched FROM current`;
+
+function toOwner(row: StateRow): UserRecord | null {
+  if (row.owner_id === null) return null;
+  return {
+    id: row.owner_id,
+    email: row.owner_email,
+    passwordHash: row.owner_password_hash,
+    createdAt: row.owner_created_at,
+    disabledAt: row.owner_disabled_at,
+    // Code-unit order, as toUserRecords sorts them on every other path: no collation decides it.
+    roles: [...row.owner_roles].sort(),
+  };
+}
 
 function toState(row: StateRow): RefreshTokenState {
   const { id, hash, session_id, token_created_at, rotated_at, successor_hash } = row;
@@ -132,6 +157,7 @@ export function createPostgresRefresh(db: Kysely<Database>) {
   /** Carries `decision` out; null when the state changed since it was read and it must be made again. */
   const apply = async (
     state: RefreshTokenState,
+    user: UserRecord | null,
     decision: RefreshDecision,
   ): Promise<RefreshOutcome | null> => {
     const { token, session } = state;
@@ -141,10 +167,10 @@ export function createPostgresRefresh(db: Kysely<Database>) {
         const { now, successorHash, idleExpiresAt } = decision;
         const parameters = [...unchangedParameters(state), now, successorHash, idleExpiresAt];
         if (!(await writeIfUnchanged(ROTATE, parameters))) return null;
-        return { action: 'rotate', session: { ...session, lastUsedAt: now, idleExpiresAt } };
+        return { action: 'rotate', session: { ...session, lastUsedAt: now, idleExpiresAt }, user };
       }
       case 'repeat':
-        return { action: 'repeat', session, successorHash: token.successorHash as string };
+        return { action: 'repeat', session, user, successorHash: token.successorHash as string };
       case 'revoke': {
         // A revoked session keeps its first revocation: nothing to write.
         if (session.revokedAt !== null) return { action: 'revoke', session };
@@ -171,7 +197,7 @@ export function createPostgresRefresh(db: Kysely<Database>) {
       const state = toState(row);
       // Copies: what `decide` does to its argument must not leak into what is written.
       const decision = decide({ token: { ...state.token }, session: { ...state.session } });
-      const outcome = await apply(state, decision);
+      const outcome = await apply(state, toOwner(row), decision);
       if (outcome !== null) return outcome;
     }
     throw new Error(`the refresh token changed under ${MAX_ATTEMPTS} attempts in a row to use it`);

@@ -8,6 +8,7 @@ import pg from 'pg';
 import { StoreError } from '../../errors.js';
 import { migrateToLatest } from './migrations.js';
 import { OwnSchemaPostgresDialect } from './postgres-migration-dialect.js';
+import { PostgresStatements } from './postgres-statements.js';
 import type { Database } from './schema.js';
 
 export interface PostgresOptions {
@@ -257,7 +258,9 @@ export async function openPostgresDatabase(
     await migrations.destroy();
   }
   const db = new Kysely<Database>({
-    dialect: new PostgresDialect({ pool: newPool(resolved.poolSize, resolved.statementTimeoutMs) }),
+    dialect: new PostgresDialect({
+      pool: new PostgresStatements(newPool(resolved.poolSize, resolved.statementTimeoutMs)),
+    }),
   });
   try {
     // Kysely takes the pool on its first query, and its destroy() ends only a pool it has taken: a

@@ -12,11 +12,15 @@ export type PreparedQuery<Name extends string, Row> = (
   values: Readonly<Record<Name, unknown>>,
 ) => CompiledQuery<Row>;
 
+/**
+ * `build` gets a marker for each name, typed `never` so that it stands in for a value of any column's
+ * type (a marker is a string only while the query compiles; a run puts the real value there).
+ */
 export function prepareQuery<Name extends string, Row>(
   names: readonly Name[],
-  build: (markers: Readonly<Record<Name, string>>) => Compilable<Row>,
+  build: (markers: Readonly<Record<Name, never>>) => Compilable<Row>,
 ): PreparedQuery<Name, Row> {
-  const markers = Object.fromEntries(names.map((name) => [name, `${MARKER}${name}`])) as Record<Name, string>;
+  const markers = Object.fromEntries(names.map((name) => [name, `${MARKER}${name}`])) as Record<Name, never>;
   const compiled = build(markers).compile();
   // For each parameter of the SQL, the name whose value goes there, or null for a value of the query.
   const slots = compiled.parameters.map((value) =>

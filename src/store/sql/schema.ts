@@ -72,3 +72,61 @@ export interface SecretsTable {
   name: string;
   value: string;
 }
+
+/**
+ * Every column of a table, by name, for queries that read whole rows: PostgreSQL keeps queries as
+ * prepared statements (postgres-statements.ts), and one that selected `*` would fail on every running
+ * instance once a newer release's migration adds a column. `Record<keyof …, true>` keeps each list
+ * complete: a column added to a table type and not here does not compile.
+ */
+const columnsOf = <Table>(columns: Record<keyof Table & string, true>) =>
+  Object.keys(columns) as (keyof Table & string)[];
+
+export const USER_COLUMNS = columnsOf<UsersTable>({
+  id: true,
+  email: true,
+  password_hash: true,
+  created_at: true,
+  disabled_at: true,
+});
+
+export const SESSION_COLUMNS = columnsOf<SessionsTable>({
+  id: true,
+  user_id: true,
+  created_at: true,
+  last_used_at: true,
+  expires_at: true,
+  idle_expires_at: true,
+  user_agent: true,
+  ip: true,
+  revoked_at: true,
+  revoked_reason: true,
+});
+
+export const REFRESH_TOKEN_COLUMNS = columnsOf<RefreshTokensTable>({
+  hash: true,
+  session_id: true,
+  created_at: true,
+  rotated_at: true,
+  successor_hash: true,
+});
+
+export const COUNTER_COLUMNS = columnsOf<CountersTable>({
+  key: true,
+  count: true,
+  window_started_at: true,
+  last_at: true,
+  expires_at: true,
+});
+
+export const SIGNING_KEY_COLUMNS = columnsOf<SigningKeysTable>({
+  kid: true,
+  alg: true,
+  public_jwk: true,
+  private_key: true,
+  created_at: true,
+  activates_at: true,
+  retires_at: true,
+  expires_at: true,
+  revoked_at: true,
+});

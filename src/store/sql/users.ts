@@ -7,6 +7,7 @@ import { toUserRecords } from './rows.js';
 import type { Database } from './schema.js';
 import { revokeLiveSessions } from './sessions.js';
 import { isUniqueViolation } from './unique-violation.js';
+import { prepareUserById, selectUsers } from './user-query.js';
 import type { WriteStrategy, WriteTransaction } from './write-transaction.js';
 
 export class SQLUserStore implements UserStore {
@@ -18,9 +19,9 @@ export class SQLUserStore implements UserStore {
   constructor(db: Kysely<Database>, { write }: WriteStrategy) {
     this.#db = db;
     this.#write = write;
-    this.#userById = prepareQuery(['id'], ({ id }) => this.#selectUsers().where('users.id', '=', id));
+    this.#userById = prepareUserById(db);
     this.#userByEmail = prepareQuery(['email'], ({ email }) =>
-      this.#selectUsers().where('users.email', '=', email),
+      selectUsers(db).where('users.email', '=', email),
     );
   }
 
@@ -60,13 +61,12 @@ export class SQLUserStore implements UserStore {
     return toUserRecords(rows)[0] ?? null;
   }
 
-  async findUserById(id: string): Promise<UserRecord | null> {
-    const { rows } = await this.#db.executeQuery(this.#userById({ id }));
-    return toUserRecords(rows)[0] ?? null;
+  findUserById(id: string): Promise<UserRecord | null> {
+    return this.#userById(this.#db, id);
   }
 
   async listUsers(): Promise<UserRecord[]> {
-    const rows = await this.#selectUsers().orderBy('users.created_at').orderBy('users.id').execute();
+    const rows = await selectUsers(this.#db).orderBy('users.created_at').orderBy('users.id').execute();
     return toUserRecords(rows);
   }
 
@@ -117,18 +117,6 @@ export class SQLUserStore implements UserStore {
       if (result.numDeletedRows > 0n) return true;
       return (await userExists(trx, userId)) ? false : null;
     });
-  }
-
-  /**
-   * Users with their roles in one query: login and refresh read the user anyway, and learn the roles
-   * for the `roles` claim with it. The rows of one user are adjacent, as toUserRecords needs them.
-   */
-  #selectUsers() {
-    return this.#db
-      .selectFrom('users')
-      .leftJoin('user_roles', 'user_roles.user_id', 'users.id')
-      .selectAll('users')
-      .select('user_roles.role');
   }
 }
 

@@ -1,0 +1,30 @@
+/**
+ * The query that reads users with their roles, shared by the users part of the store and by a refresh
+ * (which hands out a token with the roles read in the same transaction as the token).
+ */
+import type { Kysely } from 'kysely';
+import type { UserRecord } from '../user-store.js';
+import { prepareQuery } from './prepared-query.js';
+import { toUserRecords } from './rows.js';
+import { type Database, USER_COLUMNS } from './schema.js';
+
+/**
+ * Users with their roles in one query: login and refresh read the user anyway, and learn the roles
+ * for the `roles` claim with it. The rows of one user are adjacent, as toUserRecords needs them.
+ */
+export function selectUsers(db: Kysely<Database>) {
+  return db
+    .selectFrom('users')
+    .leftJoin('user_roles', 'user_roles.user_id', 'users.id')
+    .select(USER_COLUMNS.map((column) => `users.${column}` as const))
+    .select('user_roles.role');
+}
+
+/** One user by id, compiled once; runs on `db` or on a transaction of it. */
+export function prepareUserById(db: Kysely<Database>) {
+  const query = prepareQuery(['id'], ({ id }) => selectUsers(db).where('users.id', '=', id));
+  return async (on: Kysely<Database>, id: string): Promise<UserRecord | null> => {
+    const { rows } = await on.executeQuery(query({ id }));
+    return toUserRecords(rows)[0] ?? null;
+  };
+}

@@ -61,6 +61,8 @@ export class Metrics {
     name: 'latchkey_redis_available',
     help: '1 while Redis (REDIS_URL) answers; 0 while it is away or not configured',
     registers: [this.registry],
+    // Across the workers of `serve --workers N`: 1 only while every worker reaches Redis (a sum says N).
+    aggregator: 'min',
     collect: () => {
       this.redisAvailable.set(this.#redisAvailable() ? 1 : 0);
     },

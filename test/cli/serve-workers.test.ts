@@ -14,8 +14,11 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cleanEnv, sleep } from '../e2e/support.js';
 import { freePort } from '../support/ports.js';
+import { REDIS_URL, redisAvailability, uniquePrefix } from '../support/redis.js';
 import { runCLI } from './run-cli.js';
 
+// Without a reachable Redis its case says why it skips (and fails where CI requires Redis).
+const redis = await redisAvailability();
 const BIN = fileURLToPath(new URL('../../bin/latchkey.js', import.meta.url));
 
 describe('latchkey serve --workers: usage', () => {
@@ -53,7 +56,11 @@ afterEach(async () => {
   await Promise.all(directories.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
 });
 
-async function startCluster(port: number, workers = 2): Promise<Cluster> {
+async function startCluster(
+  port: number,
+  workers = 2,
+  env: Readonly<Record<string, string>> = {},
+): Promise<Cluster> {
   const dataDir = await mkdtemp(join(tmpdir(), 'latchkey-workers-'));
   directories.push(dataDir);
   const child = spawn(process.execPath, [BIN, 'serve', '--workers', String(workers)], {
@@ -64,6 +71,7 @@ async function startCluster(port: number, workers = 2): Promise<Cluster> {
       LATCHKEY_DATA_DIR: dataDir,
       LOG_LEVEL: 'info',
       LATCHKEY_ACCESS_LOG_LEVEL: 'info',
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -185,6 +193,22 @@ describe('latchkey serve --workers 2', () => {
     expect(isAlive(survivor)).toBe(false);
     expect(isAlive(replacement)).toBe(false);
   }, 60_000);
+
+  // Summed, two workers that reach Redis would report 2: the gauge is 1 only while every worker does.
+  it.runIf(redis.available)(
+    'reports Redis available as 1 when both workers reach it, not as their sum',
+    async () => {
+      const cluster = await startCluster(await freePort(), 2, {
+        REDIS_URL,
+        LATCHKEY_REDIS_PREFIX: uniquePrefix(),
+      });
+      await until('the listening line', () => cluster.stdout().includes(', 2 workers)'));
+      const metrics = await get(`${cluster.baseUrl}/metrics`);
+      expect(metrics.status).toBe(200);
+      expect(metrics.body).toMatch(/^latchkey_redis_available 1$/m);
+    },
+    30_000,
+  );
 
   it('stops with a clear error when workers keep exiting (the port is taken)', async () => {
     const port = await freePort();

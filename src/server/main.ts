@@ -54,6 +54,11 @@ export async function main(options: StartServerOptions = {}): Promise<void> {
   try {
     stop = await startServer(config, options);
   } catch (error) {
+    // Configuration that only the stored state shows to be wrong (a master key that opens no key).
+    if (error instanceof ConfigError) {
+      process.stderr.write(`latchkey: invalid configuration: ${error.message}\n`);
+      process.exit(2);
+    }
     // A database that cannot be opened (unreachable, login refused, …): its message says why, for people.
     if (error instanceof LatchkeyError) {
       process.stderr.write(`latchkey: cannot start: ${error.message} (${error.code})\n`);

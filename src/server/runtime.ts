@@ -21,7 +21,7 @@ import { RedisCounterStore } from '../store/redis/counter-store.js';
 import { FailoverAttemptsInFlight, FailoverCounterStore } from '../store/redis/failover.js';
 import { type FanOutMessage, RedisFanOut } from '../store/redis/fan-out.js';
 import type { CounterStore, KeyStore, Store } from '../store/types.js';
-import type { ServerConfig } from './config.js';
+import { ConfigError, type ServerConfig } from './config.js';
 import { Metrics } from './metrics.js';
 
 const DAY = 86_400_000;
@@ -217,6 +217,18 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
     }
   };
   await closingRedis<unknown>(adoptAlgorithm ? keys.start() : keys.maintain());
+  // The key that signs is stored, but this master key does not open it: serving would fail every login
+  // and refresh. A wrong or missing LATCHKEY_MASTER_KEY is what does this; say so instead of starting.
+  if (adoptAlgorithm && !keys.hasSigningKey && keys.problems.length > 0) {
+    const kids = keys.problems.map(({ kid }) => kid).join(', ');
+    await fanOut?.close();
+    await redis?.close();
+    if (ownsStore) await store.close();
+    throw new ConfigError(
+      'LATCHKEY_MASTER_KEY',
+      `does not decrypt the stored signing keys (${kids}): start with the master key they were stored with`,
+    );
+  }
   const revocations = new RevokedSessions(accessTtlMs + toleranceMs);
   await closingRedis(revocations.sync(store, now()));
   const passwords = new PasswordHasher({

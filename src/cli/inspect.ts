@@ -17,6 +17,8 @@ import { formatJSON, formatRelative, formatTime } from './format.js';
 
 export interface ServerRules {
   keys: KeySet;
+  /** Stored keys taken out of use by `keys revoke`, by kid, with when: their tokens are refused. */
+  revokedKeys?: ReadonlyMap<string, number>;
   issuer: string;
   audience: string;
   clockToleranceSeconds: number;
@@ -73,7 +75,7 @@ export function inspectToken(token: string, rules: ServerRules): Inspection {
     try {
       verifiedBy = verifyJWS(token, rules.keys).key;
     } catch (error) {
-      const problem = signatureProblem(error, header.value, rules.keys);
+      const problem = signatureProblem(error, header.value, rules);
       // A part that is not base64url was named above already.
       if (!(structureBroken && /^the (payload|signature) is not canonical/.test(problem.detail))) {
         add(problem.name, problem.detail);
@@ -118,8 +120,9 @@ function describeSignature(part: string, header: SegmentResult): SignatureInfo {
   };
 }
 
-function signatureProblem(error: unknown, header: Record<string, unknown>, keys: KeySet) {
+function signatureProblem(error: unknown, header: Record<string, unknown>, rules: ServerRules) {
   if (!(error instanceof JOSEError)) throw error;
+  const { keys } = rules;
   const { alg, kid } = header;
   switch (error.code) {
     case 'ERR_JWS_SIGNATURE_INVALID':
@@ -135,6 +138,15 @@ function signatureProblem(error: unknown, header: Record<string, unknown>, keys:
         return {
           name: 'alg mismatch',
           detail: `the token says ${String(alg)}, but key ${kid} is bound to ${sameKid.alg}`,
+        };
+      }
+      const revokedAt = typeof kid === 'string' ? rules.revokedKeys?.get(kid) : undefined;
+      if (revokedAt !== undefined) {
+        return {
+          name: 'revoked key',
+          detail:
+            `key ${String(kid)} was revoked at ${new Date(revokedAt).toISOString()} ` +
+            '(latchkey keys revoke): every token it signed is refused, whatever its claims',
         };
       }
       if (typeof kid === 'string') {

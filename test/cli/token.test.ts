@@ -177,6 +177,20 @@ describe('latchkey token inspect', () => {
     expect(revoked.stdout).toMatch(/^ {2}sid +\S+ +session id: .* \(revoked\)$/m);
   });
 
+  it('names a key revoked after a compromise, rather than an unknown kid', async () => {
+    const kid = JSON.parse(Buffer.from(login.accessToken.split('.')[0] ?? '', 'base64url').toString()).kid;
+    const revoked = await db.run(['keys', 'rotate', '--revoke']);
+    expect(revoked.code).toBe(0);
+    const result = await db.run(['token', 'inspect', login.accessToken]);
+    expect(result.code).toBe(1);
+    expect(problems(result.stdout)).toEqual(['revoked key']);
+    expect(result.stdout).toMatch(
+      new RegExp(
+        `✗ revoked key: key ${kid} was revoked at \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z \\(latchkey keys revoke\\)`,
+      ),
+    );
+  });
+
   it('shows a deeply nested token instead of crashing on it', async () => {
     // JSON.parse takes any depth; JSON.stringify overflows the stack on 5,500 levels.
     const deep = `${'['.repeat(5500)}${']'.repeat(5500)}`;

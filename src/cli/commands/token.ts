@@ -34,6 +34,9 @@ export function registerTokenCommand(program: Command, context: CLIContext): voi
         const nowMs = context.now();
         const inspection = inspectToken(jwt, {
           keys: keys.verificationKeys,
+          revokedKeys: new Map(
+            keys.list().flatMap(({ kid, revokedAt }) => (revokedAt === null ? [] : [[kid, revokedAt] as const])),
+          ),
           issuer: config.issuer,
           audience: config.audience,
           clockToleranceSeconds: config.clockToleranceSeconds,

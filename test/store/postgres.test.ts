@@ -149,7 +149,17 @@ describe('PostgreSQL store', () => {
     const db = await openPostgresDatabase(database.url, { statementTimeoutMs: 250 });
     try {
       expect((await sql`show statement_timeout`.execute(db)).rows).toEqual([{ statement_timeout: '250ms' }]);
-      await expect(sql`select pg_sleep(2)`.execute(db)).rejects.toMatchObject({ code: '57014' });
+      // A statement past its timeout says the database cannot serve now: 503, not 500.
+      const timedOut = await sql`select pg_sleep(2)`.execute(db).then(
+        () => expect.fail('expected the statement timeout'),
+        (error: unknown) => error,
+      );
+      expect(timedOut).toBeInstanceOf(StoreError);
+      expect(timedOut).toMatchObject({
+        code: 'ERR_STORE_UNAVAILABLE',
+        message: 'PostgreSQL cannot serve the query: canceling statement due to statement timeout',
+        cause: { code: '57014' },
+      });
     } finally {
       await db.destroy();
     }

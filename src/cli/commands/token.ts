@@ -35,7 +35,9 @@ export function registerTokenCommand(program: Command, context: CLIContext): voi
         const inspection = inspectToken(jwt, {
           keys: keys.verificationKeys,
           revokedKeys: new Map(
-            keys.list().flatMap(({ kid, revokedAt }) => (revokedAt === null ? [] : [[kid, revokedAt] as const])),
+            keys
+              .list()
+              .flatMap(({ kid, revokedAt }) => (revokedAt === null ? [] : [[kid, revokedAt] as const])),
           ),
           issuer: config.issuer,
           audience: config.audience,

@@ -78,6 +78,9 @@ const FIXED_MESSAGES: Readonly<Partial<Record<WireErrorCode, string>>> = {
 
 export const REALM = 'latchkey';
 
+/** A database that does not answer: long enough not to hammer it, short enough to notice it back. */
+const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
+
 /** The HTTP answer for an error; `null` for anything that is not a `LatchkeyError` (a real fault). */
 export function toHttpProblem(error: unknown): HttpProblem | null {
   if (!(error instanceof LatchkeyError)) return null;
@@ -101,7 +104,9 @@ export function toHttpProblem(error: unknown): HttpProblem | null {
       description: message,
     });
   }
-  const retryAfter = (error as { retryAfterSeconds?: number }).retryAfterSeconds;
+  const retryAfter =
+    (error as { retryAfterSeconds?: number }).retryAfterSeconds ??
+    (mapping.error === 'unavailable' ? UNAVAILABLE_RETRY_AFTER_SECONDS : undefined);
   if (retryAfter !== undefined) headers['retry-after'] = String(retryAfter);
   return { status: mapping.status, error: mapping.error, message, headers };
 }

@@ -178,8 +178,13 @@ export const rateLimitedProblem = problem(
   RETRY_AFTER,
 );
 
-/** What any route answers once its instance has begun to shut down (a proxy should retry elsewhere). */
-export const SHUTTING_DOWN = '`unavailable`: this instance is shutting down; try another.';
+/**
+ * What any route answers once its instance has begun to shut down (a proxy should retry elsewhere),
+ * or when the database it needs does not answer (Retry-After then says when to try again).
+ */
+export const SHUTTING_DOWN =
+  '`unavailable`: this instance is shutting down (try another), or its database does not answer ' +
+  '(try again after Retry-After seconds).';
 
 export const overloadedProblem = problem(
   `\`overloaded\`: password hashing is at capacity on this instance; try again shortly. ${SHUTTING_DOWN}`,
@@ -211,7 +216,7 @@ export const INVALID_BODY =
  */
 export function responses<R extends Record<number, object>>(answers: R) {
   return {
-    503: problem(SHUTTING_DOWN, ['unavailable']),
+    503: problem(SHUTTING_DOWN, ['unavailable'], RETRY_AFTER),
     ...answers,
     500: problem(
       '`internal_error`: an unexpected fault. The message is generic: the cause is logged, never sent.',

@@ -114,6 +114,7 @@ describe.runIf(target.kind === 'server')('a PostgreSQL that goes away', () => {
       const away = await login();
       expect(away.statusCode).toBe(503);
       expect(away.json()).toMatchObject({ error: 'unavailable' });
+      expect(away.headers['retry-after']).toBe('5');
       expect((await app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(503);
       await proxy.listen();
       expect((await login()).statusCode).toBe(401);

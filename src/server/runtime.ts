@@ -19,7 +19,8 @@ import { RedisAttemptsInFlight } from '../store/redis/attempts-in-flight.js';
 import { RedisConnection } from '../store/redis/connection.js';
 import { RedisCounterStore } from '../store/redis/counter-store.js';
 import { FailoverAttemptsInFlight, FailoverCounterStore } from '../store/redis/failover.js';
-import { type FanOutMessage, RedisFanOut } from '../store/redis/fan-out.js';
+import { type FanOutMessage, type FanOutPublisher, RedisFanOut } from '../store/redis/fan-out.js';
+import { publishingChanges } from '../store/redis/publishing-store.js';
 import type { CounterStore, KeyStore, Store } from '../store/types.js';
 import { ConfigError, type ServerConfig } from './config.js';
 import { Metrics } from './metrics.js';
@@ -50,29 +51,17 @@ export interface RuntimeOptions {
   onRedisAvailabilityChange?: (available: boolean, reason: string) => void;
   /** A worker of `latchkey serve --workers N`: /metrics answers the sum over every worker. */
   clusterWorker?: boolean;
+  /**
+   * Publish changes here and leave REDIS_URL alone otherwise: for the CLI, which makes a change and
+   * exits, and needs neither shared counters nor to hear of other instances' changes.
+   */
+  fanOut?: FanOutPublisher;
 }
 
 export type BackgroundTask = 'sync' | 'key-maintenance' | 'housekeeping' | 'checkpoint' | 'fan-out';
 
 /** How long start-up waits for Redis before serving from the store alone (it keeps reconnecting). */
 const REDIS_START_WAIT_MS = 2000;
-
-/** The store, telling others after each change of the signing keys (a rotation, a revocation, a deletion). */
-function announcingKeyChanges(store: Store, announce: () => Promise<void>): Store {
-  const changes = new Set<PropertyKey>(['insertSigningKey', 'revokeSigningKey', 'deleteSigningKeys']);
-  return new Proxy(store, {
-    get(target, name) {
-      const value: unknown = Reflect.get(target, name, target);
-      if (typeof value !== 'function') return value;
-      if (!changes.has(name)) return value.bind(target);
-      return async (...args: unknown[]) => {
-        const result: unknown = await value.apply(target, args);
-        await announce();
-        return result;
-      };
-    },
-  });
-}
 
 /** Background work that failed on its last ticks: what /readyz reports. */
 export interface BackgroundHealth {
@@ -128,7 +117,7 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
     options.onBackgroundError?.(task, error);
   };
   const ownsStore = options.store === undefined;
-  const store =
+  const opened =
     options.store ??
     (await openStore(config.database, { onCheckpoint: (error) => ran('checkpoint', error) }));
   const accessTtlMs = config.accessTtlSeconds * 1000;
@@ -138,7 +127,7 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
   // Redis, when configured: counters and logins in flight shared through it, and revocations and key
   // changes told to every instance at once. Everything falls back to the store while it is away.
   const redis =
-    config.redisUrl === null
+    config.redisUrl === null || options.fanOut !== undefined
       ? null
       : new RedisConnection({
           url: config.redisUrl,
@@ -161,6 +150,9 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
       fanOut.waitUntilSubscribed(REDIS_START_WAIT_MS),
     ]);
   }
+  // Every change written through here (sessions ended, keys changed) is told to the other instances.
+  const publisher = options.fanOut ?? fanOut;
+  const store = publisher === null ? opened : publishingChanges(opened, publisher);
   const counters: CounterStore =
     redis === null
       ? store
@@ -190,22 +182,15 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
           new RedisAttemptsInFlight(redis, { onReleaseError }),
           inFlightFallback,
         );
-  const publish = (message: FanOutMessage) => fanOut?.publish(message) ?? Promise.resolve();
-
   const adoptAlgorithm = options.adoptAlgorithm ?? true;
   const policy = signingKeyPolicy(config);
   // A process that does not adopt LATCHKEY_ALG (the CLI) works in the servers' kind of key: its own
   // setting must never add a key of another kind to the store, which the servers would not use.
   if (!adoptAlgorithm) policy.alg = signingAlgorithmOf(await store.listSigningKeys(), now()) ?? policy.alg;
-  const keys = new SigningKeys(
-    fanOut === null ? store : announcingKeyChanges(store, () => publish({ type: 'keys-changed' })),
-    policy,
-    config.masterKey,
-    {
-      now,
-      matchStoredSealing: options.matchStoredSealing ?? false,
-    },
-  );
+  const keys = new SigningKeys(store, policy, config.masterKey, {
+    now,
+    matchStoredSealing: options.matchStoredSealing ?? false,
+  });
   /** Start-up failed after Redis was connected: close it, or its sockets keep a CLI process alive. */
   const closingRedis = async <T>(work: Promise<T>): Promise<T> => {
     try {
@@ -258,12 +243,6 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
     now,
     onEvent: (event) => {
       metrics.record(event);
-      // Revoked here: every other instance refuses the session's tokens now, not at its next poll.
-      if (event.type === 'sessions_revoked' || event.type === 'refresh_reuse_detected') {
-        const ids = event.type === 'sessions_revoked' ? event.sessionIds : [event.sessionId];
-        const revokedAt = now();
-        void publish({ type: 'sessions-revoked', sessions: ids.map((id) => ({ id, revokedAt })) });
-      }
       options.onEvent?.(event);
     },
   });

@@ -34,18 +34,43 @@ function parseMessage(text: string): { from: string; message: FanOutMessage } | 
   return { from, message: { type, sessions: valid.map(({ id, revokedAt }) => ({ id, revokedAt })) } };
 }
 
-export class RedisFanOut {
+/** Where a change is told to every instance; never rejects (a failure only means the next poll tells it). */
+export interface FanOutPublisher {
+  publish(message: FanOutMessage): Promise<void>;
+}
+
+const channelOf = (redis: RedisConnection) => `${redis.prefix}events`;
+
+/** Publishes without listening: for a process that makes a change and exits (the CLI). */
+export class RedisPublisher implements FanOutPublisher {
   readonly #redis: RedisConnection;
-  readonly #subscriber: Redis;
   readonly #channel: string;
-  /** Tells this instance's own messages apart: it has applied them already. */
-  readonly #self = randomUUID();
+  /** Sent with every message, so that a subscriber of the same process skips what it applied already. */
+  readonly id = randomUUID();
+
+  constructor(redis: RedisConnection) {
+    this.#redis = redis;
+    this.#channel = channelOf(redis);
+  }
+
+  /** A failure is counted by the connection; polling covers it. */
+  async publish(message: FanOutMessage): Promise<void> {
+    if (!this.#redis.available) return;
+    const text = JSON.stringify({ from: this.id, ...message });
+    await this.#redis.run((client) => client.publish(this.#channel, text)).catch(() => {});
+  }
+}
+
+/** An instance's side of the channel: it publishes its own changes and applies everyone else's. */
+export class RedisFanOut implements FanOutPublisher {
+  readonly #publisher: RedisPublisher;
+  readonly #subscriber: Redis;
   /** The first subscription: false if the subscriber was closed before Redis answered. */
   readonly #subscribed: Promise<boolean>;
 
   constructor(redis: RedisConnection, onMessage: (message: FanOutMessage) => void) {
-    this.#redis = redis;
-    this.#channel = `${redis.prefix}events`;
+    this.#publisher = new RedisPublisher(redis);
+    const channel = channelOf(redis);
     // A subscriber only ever sends SUBSCRIBE: it may wait for Redis (and resubscribes after each
     // reconnect) without holding up anything else.
     this.#subscriber = redis.client.duplicate({
@@ -55,12 +80,13 @@ export class RedisFanOut {
       commandTimeout: undefined,
     });
     this.#subscriber.on('error', () => {});
-    this.#subscriber.on('message', (channel: string, text: string) => {
-      if (channel !== this.#channel) return;
+    this.#subscriber.on('message', (name: string, text: string) => {
+      if (name !== channel) return;
       const parsed = parseMessage(text);
-      if (parsed !== null && parsed.from !== this.#self) onMessage(parsed.message);
+      // This instance's own messages: it has applied them already.
+      if (parsed !== null && parsed.from !== this.#publisher.id) onMessage(parsed.message);
     });
-    this.#subscribed = this.#subscriber.subscribe(this.#channel).then(
+    this.#subscribed = this.#subscriber.subscribe(channel).then(
       () => true,
       () => false,
     );
@@ -75,11 +101,8 @@ export class RedisFanOut {
     return Promise.race([this.#subscribed, late]).finally(() => clearTimeout(timer));
   }
 
-  /** Tells the other instances; never rejects (a failure is counted, and polling covers it). */
-  async publish(message: FanOutMessage): Promise<void> {
-    if (!this.#redis.available) return;
-    const text = JSON.stringify({ from: this.#self, ...message });
-    await this.#redis.run((client) => client.publish(this.#channel, text)).catch(() => {});
+  publish(message: FanOutMessage): Promise<void> {
+    return this.#publisher.publish(message);
   }
 
   async close(): Promise<void> {

@@ -2,6 +2,7 @@
  * What every command shares: the person's terminal (output, input, environment), the configuration
  * read from that environment exactly as the server reads it, and helpers that open the configured
  * store or a whole runtime and always close it again, so one command never leaves a database open.
+ * What a command changes is published to running servers as their own changes are (src/cli/fan-out.ts).
  */
 import type { Readable } from 'node:stream';
 import { AdminService } from '../auth/admin.js';
@@ -10,7 +11,9 @@ import { SigningKeys } from '../auth/signing-keys.js';
 import { loadConfig, type ServerConfig } from '../server/config.js';
 import { createRuntime, type Runtime, type RuntimeOptions, signingKeyPolicy } from '../server/runtime.js';
 import { openStore } from '../store/open.js';
+import { publishingChanges } from '../store/redis/publishing-store.js';
 import type { SessionStore, Store, UserStore } from '../store/types.js';
+import { CommandFanOut } from './fan-out.js';
 import { terminalSafe } from './format.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -92,7 +95,17 @@ export class CLIContext {
     );
   }
 
+  /**
+   * The configured store, for commands that may change it: what they change is published as a
+   * server's own changes are (REDIS_URL), so running servers learn of it at once.
+   */
   async withStore<T>(work: (store: Store, config: ServerConfig) => Promise<T>): Promise<T> {
+    return this.#withFanOut((fanOut) =>
+      this.#withOpenStore((store, config) => work(publishingChanges(store, fanOut), config)),
+    );
+  }
+
+  async #withOpenStore<T>(work: (store: Store, config: ServerConfig) => Promise<T>): Promise<T> {
     const config = this.config();
     const store = await openStore(config.database);
     try {
@@ -102,14 +115,24 @@ export class CLIContext {
     }
   }
 
+  async #withFanOut<T>(work: (fanOut: CommandFanOut) => Promise<T>): Promise<T> {
+    const fanOut = new CommandFanOut(this.config(), (line) => this.io.stderr(`latchkey: ${line}\n`));
+    try {
+      return await work(fanOut);
+    } finally {
+      await fanOut.close();
+    }
+  }
+
   /**
    * The stored keys as a server sees them, read only: no maintenance runs, so nothing is created,
-   * rotated or deleted (for `keys list` and `token inspect`, which must leave the database as it is).
+   * rotated or deleted (for `keys list` and `token inspect`, which must leave the database as it is),
+   * and there is nothing to publish, so Redis is never needed.
    */
   async withStoredKeys<T>(
     work: (keys: SigningKeys, store: UserStore & SessionStore, config: ServerConfig) => Promise<T>,
   ): Promise<T> {
-    return this.withStore(async (store, config) => {
+    return this.#withOpenStore(async (store, config) => {
       const keys = new SigningKeys(store, signingKeyPolicy(config), config.masterKey, { now: this.now });
       await keys.reload();
       return work(keys, store, config);
@@ -130,11 +153,13 @@ export class CLIContext {
       matchStoredSealing: true,
     };
     if (this.options.argon2 !== undefined) options.argon2 = this.options.argon2;
-    const runtime = await createRuntime(this.config(), options);
-    try {
-      return await work(runtime);
-    } finally {
-      await runtime.close();
-    }
+    return this.#withFanOut(async (fanOut) => {
+      const runtime = await createRuntime(this.config(), { ...options, fanOut });
+      try {
+        return await work(runtime);
+      } finally {
+        await runtime.close();
+      }
+    });
   }
 }

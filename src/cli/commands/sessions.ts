@@ -1,7 +1,8 @@
 /**
  * `latchkey sessions revoke <sid>` and `--user <email>`. Revoked sessions reach every running
- * instance through the store's revocation feed within a second; their refresh tokens stop working at
- * once, and their access tokens are refused by the instances' own routes.
+ * instance at once over Redis when REDIS_URL is set, and through the store's revocation feed within a
+ * second in any case; their refresh tokens stop working at once, and their access tokens are refused
+ * by the instances' own routes.
  */
 import type { Command } from 'commander';
 import type { CLIContext } from '../context.js';

@@ -17,6 +17,11 @@ export interface RedisConnectionOptions {
   onAvailabilityChange?: (available: boolean, reason: string) => void;
   /** Told of every command that failed (the caller then used the store). */
   onCommandFailure?: (error: unknown) => void;
+  /**
+   * Whether to reconnect after a failure, with back-off. Default true; false for a command that
+   * publishes one change and exits, which should neither wait for Redis nor try again.
+   */
+  reconnect?: boolean;
 }
 
 /** Reconnect after 50 ms, doubling up to 2 s: a restarted Redis is used again within seconds. */
@@ -55,7 +60,7 @@ export class RedisConnection {
       maxRetriesPerRequest: 1,
       commandTimeout: this.#options.timeoutMs,
       connectTimeout: Math.max(this.#options.timeoutMs, 1000),
-      retryStrategy,
+      retryStrategy: this.#options.reconnect === false ? () => null : retryStrategy,
       lazyConnect: false,
     };
   }
@@ -73,7 +78,8 @@ export class RedisConnection {
   async waitUntilAvailable(timeoutMs: number): Promise<boolean> {
     if (this.#available) return true;
     const deadline = this.#now() + timeoutMs;
-    while (!this.#available && !this.#closed && this.#now() < deadline) {
+    // 'end': a connection that does not reconnect has failed for good.
+    while (!this.#available && !this.#closed && this.client.status !== 'end' && this.#now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     if (!this.#available && !this.#told) this.#change(false, this.#lastError);

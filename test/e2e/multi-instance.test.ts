@@ -5,12 +5,8 @@
  * key rotation and key revocation; and killing one in the middle of writes loses nothing it
  * acknowledged.
  *
- * The shared issuer. Behind a load balancer every instance must publish the same issuer, the URL
- * clients reach the balancer at, or a token from one would be refused by the next (`iss`, `aud`) and
- * each would publish its own discovery document. So all three get LATCHKEY_ISSUER=ISSUER below (a name
- * under the reserved `.test` domain: nothing here resolves it, as the tests talk to each instance's
- * own port the way the balancer would), LATCHKEY_TRUST_PROXY, since the client address arrives in
- * X-Forwarded-For, and one LATCHKEY_MASTER_KEY, since every instance reads the keys any of them wrote.
+ * They share one issuer, one master key and a trusted proxy's X-Forwarded-For (`deploymentEnv` in
+ * ./support.ts says why).
  *
  * Every case runs once per variant: PostgreSQL alone, and PostgreSQL with Redis.
  */
@@ -18,27 +14,30 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
-import { REDIS_URL, redisAvailability } from '../support/redis.js';
+import { deleteKeys, REDIS_URL, redisAvailability } from '../support/redis.js';
 import {
+  allAnswer,
   claimsOf,
-  field,
-  type JSONResponse,
+  deploymentEnv,
+  FREE_FAILURES,
+  freshAddress,
+  ISSUER,
   type LatchkeyProcess,
+  login,
   msUntil,
+  PASSWORD,
+  PROPAGATION_MS,
+  post,
+  REFRESH_GRACE_SECONDS,
+  refresh,
+  register,
+  reportPropagation,
   request,
   runLatchkeyCommand,
   sleep,
   startInstances,
+  tokensOf,
 } from './support.js';
-
-const ISSUER = 'https://auth.latchkey.test';
-const PASSWORD = 'correct horse battery staple';
-/** Short, so that reusing a rotated refresh token can be tested without a long wait. */
-const REFRESH_GRACE_SECONDS = 1;
-/** How soon every instance must know of a revocation made through another (DESIGN "Tokens"). */
-const PROPAGATION_MS = 1000;
-/** Failed logins per account and address before back-off (DEFAULT_THROTTLE.pairFreeFailures). */
-const FREE_FAILURES = 5;
 
 interface Variant {
   name: string;
@@ -55,70 +54,11 @@ const VARIANTS: readonly Variant[] = [
   { name: 'PostgreSQL and Redis', enabled: redisServer.available, redis: true },
 ];
 
-/** A client address of its own for every case (X-Forwarded-For), so their limits never meet. */
-let addresses = 0;
-function freshAddress(): string {
-  addresses += 1;
-  return `10.77.${Math.floor(addresses / 250)}.${(addresses % 250) + 1}`;
-}
-
-function post(instance: LatchkeyProcess, path: string, body: unknown, address: string) {
-  return request(instance.baseUrl, path, { method: 'POST', body, headers: { 'x-forwarded-for': address } });
-}
-
-async function register(instance: LatchkeyProcess, address: string): Promise<string> {
-  const email = `${randomUUID()}@example.com`;
-  const registered = await post(instance, '/auth/register', { email, password: PASSWORD }, address);
-  expect(registered.status, JSON.stringify(registered.body)).toBe(201);
-  return email;
-}
-
-interface Tokens {
-  accessToken: string;
-  refreshToken: string;
-}
-
-function tokensOf(response: JSONResponse): Tokens {
-  expect(response.status, JSON.stringify(response.body)).toBe(200);
-  return { accessToken: field(response, 'access_token'), refreshToken: field(response, 'refresh_token') };
-}
-
-async function login(instance: LatchkeyProcess, email: string, address: string): Promise<Tokens> {
-  return tokensOf(
-    await post(instance, '/auth/login', { email, password: PASSWORD, refresh_in: 'body' }, address),
-  );
-}
-
-function refresh(instance: LatchkeyProcess, refreshToken: string, address: string): Promise<JSONResponse> {
-  return post(instance, '/auth/refresh', { refresh_token: refreshToken }, address);
-}
-
-async function meStatus(instance: LatchkeyProcess, accessToken: string): Promise<number> {
-  return (await request(instance.baseUrl, '/api/me', { bearer: accessToken })).status;
-}
-
-/** True when every instance answers /api/me for every token with `status`. */
-async function allAnswer(
-  instances: readonly LatchkeyProcess[],
-  tokens: readonly string[],
-  status: number,
-): Promise<boolean> {
-  const statuses = await Promise.all(
-    instances.flatMap((instance) => tokens.map((token) => meStatus(instance, token))),
-  );
-  return statuses.every((answer) => answer === status);
-}
-
 function kidOf(token: string): string {
   const header = JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString('utf8')) as {
     kid?: unknown;
   };
   return String(header.kid);
-}
-
-/** One line per measured propagation, so a run shows how close to the bound it came. */
-function reportPropagation(variant: Variant, what: string, ms: number): void {
-  process.stderr.write(`multi-instance on ${variant.name}: ${what} after ${ms} ms\n`);
 }
 
 async function publishedKids(instance: LatchkeyProcess): Promise<string[]> {
@@ -140,17 +80,10 @@ for (const variant of VARIANTS) {
 
     beforeAll(async () => {
       database = await createTestDatabase();
-      env = {
-        DATABASE_URL: database.url,
-        LATCHKEY_ISSUER: ISSUER,
-        LATCHKEY_TRUST_PROXY: 'true',
-        LATCHKEY_MASTER_KEY: randomBytes(32).toString('hex'),
-        LATCHKEY_REFRESH_GRACE: String(REFRESH_GRACE_SECONDS),
-        // Three pools on one server, beside other tests' pools: a few connections each are plenty.
-        LATCHKEY_PG_POOL_SIZE: '4',
-        LOG_LEVEL: 'warn',
-        ...(variant.redis ? { REDIS_URL, LATCHKEY_REDIS_PREFIX: redisPrefix } : {}),
-      };
+      env = deploymentEnv(
+        database.url,
+        variant.redis ? { REDIS_URL, LATCHKEY_REDIS_PREFIX: redisPrefix } : {},
+      );
       all = await startInstances(3, env);
       [a, b, c] = all as [LatchkeyProcess, LatchkeyProcess, LatchkeyProcess];
       direct = new pg.Pool({ connectionString: database.url, max: 2 });
@@ -160,7 +93,7 @@ for (const variant of VARIANTS) {
       await Promise.all((all ?? []).map((instance) => instance.close()));
       await direct?.end();
       await database?.drop();
-      if (variant.redis) await deleteRedisKeys(redisPrefix);
+      if (variant.redis) await deleteKeys(REDIS_URL, redisPrefix);
     }, 30_000);
 
     it('is one deployment: one issuer, one discovery document and one JWKS on every instance', async () => {
@@ -180,7 +113,7 @@ for (const variant of VARIANTS) {
         const kids = await Promise.all(all.map(publishedKids));
         return (kids[0]?.length ?? 0) > 0 && kids.every((set) => set.join() === kids[0]?.join());
       }, startedAt);
-      reportPropagation(variant, 'one JWKS on all three', agreedAfterMs);
+      reportPropagation(variant.name, 'one JWKS on all three', agreedAfterMs);
       expect(agreedAfterMs).toBeLessThan(PROPAGATION_MS);
     });
 
@@ -218,7 +151,11 @@ for (const variant of VARIANTS) {
         () => allAnswer(all, [first.accessToken, second.accessToken], 401),
         reusedAt,
       );
-      reportPropagation(variant, 'refresh-token reuse: access tokens refused on all three', refusedAfterMs);
+      reportPropagation(
+        variant.name,
+        'refresh-token reuse: access tokens refused on all three',
+        refusedAfterMs,
+      );
       expect(refusedAfterMs).toBeLessThan(PROPAGATION_MS);
 
       // The newest refresh token of the family is dead too, wherever it is presented.
@@ -247,7 +184,7 @@ for (const variant of VARIANTS) {
       const loggedOutAt = Date.now();
       expect(loggedOut.status).toBe(204);
       const refusedAfterMs = await msUntil(() => allAnswer([b, c], accessTokens, 401), loggedOutAt);
-      reportPropagation(variant, 'logout-all on A: access tokens refused on B and C', refusedAfterMs);
+      reportPropagation(variant.name, 'logout-all on A: access tokens refused on B and C', refusedAfterMs);
       expect(refusedAfterMs).toBeLessThan(PROPAGATION_MS);
       expect(await allAnswer([a], accessTokens, 401)).toBe(true);
       const me = await request(c.baseUrl, '/api/me', { bearer: sessions[1]?.accessToken as string });
@@ -335,7 +272,7 @@ for (const variant of VARIANTS) {
         return sessions.every((session) => kidOf(session.accessToken) === newKid);
       };
       const signingAfterMs = await msUntil(signsWithNewKey, rotatedAt);
-      reportPropagation(variant, 'keys rotate --now: all three sign with the new key', signingAfterMs);
+      reportPropagation(variant.name, 'keys rotate --now: all three sign with the new key', signingAfterMs);
       expect(signingAfterMs).toBeLessThan(PROPAGATION_MS);
 
       // Every instance publishes both keys and accepts tokens of both, whoever signed them.
@@ -364,7 +301,7 @@ for (const variant of VARIANTS) {
 
       // The command wrote to the database from a process of its own: A learns of it as B and C do.
       const refusedAfterMs = await msUntil(() => allAnswer(all, [session.accessToken], 401), revokedAt);
-      reportPropagation(variant, 'keys revoke: its tokens refused on all three', refusedAfterMs);
+      reportPropagation(variant.name, 'keys revoke: its tokens refused on all three', refusedAfterMs);
       expect(refusedAfterMs).toBeLessThan(PROPAGATION_MS);
       for (const instance of all) expect(await publishedKids(instance)).not.toContain(revokedKid);
 
@@ -480,21 +417,4 @@ for (const variant of VARIANTS) {
       }
     }, 90_000);
   });
-}
-
-/** Removes what this run left in Redis under its own prefix. */
-async function deleteRedisKeys(prefix: string): Promise<void> {
-  const { Redis } = await import('ioredis');
-  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  try {
-    await redis.connect();
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-      if (keys.length > 0) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
 }

@@ -2,13 +2,16 @@
  * Helpers for the end-to-end tests: a real Latchkey app on a real socket and a real SQLite file, and a
  * small JSON client over the global fetch. The issuer is the URL the server actually listens on, so
  * `iss`, `aud` and the allowed Origin are what a browser on that page would see. For tests of several
- * instances: compiled servers, each its own process, and the compiled `latchkey` command.
+ * instances: compiled servers, each its own process, the compiled `latchkey` command, and what makes
+ * them one deployment, with a client for its API.
  */
 import { spawn } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { expect } from 'vitest';
 import { type BuildAppOptions, buildApp } from '../../src/server/app.js';
 import { FAST_ARGON2, testConfig } from '../support/app.js';
 import { freePort } from '../support/ports.js';
@@ -217,4 +220,119 @@ export async function msUntil(
     await sleep(intervalMs);
   }
   return Number.POSITIVE_INFINITY;
+}
+
+/*
+ * One deployment of several instances sharing one PostgreSQL schema, as machines behind a load
+ * balancer would (test/e2e/multi-instance*.test.ts).
+ *
+ * The shared issuer. Behind a load balancer every instance must publish the same issuer, the URL
+ * clients reach the balancer at, or a token from one would be refused by the next (`iss`, `aud`) and
+ * each would publish its own discovery document. So all of them get LATCHKEY_ISSUER=ISSUER (a name
+ * under the reserved `.test` domain: nothing here resolves it, as the tests talk to each instance's
+ * own port the way the balancer would), LATCHKEY_TRUST_PROXY, since the client address arrives in
+ * X-Forwarded-For, and one LATCHKEY_MASTER_KEY, since every instance reads the keys any of them wrote.
+ */
+
+export const ISSUER = 'https://auth.latchkey.test';
+export const PASSWORD = 'correct horse battery staple';
+/** Short, so that reusing a rotated refresh token can be tested without a long wait. */
+export const REFRESH_GRACE_SECONDS = 1;
+/** How soon every instance must know of a revocation made through another (DESIGN "Tokens"). */
+export const PROPAGATION_MS = 1000;
+/** Failed logins per account and address before back-off (DEFAULT_THROTTLE.pairFreeFailures). */
+export const FREE_FAILURES = 5;
+
+/** What makes instances on `databaseUrl` one deployment; `extra` (such as REDIS_URL) on top. */
+export function deploymentEnv(
+  databaseUrl: string,
+  extra: Readonly<Record<string, string>> = {},
+): Record<string, string> {
+  return {
+    DATABASE_URL: databaseUrl,
+    LATCHKEY_ISSUER: ISSUER,
+    LATCHKEY_TRUST_PROXY: 'true',
+    LATCHKEY_MASTER_KEY: randomBytes(32).toString('hex'),
+    LATCHKEY_REFRESH_GRACE: String(REFRESH_GRACE_SECONDS),
+    // Three pools on one server, beside other tests' pools: a few connections each are plenty.
+    LATCHKEY_PG_POOL_SIZE: '4',
+    LOG_LEVEL: 'warn',
+    ...extra,
+  };
+}
+
+/** A client address of its own for every caller (X-Forwarded-For), so their limits never meet. */
+let addresses = 0;
+export function freshAddress(): string {
+  addresses += 1;
+  return `10.77.${Math.floor(addresses / 250)}.${(addresses % 250) + 1}`;
+}
+
+export function post(
+  instance: LatchkeyProcess,
+  path: string,
+  body: unknown,
+  address: string,
+): Promise<JSONResponse> {
+  return request(instance.baseUrl, path, { method: 'POST', body, headers: { 'x-forwarded-for': address } });
+}
+
+/** A new account, registered through `instance`; its email. */
+export async function register(instance: LatchkeyProcess, address: string): Promise<string> {
+  const email = `${randomUUID()}@example.com`;
+  const registered = await post(instance, '/auth/register', { email, password: PASSWORD }, address);
+  expect(registered.status, JSON.stringify(registered.body)).toBe(201);
+  return email;
+}
+
+export interface Tokens {
+  accessToken: string;
+  refreshToken: string;
+}
+
+export function tokensOf(response: JSONResponse): Tokens {
+  expect(response.status, JSON.stringify(response.body)).toBe(200);
+  return { accessToken: field(response, 'access_token'), refreshToken: field(response, 'refresh_token') };
+}
+
+export function loginAttempt(
+  instance: LatchkeyProcess,
+  email: string,
+  password: string,
+  address: string,
+): Promise<JSONResponse> {
+  return post(instance, '/auth/login', { email, password, refresh_in: 'body' }, address);
+}
+
+export async function login(instance: LatchkeyProcess, email: string, address: string): Promise<Tokens> {
+  return tokensOf(await loginAttempt(instance, email, PASSWORD, address));
+}
+
+export function refresh(
+  instance: LatchkeyProcess,
+  refreshToken: string,
+  address: string,
+): Promise<JSONResponse> {
+  return post(instance, '/auth/refresh', { refresh_token: refreshToken }, address);
+}
+
+export async function meStatus(instance: LatchkeyProcess, accessToken: string): Promise<number> {
+  return (await request(instance.baseUrl, '/api/me', { bearer: accessToken })).status;
+}
+
+/** True when every instance answers /api/me for every token with `status`. */
+export async function allAnswer(
+  instances: readonly LatchkeyProcess[],
+  tokens: readonly string[],
+  status: number,
+): Promise<boolean> {
+  const statuses = await Promise.all(
+    instances.flatMap((instance) => tokens.map((token) => meStatus(instance, token))),
+  );
+  return statuses.every((answer) => answer === status);
+}
+
+/** One line per measured propagation, so a run shows how close to the bound it came. */
+export function reportPropagation(deployment: string, what: string, ms: number): void {
+  process.stderr.write(`multi-instance on ${deployment}: ${what} after ${ms} ms\n`);
 }

@@ -132,7 +132,9 @@ export class AuthService {
     try {
       return await this.#checkedLogin(email, password, client, attempt);
     } finally {
-      attempt.end();
+      // Out of flight before the answer: the client's next attempt, sent on it, must not find this
+      // one still counted (where the count is shared, its end takes a round trip).
+      await attempt.end();
     }
   }
 
@@ -289,7 +291,7 @@ export class AuthService {
         throw new AuthError('ERR_WRONG_PASSWORD', 'current password is incorrect');
       }
     } finally {
-      attempt.end();
+      await attempt.end();
     }
     const at = now();
     const revoked = await store.changePassword(

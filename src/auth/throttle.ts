@@ -63,7 +63,7 @@ export interface LoginAttempt {
   succeeded(): Promise<void>;
   /**
    * No longer in flight; idempotent, and it never rejects. Call it after `failed` has been awaited,
-   * never before. Where the count is shared (store, Redis) it settles a round trip later.
+   * never before. Where the count is shared (store, Redis) it resolves once the end is counted.
    */
   end(): Promise<void>;
 }

@@ -7,6 +7,7 @@ import { type AuthEvent, AuthService } from '../../src/auth/service.js';
 import { SigningKeys } from '../../src/auth/signing-keys.js';
 import { DEFAULT_THROTTLE, Throttle } from '../../src/auth/throttle.js';
 import { AuthError, LatchkeyError } from '../../src/errors.js';
+import type { AttemptsInFlight } from '../../src/store/attempts-in-flight.js';
 import { MemoryStore } from '../../src/store/memory.js';
 
 const FAST = { memoryCost: 1024, timeCost: 1, parallelism: 1 };
@@ -19,7 +20,7 @@ let service: AuthService;
 let events: AuthEvent[];
 let revocations: RevokedSessions;
 
-async function build(argon2 = FAST) {
+async function build(argon2 = FAST, inFlight?: AttemptsInFlight) {
   const keys = new SigningKeys(
     store,
     { alg: 'ES256', rotationMs: 30 * 86_400_000, prePublishMs: 2 * 86_400_000, retentionMs: 930_000 },
@@ -31,7 +32,7 @@ async function build(argon2 = FAST) {
   return new AuthService({
     store,
     passwords: new PasswordHasher({ argon2 }),
-    throttle: new Throttle(store, DEFAULT_THROTTLE),
+    throttle: new Throttle(store, DEFAULT_THROTTLE, inFlight),
     accessTokens: new AccessTokens(keys, {
       issuer: 'https://auth.example',
       audience: 'https://auth.example',
@@ -323,6 +324,34 @@ describe('AuthService', () => {
     );
     now += 15_000;
     expect((await service.login('alice@example.com', 'correct horse', client)).sessionId).toBeTruthy();
+  });
+
+  it('answers a login or a password change only once its attempt has left the flight', async () => {
+    // Where the count is shared, an end takes a round trip: answering before it lands would have the
+    // client's next attempt, sent on the answer, find this one still in flight.
+    let inFlight = 0;
+    service = await build(FAST, {
+      async admit() {
+        inFlight += 1;
+        return async () => {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          inFlight -= 1;
+        };
+      },
+    });
+    expect(await code(() => service.login('alice@example.com', 'wrong horse', client))).toBe(
+      'ERR_INVALID_CREDENTIALS',
+    );
+    expect(inFlight).toBe(0);
+    const { accessToken } = await service.login('alice@example.com', 'correct horse', client);
+    expect(inFlight).toBe(0);
+    const principal = service.authenticate(accessToken);
+    expect(await code(() => service.changePassword(principal, 'wrong horse', 'new password!', client))).toBe(
+      'ERR_WRONG_PASSWORD',
+    );
+    expect(inFlight).toBe(0);
+    await service.changePassword(principal, 'correct horse', 'new password!', client);
+    expect(inFlight).toBe(0);
   });
 
   it('frees the in-flight count however a login ends', async () => {

@@ -10,7 +10,9 @@
  * Atomic enough: each attempt first counts itself, then reads the others. Of two attempts at once, the
  * later increment sees the earlier one, so no two can both see room for only one. Reading the
  * buckets on both sides of its own keeps that true between instances whose clocks differ by less
- * than a bucket.
+ * than a bucket. The ends are read before the attempt counts itself: an end read later could be that
+ * of an attempt that started after its own count was taken, and subtracting it would hide one still
+ * in flight.
  */
 
 import {
@@ -44,6 +46,16 @@ export class CounterAttemptsInFlight implements AttemptsInFlight {
 
   async admit(limits: readonly InFlightLimit[], now: number): Promise<ReleaseAttempt | null> {
     const bucket = Math.floor(now / BUCKET_MS);
+    // Ends first: each end read here is of an attempt whose start is on record already, so the starts
+    // counted next include it.
+    const ends = await Promise.all(
+      limits.map(async ({ key }) => {
+        const reads = await Promise.all(
+          [bucket - 1, bucket, bucket + 1].map((b) => this.#count(ended(b, key), now)),
+        );
+        return reads.reduce((sum, count) => sum + count, 0);
+      }),
+    );
     const own = await Promise.all(
       limits.map(({ key }) => this.#counters.recordFailure(started(bucket, key), WINDOW_MS, now)),
     );
@@ -55,21 +67,11 @@ export class CounterAttemptsInFlight implements AttemptsInFlight {
     try {
       const flying = await Promise.all(
         limits.map(async ({ key }, i) => {
-          const reads = await Promise.all([
+          const [before, after] = await Promise.all([
             this.#count(started(bucket - 1, key), now),
             this.#count(started(bucket + 1, key), now),
-            this.#count(ended(bucket - 1, key), now),
-            this.#count(ended(bucket, key), now),
-            this.#count(ended(bucket + 1, key), now),
           ]);
-          const [before, after, endedBefore, endedNow, endedAfter] = reads as [
-            number,
-            number,
-            number,
-            number,
-            number,
-          ];
-          return (own[i]?.count ?? 0) + before + after - endedBefore - endedNow - endedAfter;
+          return (own[i]?.count ?? 0) + before + after - (ends[i] ?? 0);
         }),
       );
       if (limits.every(({ limit }, i) => (flying[i] ?? 0) <= limit)) return release;

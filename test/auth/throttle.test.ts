@@ -171,6 +171,29 @@ describe('Logins in flight in the store counters', () => {
     expect(await inFlight.admit(limit, T0 + 30_000)).not.toBeNull();
   });
 
+  it('refuses an attempt past the limit when another starts and ends while it decides', async () => {
+    const counters = new MemoryStore();
+    const limit = [{ key: 'k', limit: 1 }];
+    // One attempt in flight: the only place there is.
+    expect(await new CounterAttemptsInFlight(counters).admit(limit, T0)).not.toBeNull();
+    // Another reads the count only once a third has come and gone meanwhile (on another instance,
+    // say): that one's end must not be taken for the end of one this attempt counted.
+    let open = () => {};
+    const opened = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const slow = new CounterAttemptsInFlight(
+      readingThrough(counters, async (key, now) => {
+        await opened;
+        return counters.readCounter(key, now);
+      }),
+    );
+    const deciding = slow.admit(limit, T0);
+    expect(await new CounterAttemptsInFlight(counters).admit(limit, T0)).toBeNull();
+    open();
+    expect(await deciding).toBeNull();
+  });
+
   it('sees attempts counted by an instance whose clock is a little ahead or behind', async () => {
     const counters = new MemoryStore();
     const ahead = new CounterAttemptsInFlight(counters);

@@ -101,6 +101,26 @@ const passwordChecks = (events: AuthEvent[]) =>
   events.filter((event) => event.type === 'login_failed' && event.reason === 'wrong_password').length;
 
 /** Sends `perInstance` wrong passwords to every instance at once; the statuses. */
+/**
+ * Where logins in flight are counted in the store, a burst gets at most the five checks one instance
+ * allows, and may get fewer: an attempt refused a moment ago can still count as in flight for another
+ * (the count errs on the side of refusing). The checks it did not get come one at a time afterwards,
+ * and never more than five in all: then the right password is refused too.
+ */
+async function expectFiveChecksInAll(instances: Instances, statuses: number[]): Promise<void> {
+  const checked = passwordChecks(instances.events);
+  expect(checked, statuses.join(' ')).toBeLessThanOrEqual(5);
+  expect(checked).toBeGreaterThan(0);
+  expect(statuses.filter((status) => status === 401)).toHaveLength(checked);
+  expect(statuses.filter((status) => status !== 401 && status !== 429)).toEqual([]);
+  const apps = instances.apps;
+  for (let i = checked; i < 5; i += 1) {
+    expect((await login(apps[i % apps.length] as FastifyInstance, 'wrong password!')).statusCode).toBe(401);
+  }
+  expect(passwordChecks(instances.events)).toBe(5);
+  expect((await login(apps[0] as FastifyInstance, PASSWORD)).statusCode).toBe(429);
+}
+
 async function burst(instances: Instances, perInstance: number): Promise<number[]> {
   const responses = await Promise.all(
     instances.apps.flatMap((app) => Array.from({ length: perInstance }, () => login(app, 'wrong password!'))),
@@ -127,11 +147,8 @@ describe('instances on PostgreSQL without Redis', () => {
   it('a burst of wrong passwords sent to three instances at once gets the password checks of one', async () => {
     const instances = await startInstances(3, {});
     await register(instances.apps[0] as FastifyInstance);
-    const statuses = await burst(instances, 10);
     // Five free failures per account+IP, whichever instances they reach.
-    expect(passwordChecks(instances.events)).toBe(5);
-    expect(statuses.filter((status) => status === 401)).toHaveLength(5);
-    expect(statuses.filter((status) => status === 429)).toHaveLength(25);
+    await expectFiveChecksInAll(instances, await burst(instances, 10));
   });
 });
 
@@ -213,9 +230,7 @@ describe.skipIf(!redis.available)('instances sharing Redis', () => {
     expect((await login(a, PASSWORD, '203.0.113.1')).statusCode).toBe(200);
     expect((await login(b, PASSWORD, '203.0.113.1')).statusCode).toBe(200);
     // Limits enforced across the instances through the store, also under a burst.
-    const statuses = await burst(instances, 10);
-    expect(passwordChecks(instances.events)).toBe(5);
-    expect(statuses.filter((status) => status === 429)).toHaveLength(15);
+    await expectFiveChecksInAll(instances, await burst(instances, 10));
     expect((await login(b, PASSWORD)).statusCode).toBe(429);
     const away = instances.logs.filter((line) => String(line.msg).startsWith('Redis is unavailable'));
     expect(away).toHaveLength(2);

@@ -16,9 +16,14 @@ export function formatTable(headers: readonly string[], rows: readonly (readonly
 // Code points, so an address with an accent does not shift its column.
 const width = (text: string) => [...text].length;
 
-/** Milliseconds since the epoch as ISO 8601 UTC, to the second. */
+/**
+ * Milliseconds since the epoch as ISO 8601 UTC, to the second. A time past what a Date holds (±8.64e15
+ * ms, as a claim of a hostile token may be) is named as such rather than thrown on.
+ */
 export function formatTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const date = new Date(ms);
+  if (Number.isNaN(date.getTime())) return `${ms} ms since 1970 (beyond any date)`;
+  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 /** A length of time in the largest unit that keeps it a whole number people read at a glance. */

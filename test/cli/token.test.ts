@@ -191,6 +191,20 @@ describe('latchkey token inspect', () => {
     );
   });
 
+  it('reports times past what a date holds instead of crashing on them', async () => {
+    for (const claims of [{ exp: 1e16 }, { exp: -1e308 }, { iat: 1e20, nbf: 1e300 }]) {
+      const header = Buffer.from(JSON.stringify({ alg: 'ES256', typ: 'at+jwt', kid: 'x' })).toString(
+        'base64url',
+      );
+      const payload = Buffer.from(JSON.stringify(claims)).toString('base64url');
+      const result = await db.run(['token', 'inspect', `${header}.${payload}.AAAA`]);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(1);
+      expect(result.stdout).toMatch(/not a usable time/);
+      expect(result.stdout).toMatch(/^Result: invalid/m);
+    }
+  });
+
   it('shows a deeply nested token instead of crashing on it', async () => {
     // JSON.parse takes any depth; JSON.stringify overflows the stack on 5,500 levels.
     const deep = `${'['.repeat(5500)}${']'.repeat(5500)}`;

@@ -104,7 +104,16 @@ export const sessionParams = {
   type: 'object',
   additionalProperties: false,
   required: ['id'],
-  properties: { id: { type: 'string', minLength: 1, maxLength: 128, description: "The session's `sid`." } },
+  properties: {
+    id: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 128,
+      // No session id has a NUL, and PostgreSQL refuses one in text outright: a 400, not a database error.
+      pattern: '^[^\\u0000]*$',
+      description: "The session's `sid`.",
+    },
+  },
 } as const;
 
 // ---------------------------------------------------------------------------------------------

@@ -827,6 +827,22 @@ describe('DELETE /auth/sessions/:id', () => {
     expect((await refreshByBody(app, b.refreshToken)).statusCode).toBe(200);
   });
 
+  it('answers 400 invalid_request for an id with a NUL character, on every store', async () => {
+    const app = await makeApp();
+    const user = await registerUser(app);
+    const { accessToken } = await login(app, user);
+    for (const id of ['%00', 'abc%00def']) {
+      const res = await app.inject({
+        method: 'DELETE',
+        url: `/auth/sessions/${id}`,
+        headers: bearer(accessToken),
+      });
+      expect(res.statusCode, res.body).toBe(400);
+      expect(res.json()).toMatchObject({ error: 'invalid_request' });
+    }
+    expect((await me(app, accessToken)).statusCode).toBe(200);
+  });
+
   it('answers 401 without a Bearer token', async () => {
     const app = await makeApp();
     const user = await registerUser(app);

@@ -521,6 +521,7 @@ describe('GET /openapi.json: real answers validate against it', () => {
     expectDocumented('delete', '/auth/sessions/{id}', await remove(first.sessionId));
     expectDocumented('delete', '/auth/sessions/{id}', await remove('no-such-session'));
     expectDocumented('delete', '/auth/sessions/{id}', await remove('x'.repeat(129)));
+    expectDocumented('delete', '/auth/sessions/{id}', await remove('%00'));
 
     const change = (payload: Record<string, unknown>) =>
       app.inject({ method: 'POST', url: '/auth/password', headers: bearer(accessToken), payload });

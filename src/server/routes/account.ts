@@ -107,8 +107,8 @@ export function registerAccountRoutes(
         204: emptyResponse('The session is revoked.'),
         ...unwantedBodyProblems,
         400: problem(
-          '`invalid_request`: an `id` longer than 128 characters, a URL that is not valid percent-encoding, ' +
-            'or a body that is not valid JSON.',
+          '`invalid_request`: an `id` longer than 128 characters or with a NUL character, a URL that is ' +
+            'not valid percent-encoding, or a body that is not valid JSON.',
           ['invalid_request'],
         ),
         401: bearerProblem,

@@ -21,6 +21,7 @@ import { RedisCounterStore } from '../store/redis/counter-store.js';
 import { FailoverAttemptsInFlight, FailoverCounterStore } from '../store/redis/failover.js';
 import { type FanOutMessage, type FanOutPublisher, RedisFanOut } from '../store/redis/fan-out.js';
 import { publishingChanges } from '../store/redis/publishing-store.js';
+import { GroupSync } from '../store/sql/group-sync.js';
 import type { CounterStore, KeyStore, Store } from '../store/types.js';
 import { ConfigError, type ServerConfig } from './config.js';
 import { Metrics } from './metrics.js';
@@ -253,13 +254,16 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
     if (!keys.hasSigningKey) await keys.maintain();
   };
   let closed = false;
+  // A message is only a cue to read the store now: whoever can publish on Redis must not be able to
+  // revoke a session the store does not hold revoked, nor fill memory with made-up ids. Messages that
+  // arrive while a read is under way share the next one, so a flood costs at most two reads at a time.
+  const cues = {
+    'sessions-revoked': new GroupSync(() => revocations.sync(store, now())),
+    'keys-changed': new GroupSync(reloadKeys),
+  };
   apply = (message) => {
     if (closed) return;
-    if (message.type === 'sessions-revoked') {
-      for (const { id, revokedAt } of message.sessions) revocations.add(id, revokedAt);
-      return;
-    }
-    reloadKeys().then(
+    cues[message.type].sync().then(
       () => ran('fan-out', null),
       (error: unknown) => ran('fan-out', error ?? new Error('failed')),
     );
@@ -314,6 +318,7 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
     async close() {
       closed = true;
       for (const timer of timers) clearInterval(timer);
+      await Promise.all(Object.values(cues).map((cue) => cue.settled()));
       await fanOut?.close();
       await redis?.close();
       if (ownsStore) await store.close();

@@ -199,6 +199,37 @@ describe.skipIf(!redis.available)('instances sharing Redis', () => {
     );
   });
 
+  it('a message on the channel is a cue to read the store, never a revocation of its own', async () => {
+    const env = redisEnv();
+    const instances = await startInstances(2, env);
+    const [a, b] = instances.apps as [FastifyInstance, FastifyInstance];
+    await register(a);
+    const login1 = (await login(a, PASSWORD)).json();
+    const token = login1.access_token as string;
+    const sid = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()).sid as string;
+    const me = () =>
+      b.inject({ method: 'GET', url: '/api/me', headers: { authorization: `Bearer ${token}` } });
+    // Whoever can publish on Redis sends a revocation the store does not hold, and a flood of cues.
+    const publisher = new Redis(REDIS_URL);
+    try {
+      const channel = `${env.LATCHKEY_REDIS_PREFIX}events`;
+      const forged = { from: 'x', type: 'sessions-revoked', sessions: [{ id: sid, revokedAt: 1e300 }] };
+      await publisher.publish(channel, JSON.stringify(forged));
+      await Promise.all(
+        Array.from({ length: 500 }, () =>
+          publisher.publish(channel, JSON.stringify({ from: 'x', type: 'keys-changed' })),
+        ),
+      );
+      // Published in order: once B has seen the last message, it has acted on the forged one.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    } finally {
+      publisher.disconnect();
+    }
+    expect(b.latchkey.revocations.has(sid)).toBe(false);
+    expect((await me()).statusCode).toBe(200);
+    expect((await b.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+  });
+
   it('a key revoked on one instance leaves the other at once', async () => {
     const instances = await startInstances(2, redisEnv());
     const [a, b] = instances.apps as [FastifyInstance, FastifyInstance];

@@ -1,4 +1,8 @@
 /**
+ * Runs of one task shared by the calls that want them: a call waits for a run that begins after it,
+ * and every call made while a run is under way shares the next one. (Also how the server coalesces
+ * cues from other instances to read the store, in runtime.ts.)
+ *
  * Group commit's durability half. SQLite commits in WAL mode with synchronous=NORMAL, which writes the
  * commit to the WAL file without waiting for the disk; the writer then awaits `sync()`, which makes
  * every commit made so far durable with one flush that runs off the event loop. Writers that commit

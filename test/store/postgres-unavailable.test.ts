@@ -28,6 +28,11 @@ class CuttableProxy {
 
   async listen(): Promise<void> {
     const server = createServer((client) => {
+      this.#sockets.add(client);
+      client.once('close', () => this.#sockets.delete(client));
+      client.on('error', () => {});
+      // Frozen: the connection is taken and never answered, as by a host that hangs.
+      if (this.frozen) return;
       const upstream = createConnection({ host: this.host, port: this.upstreamPort });
       for (const socket of [client, upstream]) {
         this.#sockets.add(socket);
@@ -39,6 +44,14 @@ class CuttableProxy {
     await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', resolve));
     this.port = (server.address() as { port: number }).port;
     this.#server = server;
+  }
+
+  frozen = false;
+
+  /** Every open connection stops passing data, and new ones are taken but never answered. */
+  freeze(): void {
+    this.frozen = true;
+    for (const socket of this.#sockets) socket.pause();
   }
 
   /** Stops listening and drops every open connection, as a database host that went away. */
@@ -119,6 +132,26 @@ describe.runIf(target.kind === 'server')('a PostgreSQL that goes away', () => {
       await proxy.listen();
       expect((await login()).statusCode).toBe(401);
     } finally {
+      await app.close();
+    }
+  });
+
+  it('answers /readyz with 503 within seconds when the database hangs', async () => {
+    const url = new URL(database.url);
+    url.port = String(proxy.port);
+    const app = await createTestApp({ DATABASE_URL: url.toString() });
+    try {
+      expect((await app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+      proxy.freeze();
+      const started = performance.now();
+      const ready = await app.inject({ method: 'GET', url: '/readyz' });
+      expect(ready.statusCode).toBe(503);
+      expect(ready.json()).toEqual({ error: 'unavailable', message: 'the database is not reachable' });
+      expect(performance.now() - started).toBeLessThan(5000);
+    } finally {
+      await proxy.cut();
+      await proxy.listen();
+      proxy.frozen = false;
       await app.close();
     }
   });

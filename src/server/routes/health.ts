@@ -12,6 +12,8 @@ const status = (value: string) =>
 
 /** The sync runs twice a second: three failures in a row is a broken store, not a blip. */
 const FAILURES_BEFORE_NOT_READY = 3;
+/** How long /readyz waits for the database to answer its ping before calling the instance not ready. */
+const PING_TIMEOUT_MS = 2000;
 
 export function registerHealthRoutes(app: FastifyInstance, runtime: Runtime): void {
   app.get(
@@ -44,12 +46,23 @@ export function registerHealthRoutes(app: FastifyInstance, runtime: Runtime): vo
   };
 
   app.get('/readyz', { schema: readiness }, async (request, reply) => {
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await runtime.store.ping();
+      // A database that hangs (no answer, no refusal) must not hang the probe: a load balancer waiting on
+      // it learns nothing, and takes it for a live instance.
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`no answer within ${PING_TIMEOUT_MS} ms`)),
+          PING_TIMEOUT_MS,
+        );
+      });
+      await Promise.race([runtime.store.ping(), late]);
     } catch (error) {
       request.log.warn({ err: error }, 'readiness check failed');
       reply.code(503);
       return { error: 'unavailable', message: 'the database is not reachable' };
+    } finally {
+      clearTimeout(timer);
     }
     // The database answers pings, but the work that keeps this instance right keeps failing (the
     // revocation and key sync would leave it trusting what others revoked): take it out of rotation.

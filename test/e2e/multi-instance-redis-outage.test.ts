@@ -14,7 +14,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 import { type PrivateRedis, redisAvailability, startPrivateRedis, uniquePrefix } from '../support/redis.js';
 import {
-  allAnswer,
   deploymentEnv,
   FREE_FAILURES,
   freshAddress,
@@ -22,6 +21,7 @@ import {
   type LatchkeyProcess,
   login,
   loginAttempt,
+  logoutAllOnFirst,
   msUntil,
   PASSWORD,
   PROPAGATION_MS,
@@ -308,23 +308,7 @@ describe.runIf(redisServer.available)(`three instances on ${DEPLOYMENT}`, () => 
   });
 
   it('while Redis is away, logout-all on A: B and C refuse the access tokens within a second', async () => {
-    const address = freshAddress();
-    const email = await register(a, address);
-    const sessions = [
-      await login(a, email, address),
-      await login(b, email, address),
-      await login(c, email, address),
-    ];
-    const accessTokens = sessions.map((session) => session.accessToken);
-    expect(await allAnswer(all, accessTokens, 200)).toBe(true);
-
-    const loggedOut = await request(a.baseUrl, '/auth/logout-all', {
-      method: 'POST',
-      bearer: accessTokens[0] as string,
-    });
-    const loggedOutAt = Date.now();
-    expect(loggedOut.status).toBe(204);
-    const refusedAfterMs = await msUntil(() => allAnswer([b, c], accessTokens, 401), loggedOutAt);
+    const { refusedAfterMs } = await logoutAllOnFirst(all, freshAddress());
     reportPropagation(DEPLOYMENT, 'Redis away, logout-all on A: refused on B and C', refusedAfterMs);
     expect(refusedAfterMs).toBeLessThan(PROPAGATION_MS);
     expect(await redisAvailableOn(all, 0)).toBe(true);

@@ -24,6 +24,7 @@ import {
   ISSUER,
   type LatchkeyProcess,
   login,
+  logoutAllOnFirst,
   msUntil,
   PASSWORD,
   PROPAGATION_MS,
@@ -168,22 +169,7 @@ for (const variant of VARIANTS) {
 
     it('logout-all on A: B and C refuse the access tokens of every session within a second', async () => {
       const address = freshAddress();
-      const email = await register(a, address);
-      const sessions = [
-        await login(a, email, address),
-        await login(b, email, address),
-        await login(c, email, address),
-      ];
-      const accessTokens = sessions.map((session) => session.accessToken);
-      expect(await allAnswer(all, accessTokens, 200)).toBe(true);
-
-      const loggedOut = await request(a.baseUrl, '/auth/logout-all', {
-        method: 'POST',
-        bearer: sessions[0]?.accessToken as string,
-      });
-      const loggedOutAt = Date.now();
-      expect(loggedOut.status).toBe(204);
-      const refusedAfterMs = await msUntil(() => allAnswer([b, c], accessTokens, 401), loggedOutAt);
+      const { sessions, accessTokens, refusedAfterMs } = await logoutAllOnFirst(all, address);
       reportPropagation(variant.name, 'logout-all on A: access tokens refused on B and C', refusedAfterMs);
       expect(refusedAfterMs).toBeLessThan(PROPAGATION_MS);
       expect(await allAnswer([a], accessTokens, 401)).toBe(true);

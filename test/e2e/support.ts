@@ -336,3 +336,27 @@ export async function allAnswer(
 export function reportPropagation(deployment: string, what: string, ms: number): void {
   process.stderr.write(`multi-instance on ${deployment}: ${what} after ${ms} ms\n`);
 }
+
+/**
+ * A user with a session on each instance, then logout-all on the first: the sessions, and how long
+ * the other instances took to refuse every one of their access tokens.
+ */
+export async function logoutAllOnFirst(
+  all: readonly LatchkeyProcess[],
+  address: string,
+): Promise<{ sessions: Tokens[]; accessTokens: string[]; refusedAfterMs: number }> {
+  const [first, ...others] = all as [LatchkeyProcess, ...LatchkeyProcess[]];
+  const email = await register(first, address);
+  const sessions: Tokens[] = [];
+  for (const instance of all) sessions.push(await login(instance, email, address));
+  const accessTokens = sessions.map((session) => session.accessToken);
+  expect(await allAnswer(all, accessTokens, 200)).toBe(true);
+  const loggedOut = await request(first.baseUrl, '/auth/logout-all', {
+    method: 'POST',
+    bearer: accessTokens[0] as string,
+  });
+  const loggedOutAt = Date.now();
+  expect(loggedOut.status).toBe(204);
+  const refusedAfterMs = await msUntil(() => allAnswer(others, accessTokens, 401), loggedOutAt);
+  return { sessions, accessTokens, refusedAfterMs };
+}

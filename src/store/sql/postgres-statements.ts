@@ -6,17 +6,17 @@
  *   many connections, out of resources, a statement past its timeout) fails as StoreError
  *   `ERR_STORE_UNAVAILABLE`, which the server answers with 503 `unavailable`: a load balancer and a
  *   client learn to come back later, rather than reading a 500 as a bug. Other errors pass as they are.
- * - Queries are kept as named prepared statements. Each unnamed query is parsed and
- * planned anew by the server: for a refresh's guarded rotation that is most of the server's work, more
- * than running it. A named statement is parsed once per connection, and PostgreSQL plans it once it
- * sees that a generic plan does as well.
+ * - Queries are kept as named prepared statements. An unnamed query is parsed and planned anew by
+ *   the server each time: for a refresh's guarded rotation that was most of the server's work, more
+ *   than running it. A named statement is parsed once per connection, and PostgreSQL plans it once it
+ *   sees that a generic plan does as well.
  *
  * Each connection names its own statements (a random part for the pool, a number for the connection,
  * one for the text): the PGlite fallback of the tests serves every connection of every pool from one
- * backend session, where names shared between connections would collide. Only queries with parameters are named (BEGIN, COMMIT and the like go as
- * simple queries, one message each), and only the first MAX_STATEMENTS texts of a connection: a query
- * whose text varies (an IN list) could otherwise leave a prepared statement per length on every
- * connection for as long as it lives.
+ * backend session, where names shared between connections would collide. Only queries with parameters
+ * are named (BEGIN, COMMIT and the like go as simple queries, one message each), and only the first
+ * MAX_STATEMENTS texts of a connection: a query whose text varies (an IN list) could otherwise leave a
+ * prepared statement per length on every connection for as long as it lives.
  *
  * A pooler in transaction mode (PgBouncer before 1.21, or without `max_prepared_statements`) cannot
  * carry named statements from one transaction to the next: docs/deployment.md says so.
@@ -80,8 +80,8 @@ export class PostgresStatements implements PostgresPool {
     // Kysely streams through the cursor overload only when given a cursor class, which it is not.
     const query = (text: string, values: readonly unknown[]): Promise<PostgresQueryResult<unknown>> => {
       const name = values.length === 0 ? undefined : nameOf(text);
-      const query = { text, values: [...values], ...(name === undefined ? {} : { name }) };
-      return (client.query(query) as Promise<PostgresQueryResult<unknown>>).catch((error: unknown) => {
+      const config = { text, values: [...values], ...(name === undefined ? {} : { name }) };
+      return (client.query(config) as Promise<PostgresQueryResult<unknown>>).catch((error: unknown) => {
         throw isUnavailable(error) ? unavailable(error, 'PostgreSQL cannot serve the query') : error;
       });
     };

@@ -40,21 +40,12 @@ export function listeningLine(config: ServerConfig, port: number, detail = ''): 
 }
 
 export async function main(options: StartServerOptions = {}): Promise<void> {
-  let config: ServerConfig;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`latchkey: invalid configuration: ${error.message}\n`);
-      process.exit(2);
-    }
-    throw error;
-  }
   let stop: () => Promise<void>;
   try {
-    stop = await startServer(config, options);
+    stop = await startServer(loadConfig(), options);
   } catch (error) {
-    // Configuration that only the stored state shows to be wrong (a master key that opens no key).
+    // Configuration, as the environment has it or as only the stored state shows it wrong (a master key
+    // that opens no stored key).
     if (error instanceof ConfigError) {
       process.stderr.write(`latchkey: invalid configuration: ${error.message}\n`);
       process.exit(2);

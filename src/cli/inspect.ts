@@ -145,7 +145,7 @@ function signatureProblem(error: unknown, header: Record<string, unknown>, rules
         return {
           name: 'revoked key',
           detail:
-            `key ${String(kid)} was revoked at ${new Date(revokedAt).toISOString()} ` +
+            `key ${String(kid)} was revoked at ${formatTime(revokedAt)} ` +
             '(latchkey keys revoke): every token it signed is refused, whatever its claims',
         };
       }

@@ -57,12 +57,11 @@ export class MemoryStore implements Store {
   }
 
   async findUserById(id: string): Promise<UserRecord | null> {
-    const user = this.#users.get(id);
-    return user === undefined ? null : this.#withRoles(user);
+    return this.#userById(id);
   }
 
-  #ownerOf(session: SessionRecord): UserRecord | null {
-    const user = this.#users.get(session.userId);
+  #userById(id: string): UserRecord | null {
+    const user = this.#users.get(id);
     return user === undefined ? null : this.#withRoles(user);
   }
 
@@ -181,7 +180,7 @@ export class MemoryStore implements Store {
         });
         session.lastUsedAt = decision.now;
         session.idleExpiresAt = decision.idleExpiresAt;
-        return { action: 'rotate', session: { ...session }, user: this.#ownerOf(session) };
+        return { action: 'rotate', session: { ...session }, user: this.#userById(session.userId) };
       case 'repeat':
         if (token.successorHash === null) {
           throw new Error('cannot repeat a refresh token that was never rotated: it has no successor');
@@ -189,7 +188,7 @@ export class MemoryStore implements Store {
         return {
           action: 'repeat',
           session: { ...session },
-          user: this.#ownerOf(session),
+          user: this.#userById(session.userId),
           successorHash: token.successorHash,
         };
       case 'revoke':

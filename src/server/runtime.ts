@@ -142,10 +142,10 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
         });
   let fanOut: RedisFanOut | null = null;
   // Messages that arrive before the parts they change exist are left to the next poll.
-  let apply: (message: FanOutMessage) => void = () => {};
+  let apply: (cue: FanOutMessage['type']) => void = () => {};
   if (redis !== null) {
     metrics.watchRedis(() => redis.available);
-    fanOut = new RedisFanOut(redis, (message) => apply(message));
+    fanOut = new RedisFanOut(redis, (cue) => apply(cue));
     await Promise.all([
       redis.waitUntilAvailable(REDIS_START_WAIT_MS),
       fanOut.waitUntilSubscribed(REDIS_START_WAIT_MS),
@@ -261,9 +261,9 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
     'sessions-revoked': new GroupSync(() => revocations.sync(store, now())),
     'keys-changed': new GroupSync(reloadKeys),
   };
-  apply = (message) => {
+  apply = (cue) => {
     if (closed) return;
-    cues[message.type].sync().then(
+    cues[cue].sync().then(
       () => ran('fan-out', null),
       (error: unknown) => ran('fan-out', error ?? new Error('failed')),
     );

@@ -1,7 +1,8 @@
 /**
- * Revocations and key changes told to every instance at once, over a Redis channel. Each instance
- * still polls the store (every 500 ms), which stays the source of truth: a message lost while Redis
- * is away only means that instance learns it at its next poll.
+ * Revocations and key changes told to every instance at once, over a Redis channel. A message is a
+ * cue to read the store at once; each instance also polls it (every 500 ms), and the store stays the
+ * source of truth: a message lost while Redis is away only means that instance learns it at its next
+ * poll. The ids a message names are for people watching the channel; no instance trusts them.
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -12,7 +13,14 @@ export type FanOutMessage =
   /** Signing keys were added, revoked or deleted: reload them from the store. */
   | { type: 'keys-changed' };
 
-function parseMessage(text: string): { from: string; message: FanOutMessage } | null {
+/** What a subscriber reads of a message: who sent it, and the kind of change. */
+type FanOutCue = FanOutMessage['type'];
+
+/**
+ * The sender and kind of a message of this channel's shape; null for anything else. Nothing more is
+ * read: a message only tells an instance to read the store now, which holds what changed.
+ */
+function parseMessage(text: string): { from: string; type: FanOutCue } | null {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -22,16 +30,9 @@ function parseMessage(text: string): { from: string; message: FanOutMessage } | 
   if (typeof value !== 'object' || value === null) return null;
   const { from, type, sessions } = value as Record<string, unknown>;
   if (typeof from !== 'string') return null;
-  if (type === 'keys-changed') return { from, message: { type } };
+  if (type === 'keys-changed') return { from, type };
   if (type !== 'sessions-revoked' || !Array.isArray(sessions)) return null;
-  const valid = sessions.filter(
-    (entry): entry is { id: string; revokedAt: number } =>
-      typeof entry === 'object' &&
-      entry !== null &&
-      typeof (entry as { id?: unknown }).id === 'string' &&
-      Number.isFinite((entry as { revokedAt?: unknown }).revokedAt),
-  );
-  return { from, message: { type, sessions: valid.map(({ id, revokedAt }) => ({ id, revokedAt })) } };
+  return { from, type };
 }
 
 /** Where a change is told to every instance; never rejects (a failure only means the next poll tells it). */
@@ -68,7 +69,7 @@ export class RedisFanOut implements FanOutPublisher {
   /** The first subscription: false if the subscriber was closed before Redis answered. */
   readonly #subscribed: Promise<boolean>;
 
-  constructor(redis: RedisConnection, onMessage: (message: FanOutMessage) => void) {
+  constructor(redis: RedisConnection, onMessage: (cue: FanOutCue) => void) {
     this.#publisher = new RedisPublisher(redis);
     const channel = channelOf(redis);
     // A subscriber only ever sends SUBSCRIBE: it may wait for Redis (and resubscribes after each
@@ -84,7 +85,7 @@ export class RedisFanOut implements FanOutPublisher {
       if (name !== channel) return;
       const parsed = parseMessage(text);
       // This instance's own messages: it has applied them already.
-      if (parsed !== null && parsed.from !== this.#publisher.id) onMessage(parsed.message);
+      if (parsed !== null && parsed.from !== this.#publisher.id) onMessage(parsed.type);
     });
     this.#subscribed = this.#subscriber.subscribe(channel).then(
       () => true,

@@ -192,31 +192,35 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
     now,
     matchStoredSealing: options.matchStoredSealing ?? false,
   });
-  /** Start-up failed after Redis was connected: close it, or its sockets keep a CLI process alive. */
-  const closingRedis = async <T>(work: Promise<T>): Promise<T> => {
+  /**
+   * Start-up failed: close what it opened (Redis, whose sockets would keep a CLI process alive, and
+   * the store) before passing the failure on.
+   */
+  const closingOnFailure = async <T>(work: Promise<T>): Promise<T> => {
     try {
       return await work;
     } catch (error) {
       await fanOut?.close();
       await redis?.close();
+      if (ownsStore) await store.close();
       throw error;
     }
   };
-  await closingRedis<unknown>(adoptAlgorithm ? keys.start() : keys.maintain());
-  // The key that signs is stored, but this master key does not open it: serving would fail every login
-  // and refresh. A wrong or missing LATCHKEY_MASTER_KEY is what does this; say so instead of starting.
-  if (adoptAlgorithm && !keys.hasSigningKey && keys.problems.length > 0) {
-    const kids = keys.problems.map(({ kid }) => kid).join(', ');
-    await fanOut?.close();
-    await redis?.close();
-    if (ownsStore) await store.close();
-    throw new ConfigError(
-      'LATCHKEY_MASTER_KEY',
-      `does not decrypt the stored signing keys (${kids}): start with the master key they were stored with`,
-    );
-  }
+  const startKeys = async () => {
+    await (adoptAlgorithm ? keys.start() : keys.maintain());
+    // The key that signs is stored, but this master key does not open it: serving would fail every
+    // login and refresh. A wrong or missing LATCHKEY_MASTER_KEY does this; say so instead of starting.
+    if (adoptAlgorithm && !keys.hasSigningKey && keys.problems.length > 0) {
+      const kids = keys.problems.map(({ kid }) => kid).join(', ');
+      throw new ConfigError(
+        'LATCHKEY_MASTER_KEY',
+        `does not decrypt the stored signing keys (${kids}): start with the master key they were stored with`,
+      );
+    }
+  };
+  await closingOnFailure(startKeys());
   const revocations = new RevokedSessions(accessTtlMs + toleranceMs);
-  await closingRedis(revocations.sync(store, now()));
+  await closingOnFailure(revocations.sync(store, now()));
   const passwords = new PasswordHasher({
     argon2: options.argon2 ?? DEFAULT_ARGON2,
     ...(config.hashConcurrency === null ? {} : { maxConcurrent: config.hashConcurrency }),
@@ -239,7 +243,7 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
     throttle: new Throttle(counters, auth.throttle, inFlight),
     accessTokens,
     revocations,
-    refreshSecret: await closingRedis(refreshSecret(store)),
+    refreshSecret: await closingOnFailure(refreshSecret(store)),
     options: auth,
     now,
     onEvent: (event) => {

@@ -16,7 +16,7 @@ import { prepareQuery } from './prepared-query.js';
 import { requireApplicable } from './refresh-rules.js';
 import { toRefreshTokenRecord, toSessionRecord } from './rows.js';
 import { type Database, REFRESH_TOKEN_COLUMNS, SESSION_COLUMNS } from './schema.js';
-import { prepareUserById } from './user-query.js';
+import { prepareUserBy } from './user-query.js';
 import type { WriteStrategy, WriteTransaction } from './write-transaction.js';
 
 export interface SessionWriteStrategy extends WriteStrategy {
@@ -50,7 +50,7 @@ export class SQLSessionStore implements SessionStore {
         .where('hash', '=', hash)
         .$if(this.#lockRows, (query) => query.forUpdate()),
     );
-    this.#userById = prepareUserById(db);
+    this.#userById = prepareUserBy(db, 'id');
     this.#rotation = prepareRotation(db);
     this.#sessionById = prepareQuery(['id'], ({ id }) =>
       db

@@ -20,11 +20,11 @@ export function selectUsers(db: Kysely<Database>) {
     .select('user_roles.role');
 }
 
-/** One user by id, compiled once; runs on `db` or on a transaction of it. */
-export function prepareUserById(db: Kysely<Database>) {
-  const query = prepareQuery(['id'], ({ id }) => selectUsers(db).where('users.id', '=', id));
-  return async (on: Kysely<Database>, id: string): Promise<UserRecord | null> => {
-    const { rows } = await on.executeQuery(query({ id }));
+/** One user by id or by (normalised) email, compiled once; runs on `db` or on a transaction of it. */
+export function prepareUserBy(db: Kysely<Database>, column: 'id' | 'email') {
+  const query = prepareQuery(['value'], ({ value }) => selectUsers(db).where(`users.${column}`, '=', value));
+  return async (on: Kysely<Database>, value: string): Promise<UserRecord | null> => {
+    const { rows } = await on.executeQuery(query({ value }));
     return toUserRecords(rows)[0] ?? null;
   };
 }

@@ -2,12 +2,11 @@
 import type { Kysely } from 'kysely';
 import { StoreError } from '../../errors.js';
 import type { NewUser, UserRecord, UserStore } from '../user-store.js';
-import { prepareQuery } from './prepared-query.js';
 import { toUserRecords } from './rows.js';
 import type { Database } from './schema.js';
 import { revokeLiveSessions } from './sessions.js';
 import { isUniqueViolation } from './unique-violation.js';
-import { prepareUserById, selectUsers } from './user-query.js';
+import { prepareUserBy, selectUsers } from './user-query.js';
 import type { WriteStrategy, WriteTransaction } from './write-transaction.js';
 
 export class SQLUserStore implements UserStore {
@@ -19,10 +18,8 @@ export class SQLUserStore implements UserStore {
   constructor(db: Kysely<Database>, { write }: WriteStrategy) {
     this.#db = db;
     this.#write = write;
-    this.#userById = prepareUserById(db);
-    this.#userByEmail = prepareQuery(['email'], ({ email }) =>
-      selectUsers(db).where('users.email', '=', email),
-    );
+    this.#userById = prepareUserBy(db, 'id');
+    this.#userByEmail = prepareUserBy(db, 'email');
   }
 
   async createUser(user: NewUser): Promise<UserRecord> {
@@ -56,9 +53,8 @@ export class SQLUserStore implements UserStore {
     };
   }
 
-  async findUserByEmail(email: string): Promise<UserRecord | null> {
-    const { rows } = await this.#db.executeQuery(this.#userByEmail({ email }));
-    return toUserRecords(rows)[0] ?? null;
+  findUserByEmail(email: string): Promise<UserRecord | null> {
+    return this.#userByEmail(this.#db, email);
   }
 
   findUserById(id: string): Promise<UserRecord | null> {

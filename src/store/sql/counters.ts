@@ -1,26 +1,26 @@
 /** The counters part of the SQL store (see sql-store.ts). */
 import type { Kysely } from 'kysely';
 import type { CounterState, CounterStore } from '../counter-store.js';
+import { prepareQuery } from './prepared-query.js';
 import { toCounterState } from './rows.js';
 import { COUNTER_COLUMNS, type Database } from './schema.js';
 import type { WriteStrategy, WriteTransaction } from './write-transaction.js';
 
-export class SQLCounterStore implements CounterStore {
-  readonly #db: Kysely<Database>;
-  readonly #write: WriteTransaction;
-
-  constructor(db: Kysely<Database>, { write }: WriteStrategy) {
-    this.#db = db;
-    this.#write = write;
-  }
-
-  async recordFailure(key: string, windowMs: number, now: number): Promise<CounterState> {
+/**
+ * The counters' statements, compiled once (prepared-query.ts): a login reads its three counters at least
+ * twice, and across instances counts itself in flight through them, so they run on every login.
+ */
+function prepareCounterQueries(db: Kysely<Database>) {
+  return {
+    byKey: prepareQuery(['key'], ({ key }) =>
+      db.selectFrom('counters').select(COUNTER_COLUMNS).where('key', '=', key),
+    ),
     // One statement, so concurrent failures never lose a count. `excluded` is the row that would have
     // been inserted: a fresh window starting now.
-    const row = await this.#write((trx) =>
-      trx
+    recordFailure: prepareQuery(['key', 'now', 'expiresAt'], ({ key, now, expiresAt }) =>
+      db
         .insertInto('counters')
-        .values({ key, count: 1, window_started_at: now, last_at: now, expires_at: now + windowMs })
+        .values({ key, count: 1, window_started_at: now, last_at: now, expires_at: expiresAt })
         .onConflict((conflict) =>
           conflict.column('key').doUpdateSet((eb) => {
             const ended = eb('counters.expires_at', '<=', eb.ref('excluded.last_at'));
@@ -55,23 +55,38 @@ export class SQLCounterStore implements CounterStore {
             };
           }),
         )
-        .returningAll()
-        .executeTakeFirstOrThrow(),
-    );
+        .returning(COUNTER_COLUMNS),
+    ),
+    clear: prepareQuery(['key'], ({ key }) => db.deleteFrom('counters').where('key', '=', key)),
+  };
+}
+
+export class SQLCounterStore implements CounterStore {
+  readonly #db: Kysely<Database>;
+  readonly #write: WriteTransaction;
+  readonly #queries: ReturnType<typeof prepareCounterQueries>;
+
+  constructor(db: Kysely<Database>, { write }: WriteStrategy) {
+    this.#db = db;
+    this.#write = write;
+    this.#queries = prepareCounterQueries(db);
+  }
+
+  async recordFailure(key: string, windowMs: number, now: number): Promise<CounterState> {
+    const query = this.#queries.recordFailure({ key, now, expiresAt: now + windowMs });
+    const row = await this.#write(async (trx) => (await trx.executeQuery(query)).rows[0]);
+    if (row === undefined) throw new Error('counter upsert returned no row');
     return toCounterState(row);
   }
 
   async readCounter(key: string, now: number): Promise<CounterState | null> {
-    const row = await this.#db
-      .selectFrom('counters')
-      .select(COUNTER_COLUMNS)
-      .where('key', '=', key)
-      .executeTakeFirst();
+    const row = (await this.#db.executeQuery(this.#queries.byKey({ key }))).rows[0];
     return row === undefined || now >= row.expires_at ? null : toCounterState(row);
   }
 
   async clearCounter(key: string): Promise<void> {
-    await this.#write((trx) => trx.deleteFrom('counters').where('key', '=', key).execute());
+    const query = this.#queries.clear({ key });
+    await this.#write((trx) => trx.executeQuery(query));
   }
 
   async deleteExpiredCounters(before: number): Promise<number> {

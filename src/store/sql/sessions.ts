@@ -35,6 +35,8 @@ export class SQLSessionStore implements SessionStore {
   readonly #sessionById;
   readonly #userById;
   readonly #rotation;
+  readonly #insertSession;
+  readonly #loginCheck;
 
   readonly #consumeRefreshToken: SessionStore['consumeRefreshToken'] | undefined;
 
@@ -52,6 +54,14 @@ export class SQLSessionStore implements SessionStore {
     );
     this.#userById = prepareUserBy(db, 'id');
     this.#rotation = prepareRotation(db);
+    this.#insertSession = prepareSessionInsert(db);
+    this.#loginCheck = prepareQuery(['id'], ({ id }) =>
+      db
+        .selectFrom('users')
+        .select(['password_hash', 'disabled_at'])
+        .where('id', '=', id)
+        .$if(this.#lockRows, (query) => query.forUpdate()),
+    );
     this.#sessionById = prepareQuery(['id'], ({ id }) =>
       db
         .selectFrom('sessions')
@@ -62,7 +72,7 @@ export class SQLSessionStore implements SessionStore {
   }
 
   async createSession(session: NewSession, refreshTokenHash: string): Promise<SessionRecord> {
-    await this.#write((trx) => insertSession(trx, session, refreshTokenHash));
+    await this.#write((trx) => this.#insertSession(trx, session, refreshTokenHash));
     return newSessionRecord(session);
   }
 
@@ -73,14 +83,9 @@ export class SQLSessionStore implements SessionStore {
   ): Promise<SessionRecord | null> {
     return this.#write(async (trx) => {
       // Locked with the session insert, so a password change waits for this login or sees it.
-      const user = await trx
-        .selectFrom('users')
-        .select(['password_hash', 'disabled_at'])
-        .where('id', '=', session.userId)
-        .$if(this.#lockRows, (query) => query.forUpdate())
-        .executeTakeFirst();
+      const user = (await trx.executeQuery(this.#loginCheck({ id: session.userId }))).rows[0];
       if (user === undefined || user.disabled_at !== null || user.password_hash !== verifiedHash) return null;
-      await insertSession(trx, session, refreshTokenHash);
+      await this.#insertSession(trx, session, refreshTokenHash);
       return newSessionRecord(session);
     });
   }
@@ -280,34 +285,39 @@ export async function revokeLiveSessions(
   return rows.map((row) => row.id);
 }
 
-async function insertSession(
-  trx: Kysely<Database>,
-  session: NewSession,
-  refreshTokenHash: string,
-): Promise<void> {
-  await trx
-    .insertInto('sessions')
-    .values({
-      id: session.id,
-      user_id: session.userId,
-      created_at: session.createdAt,
-      last_used_at: session.lastUsedAt,
-      expires_at: session.expiresAt,
-      idle_expires_at: session.idleExpiresAt,
-      user_agent: session.userAgent,
-      ip: session.ip,
-      revoked_at: null,
-      revoked_reason: null,
-    })
-    .execute();
-  await trx
-    .insertInto('refresh_tokens')
-    .values({
-      hash: refreshTokenHash,
-      session_id: session.id,
-      created_at: session.createdAt,
+/**
+ * A new session and its first refresh token, compiled once (as the rotation): a login's two inserts.
+ */
+function prepareSessionInsert(db: Kysely<Database>) {
+  const insertSession = prepareQuery(
+    ['id', 'userId', 'createdAt', 'lastUsedAt', 'expiresAt', 'idleExpiresAt', 'userAgent', 'ip'],
+    (session) =>
+      db.insertInto('sessions').values({
+        id: session.id,
+        user_id: session.userId,
+        created_at: session.createdAt,
+        last_used_at: session.lastUsedAt,
+        expires_at: session.expiresAt,
+        idle_expires_at: session.idleExpiresAt,
+        user_agent: session.userAgent,
+        ip: session.ip,
+        revoked_at: null,
+        revoked_reason: null,
+      }),
+  );
+  const insertToken = prepareQuery(['hash', 'sessionId', 'createdAt'], ({ hash, sessionId, createdAt }) =>
+    db.insertInto('refresh_tokens').values({
+      hash,
+      session_id: sessionId,
+      created_at: createdAt,
       rotated_at: null,
       successor_hash: null,
-    })
-    .execute();
+    }),
+  );
+  return async (trx: Kysely<Database>, session: NewSession, refreshTokenHash: string): Promise<void> => {
+    await trx.executeQuery(insertSession(session));
+    await trx.executeQuery(
+      insertToken({ hash: refreshTokenHash, sessionId: session.id, createdAt: session.createdAt }),
+    );
+  };
 }

@@ -195,11 +195,17 @@ export class Throttle {
     await this.#counters.clearCounter(keys.pair(email, ip));
   }
 
-  /** Counts a registration attempt from `ip` and throws ERR_RATE_LIMITED past the hourly cap. */
+  /**
+   * Counts a registration attempt from `ip` and throws ERR_RATE_LIMITED past the hourly cap. The count
+   * the upsert returns decides, not the one read before it: attempts sent at once all read the same
+   * count, and would all pass. The read only spares a write (and a flush) once the cap is reached.
+   */
   async admitRegistration(ip: string, now: number): Promise<void> {
-    const counter = await this.#counters.readCounter(keys.registration(ip), now);
-    if (counter !== null && counter.count >= this.#policy.registrationsPerIp)
-      throw rateLimited(counter.expiresAt, now);
-    await this.#counters.recordFailure(keys.registration(ip), this.#policy.registrationWindowMs, now);
+    const key = keys.registration(ip);
+    const max = this.#policy.registrationsPerIp;
+    const before = await this.#counters.readCounter(key, now);
+    if (before !== null && before.count >= max) throw rateLimited(before.expiresAt, now);
+    const counted = await this.#counters.recordFailure(key, this.#policy.registrationWindowMs, now);
+    if (counted.count > max) throw rateLimited(counted.expiresAt, now);
   }
 }

@@ -1,8 +1,12 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LocalAttemptsInFlight } from '../../src/auth/local-attempts-in-flight.js';
 import { DEFAULT_THROTTLE, Throttle } from '../../src/auth/throttle.js';
 import { CounterAttemptsInFlight } from '../../src/store/counter-attempts-in-flight.js';
 import { MemoryStore } from '../../src/store/memory.js';
+import { openSQLiteStore } from '../../src/store/sql/sqlite.js';
 import type { CounterStore } from '../../src/store/types.js';
 import { describeInFlightThrottle, retryAfter } from './in-flight-cases.js';
 
@@ -157,6 +161,37 @@ describe('Throttle', () => {
     expect(await retryAfter(() => throttle.admitRegistration('1.1.1.1', T0 + 60_000))).toBe(3540);
     expect(await retryAfter(() => throttle.admitRegistration('2.2.2.2', T0))).toBe('allowed');
     expect(await retryAfter(() => throttle.admitRegistration('1.1.1.1', T0 + 3_600_000))).toBe('allowed');
+  });
+});
+
+describe('Registrations sent at once', () => {
+  const outcomes = async (throttle: Throttle, count: number) =>
+    Promise.all(
+      Array.from({ length: count }, () => retryAfter(() => throttle.admitRegistration('1.1.1.1', T0))),
+    );
+
+  it('admit no more than the cap, in memory', async () => {
+    const results = await outcomes(new Throttle(new MemoryStore()), 30);
+    expect(results.filter((result) => result === 'allowed')).toHaveLength(20);
+    expect(results.filter((result) => result === 3600)).toHaveLength(10);
+  });
+
+  it('admit no more than the cap, on SQLite', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'latchkey-throttle-'));
+    const store = await openSQLiteStore(join(directory, 'throttle.sqlite'));
+    try {
+      const results = await outcomes(new Throttle(store), 30);
+      expect(results.filter((result) => result === 'allowed')).toHaveLength(20);
+      // Once the cap is on record, a refused attempt writes nothing: the count stays where it was.
+      const counted = async () => (await store.readCounter('register:ip:1.1.1.1', T0))?.count;
+      const after = await counted();
+      expect(after).toBeGreaterThanOrEqual(20);
+      expect(await retryAfter(() => new Throttle(store).admitRegistration('1.1.1.1', T0 + 1000))).toBe(3599);
+      expect(await counted()).toBe(after);
+    } finally {
+      await store.close();
+      await rm(directory, { recursive: true, force: true });
+    }
   });
 });
 

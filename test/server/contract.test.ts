@@ -213,6 +213,25 @@ describe('POST /auth/register', () => {
     expect(elsewhere.statusCode).toBe(201);
   });
 
+  it('holds the registration cap for a burst from one IP sent at once', async () => {
+    const app = await makeApp();
+    const ip = '192.0.2.12';
+    // All of them read the count before any has recorded itself: only the recorded count can decide.
+    const answers = await Promise.all(
+      Array.from({ length: 30 }, () =>
+        app.inject({
+          method: 'POST',
+          url: '/auth/register',
+          payload: { email: uniqueEmail('burst'), password: PASSWORD },
+          remoteAddress: ip,
+        }),
+      ),
+    );
+    const statuses = answers.map((res) => res.statusCode);
+    expect(statuses.filter((status) => status === 201)).toHaveLength(20);
+    expect(statuses.filter((status) => status === 429)).toHaveLength(10);
+  });
+
   it('ignores X-Forwarded-For unless LATCHKEY_TRUST_PROXY is set', async () => {
     const app = await makeApp();
     for (let i = 0; i < 21; i += 1) {

@@ -15,9 +15,15 @@ import { isAPIPath } from './api-paths.js';
 import { createAuthGuard } from './auth-guard.js';
 import type { ServerConfig } from './config.js';
 import { createCorsHook } from './cors.js';
-import { type HttpProblem, INTERNAL_ERROR, toHttpProblem } from './errors.js';
+import {
+  type HttpProblem,
+  INTERNAL_ERROR,
+  toHttpProblem,
+  UNAVAILABLE_RETRY_AFTER_SECONDS,
+} from './errors.js';
 import { logAuthEvent, loggingOptions } from './logging.js';
 import { registerOpenAPI } from './openapi.js';
+import { RouteMethods } from './route-methods.js';
 import { registerAccountRoutes } from './routes/account.js';
 import { registerDiscoveryRoutes } from './routes/discovery.js';
 import { registerHealthRoutes } from './routes/health.js';
@@ -134,6 +140,9 @@ export async function buildApp(
   });
   app.decorate('latchkey', runtime);
   app.decorateRequest('principal', null);
+  // Before any route is added, so that it knows them all (for 405 in the not-found handler).
+  const routeMethods = new RouteMethods();
+  app.addHook('onRoute', (route) => routeMethods.add(route.method, route.url));
   app.addHook('onClose', async () => runtime.close());
 
   // Only JSON bodies: a text/plain POST is a 415, not a string handed to a route.
@@ -196,6 +205,14 @@ export async function buildApp(
   const sendIndex = webRoot === null ? null : await registerWebUI(app, webRoot);
 
   app.setNotFoundHandler((request, reply) => {
+    const allowed = routeMethods.allowed(request.url);
+    if (allowed.length > 0) {
+      reply
+        .code(405)
+        .header('allow', allowed.join(', '))
+        .send({ error: 'method_not_allowed', message: `${request.method} is not allowed here` });
+      return;
+    }
     if (isAPIPath(request.url) || (request.method !== 'GET' && request.method !== 'HEAD')) {
       reply.code(404).send({ error: 'not_found', message: 'no such route' });
       return;

@@ -1197,15 +1197,29 @@ describe('edge errors', () => {
     ['POST', '/auth/nope'],
     ['GET', '/auth'],
     ['GET', '/api/nope'],
-    ['DELETE', '/api/me'],
     ['GET', '/.well-known/nope'],
-    ['GET', '/auth/login'],
-    ['PUT', '/auth/sessions/abc'],
+    ['GET', '/auth/login/extra'],
     ['POST', '/somewhere/else'],
   ])('answers %s %s with JSON 404 not_found', async (method, url) => {
     const app = await makeApp();
     const res = await app.inject({ method: method as 'GET', url });
     expectProblem(res, 404, 'not_found', 'no such route');
+  });
+
+  it.each([
+    ['GET', '/auth/login', 'POST'],
+    ['PUT', '/auth/login?x=1', 'POST'],
+    ['DELETE', '/api/me', 'GET, HEAD'],
+    ['PUT', '/auth/sessions/abc', 'DELETE'],
+    ['DELETE', '/auth/sessions', 'GET, HEAD'],
+    ['POST', '/.well-known/jwks.json', 'GET, HEAD'],
+    ['POST', '/healthz', 'GET, HEAD'],
+    ['OPTIONS', '/auth/refresh', 'POST'],
+  ])('answers %s %s, a path taking other methods, with 405 and Allow: %s', async (method, url, allow) => {
+    const app = await makeApp();
+    const res = await app.inject({ method: method as 'GET', url });
+    expectProblem(res, 405, 'method_not_allowed', `${method} is not allowed here`);
+    expect(res.headers.allow).toBe(allow);
   });
 
   it.each([

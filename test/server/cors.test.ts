@@ -336,44 +336,46 @@ describe('paths outside /auth, /api and /.well-known', () => {
   );
 
   it.each(['/', '/openapi.json', '/healthz'])(
-    'a preflight of %s from an allowed origin is not answered (404 not_found)',
+    'a preflight of %s from an allowed origin is not answered (405, as OPTIONS of a GET route)',
     async (url) => {
       const app = await makeApp();
       const res = await preflight(app, url, ISSUER_ORIGIN, 'GET');
-      expectProblem(res, 404, 'not_found', 'no such route');
+      expectProblem(res, 405, 'method_not_allowed', 'OPTIONS is not allowed here');
+      expect(res.headers.allow).toBe('GET, HEAD');
       expectNoCors(res);
     },
   );
 });
 
 describe('OPTIONS that is not a preflight', () => {
-  it('without Access-Control-Request-Method is a 404 like any unrouted method, readable by its origin', async () => {
+  it('without Access-Control-Request-Method is a 405 like any method a route does not take, readable by its origin', async () => {
     const app = await makeApp();
     const allowed = await app.inject({
       method: 'OPTIONS',
       url: '/auth/login',
       headers: { origin: ISSUER_ORIGIN },
     });
-    expectProblem(allowed, 404, 'not_found', 'no such route');
+    expectProblem(allowed, 405, 'method_not_allowed', 'OPTIONS is not allowed here');
+    expect(allowed.headers.allow).toBe('POST');
     expectReadableBy(allowed, ISSUER_ORIGIN);
     const foreign = await app.inject({
       method: 'OPTIONS',
       url: '/auth/login',
       headers: { origin: 'https://evil.example' },
     });
-    expectProblem(foreign, 404, 'not_found', 'no such route');
+    expectProblem(foreign, 405, 'method_not_allowed', 'OPTIONS is not allowed here');
     expectNoCors(foreign);
     expectVaryOrigin(foreign);
   });
 
-  it('without Origin is a 404 without CORS headers', async () => {
+  it('without Origin is a 405 without CORS headers', async () => {
     const app = await makeApp();
     const res = await app.inject({
       method: 'OPTIONS',
       url: '/auth/login',
       headers: { 'access-control-request-method': 'POST' },
     });
-    expectProblem(res, 404, 'not_found', 'no such route');
+    expectProblem(res, 405, 'method_not_allowed', 'OPTIONS is not allowed here');
     expectNoCors(res);
     expectVaryOrigin(res);
   });

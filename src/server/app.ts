@@ -161,6 +161,7 @@ export async function buildApp(
       reply
         .code(503)
         .header('connection', 'close')
+        .header('retry-after', String(UNAVAILABLE_RETRY_AFTER_SECONDS))
         .send({ error: 'unavailable', message: 'this instance is shutting down; try another' });
       return;
     }

@@ -78,8 +78,11 @@ const FIXED_MESSAGES: Readonly<Partial<Record<WireErrorCode, string>>> = {
 
 export const REALM = 'latchkey';
 
-/** A database that does not answer: long enough not to hammer it, short enough to notice it back. */
-const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
+/**
+ * Every 503 `unavailable` (a database that does not answer, an instance shutting down): long enough
+ * not to hammer it, short enough to notice it back.
+ */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
 
 /** The HTTP answer for an error; `null` for anything that is not a `LatchkeyError` (a real fault). */
 export function toHttpProblem(error: unknown): HttpProblem | null {

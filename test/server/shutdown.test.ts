@@ -29,6 +29,7 @@ describe('shutting down', () => {
     const [head = '', body = ''] = answer.split('\r\n\r\n');
     expect(head).toMatch(/^HTTP\/1\.1 503 /);
     expect(head.toLowerCase()).toContain('connection: close');
+    expect(head.toLowerCase()).toContain('retry-after: 5');
     expect(head.toLowerCase()).toContain('x-content-type-options: nosniff');
     expect(JSON.parse(body)).toEqual({
       error: 'unavailable',

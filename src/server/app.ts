@@ -21,6 +21,7 @@ import {
   toHttpProblem,
   UNAVAILABLE_RETRY_AFTER_SECONDS,
 } from './errors.js';
+import { registerJsonBody } from './json-body.js';
 import { logAuthEvent, loggingOptions } from './logging.js';
 import { registerOpenAPI } from './openapi.js';
 import { RouteMethods } from './route-methods.js';
@@ -147,6 +148,7 @@ export async function buildApp(
 
   // Only JSON bodies: a text/plain POST is a 415, not a string handed to a route.
   app.removeContentTypeParser('text/plain');
+  registerJsonBody(app);
 
   // From the start of close(), what still arrives on an open connection is refused, so that a proxy
   // retries it on another instance; the connection is closed after the answer.

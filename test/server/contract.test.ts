@@ -3,6 +3,7 @@
  * `{error, message}` shape, and the headers the contract promises (cookies, CSRF, Cache-Control,
  * Retry-After, WWW-Authenticate). Everything goes through `app.inject` on the real app.
  */
+import { gzipSync } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AdminService } from '../../src/auth/admin.js';
@@ -154,8 +155,9 @@ describe('POST /auth/register', () => {
 
   it('answers 400 for an empty JSON body and for no body at all', async () => {
     const app = await makeApp();
+    // Empty with Content-Type: application/json is no body, as many clients send a POST without data.
     const empty = await registerRaw(app, '');
-    expectProblem(empty, 400, 'invalid_request', 'request body is not valid JSON');
+    expectProblem(empty, 400, 'invalid_request', /body must be object/);
     const none = await app.inject({ method: 'POST', url: '/auth/register' });
     expectProblem(none, 400, 'invalid_request', /body must be object/);
     const nullBody = await registerRaw(app, 'null');
@@ -1230,6 +1232,87 @@ describe('edge errors', () => {
     const app = await makeApp();
     const res = await app.inject({ method: method as 'GET', url });
     expectProblem(res, 400, 'invalid_request', 'the request URL is malformed');
+  });
+
+  it.each(['gzip', 'br', 'deflate, gzip'])(
+    'answers 415 unsupported_media_type for a body with Content-Encoding: %s, and creates nothing',
+    async (encoding) => {
+      const app = await makeApp();
+      const email = uniqueEmail('compressed');
+      const payload = JSON.stringify({ email, password: PASSWORD });
+      const res = await app.inject({
+        method: 'POST',
+        url: '/auth/register',
+        headers: { 'content-type': 'application/json', 'content-encoding': encoding },
+        payload: gzipSync(payload),
+      });
+      expectProblem(res, 415, 'unsupported_media_type', 'request bodies must not be compressed');
+      // Nothing was registered: the same email is still free.
+      await registerUser(app, email);
+    },
+  );
+
+  it('reads a body with Content-Encoding: identity as it is', async () => {
+    const app = await makeApp();
+    const res = await app.inject({
+      method: 'POST',
+      url: '/auth/register',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'identity' },
+      payload: JSON.stringify({ email: uniqueEmail('identity'), password: PASSWORD }),
+      remoteAddress: nextIp(),
+    });
+    expect(res.statusCode, res.body).toBe(201);
+  });
+
+  it.each([
+    ['__proto__', '{"__proto__": {"polluted": true}, "email": "a@example.com", "password": "p"}'],
+    ['constructor.prototype', '{"constructor": {"prototype": {"polluted": true}}, "email": "a@example.com"}'],
+  ])('answers 400 invalid_request naming %s, and pollutes nothing', async (_key, payload) => {
+    const app = await makeApp();
+    const res = await app.inject({
+      method: 'POST',
+      url: '/auth/login',
+      headers: { 'content-type': 'application/json' },
+      payload,
+    });
+    expectProblem(
+      res,
+      400,
+      'invalid_request',
+      'request body must not use the property names __proto__ or constructor.prototype',
+    );
+    expect(({} as { polluted?: unknown }).polluted).toBeUndefined();
+  });
+
+  it('takes an empty JSON body as none: cookie-mode refresh and logout work, login says what is missing', async () => {
+    const app = await makeApp();
+    const user = await registerUser(app);
+    const { refreshToken } = await login(app, user, { mode: 'cookie' });
+    const emptyJson = { 'content-type': 'application/json', ...SAME_ORIGIN };
+    const refreshed = await app.inject({
+      method: 'POST',
+      url: '/auth/refresh',
+      headers: { ...emptyJson, cookie: `latchkey_refresh=${refreshToken}` },
+      payload: '',
+    });
+    expect(refreshed.statusCode, refreshed.body).toBe(200);
+    const next = refreshCookie(refreshed);
+    expect(next).toBeDefined();
+    const loggedOut = await app.inject({
+      method: 'POST',
+      url: '/auth/logout',
+      headers: { ...emptyJson, cookie: `latchkey_refresh=${next}` },
+      payload: '',
+    });
+    expect(loggedOut.statusCode, loggedOut.body).toBe(204);
+    expectInvalidGrant(await refreshByCookie(app, next as string));
+    const noCredentials = await app.inject({
+      method: 'POST',
+      url: '/auth/login',
+      headers: { 'content-type': 'application/json' },
+      payload: '',
+    });
+    expectProblem(noCredentials, 400, 'invalid_request', 'body must be object');
   });
 
   it('answers 413 payload_too_large for a body over 64 KiB', async () => {

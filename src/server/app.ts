@@ -90,7 +90,7 @@ export async function buildApp(
     // request give way to one access-log line at its own level.
     ...loggingOptions(config, options.logger),
     bodyLimit: BODY_LIMIT_BYTES,
-    trustProxy: config.trustProxy,
+    trustProxy: typeof config.trustProxy === 'object' ? [...config.trustProxy] : config.trustProxy,
     // Strict schemas: no coercion ("[\"a@b.c\"]" is not an email), unknown properties are errors.
     ajv: {
       customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false },

@@ -2,6 +2,7 @@
  * Configuration from environment variables (DESIGN "Running it"), checked once at start. A bad value
  * stops start-up with a message naming the variable; nothing is silently replaced by a default.
  */
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { StoreError } from '../errors.js';
 import { type Algorithm, isAlgorithm } from '../jwt/index.js';
@@ -30,7 +31,7 @@ export interface ServerConfig {
   redisTimeoutMs: number;
   masterKey: Buffer | null;
   allowedOrigins: readonly string[];
-  trustProxy: boolean;
+  trustProxy: TrustProxy;
   /** Password hashes computed at once; null for the default (CPUs − 1). */
   hashConcurrency: number | null;
   /** Cookies get `Secure` when the issuer is https. */
@@ -64,11 +65,34 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   return value;
 }
 
-function flag(env: Env, name: string): boolean {
+/**
+ * Whose `X-Forwarded-For` is believed (Fastify's `trustProxy`, with proxy-addr's rules): false, no
+ * one's; the proxies at these addresses or CIDR ranges (or proxy-addr's `loopback`, `linklocal`,
+ * `uniquelocal`), so the client address is the right-most entry that is not one of them, whatever a
+ * client wrote to the left of it; true, everyone's, so the left-most entry counts. A number of hops
+ * is not offered: Fastify trusts no one for it, since it cannot tell a proxy from a client.
+ */
+export type TrustProxy = boolean | readonly string[];
+
+const PROXY_RANGE_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+function isProxyRange(entry: string): boolean {
+  if (PROXY_RANGE_NAMES.includes(entry)) return true;
+  const [address = '', bits, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
+
+function trustProxy(env: Env): TrustProxy {
+  const name = 'LATCHKEY_TRUST_PROXY';
   const raw = (env[name] ?? '').trim().toLowerCase();
   if (['', '0', 'false', 'no', 'off'].includes(raw)) return false;
   if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
-  throw new ConfigError(name, 'must be true or false');
+  const ranges = raw.split(',').map((entry) => entry.trim());
+  if (ranges.every(isProxyRange)) return ranges;
+  throw new ConfigError(name, "must be true, false, or the proxies' addresses or CIDR ranges");
 }
 
 function httpUrl(name: string, raw: string): URL {
@@ -213,7 +237,7 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     redisTimeoutMs: integer(env, 'LATCHKEY_REDIS_TIMEOUT_MS', 500, 10, 60_000),
     masterKey: masterKey(env),
     allowedOrigins: allowedOrigins(env, issuerUrl),
-    trustProxy: flag(env, 'LATCHKEY_TRUST_PROXY'),
+    trustProxy: trustProxy(env),
     hashConcurrency:
       env.LATCHKEY_HASH_CONCURRENCY === undefined || env.LATCHKEY_HASH_CONCURRENCY.trim() === ''
         ? null

@@ -112,6 +112,17 @@ describe('loadConfig', () => {
   });
 
   it.each([
+    ['off', false],
+    ['1', true],
+    ['ON', true],
+    ['10.0.0.0/8', ['10.0.0.0/8']],
+    [' 10.1.2.3 , fd00::/8,uniquelocal ', ['10.1.2.3', 'fd00::/8', 'uniquelocal']],
+    ['loopback', ['loopback']],
+  ])('reads LATCHKEY_TRUST_PROXY=%j as %j', (raw, expected) => {
+    expect(loadConfig({ LATCHKEY_TRUST_PROXY: raw }).trustProxy).toEqual(expected);
+  });
+
+  it.each([
     [{ PORT: 'eighty' }, 'PORT', 'PORT: must be a whole number from 0 to 65535'],
     [{ PORT: '70000' }, 'PORT', 'PORT: must be from 0 to 65535'],
     [
@@ -218,11 +229,14 @@ describe('loadConfig', () => {
       'LATCHKEY_ALLOWED_ORIGINS',
       'LATCHKEY_ALLOWED_ORIGINS: must be an absolute http(s) URL',
     ],
-    [
-      { LATCHKEY_TRUST_PROXY: 'maybe' },
-      'LATCHKEY_TRUST_PROXY',
-      'LATCHKEY_TRUST_PROXY: must be true or false',
-    ],
+    ...['maybe', '2', '10.0.0.0/33', '10.0.0.1/8/1', '10.0.0.1,', 'fd00::/129', '10.0.0.1/x'].map(
+      (raw) =>
+        [
+          { LATCHKEY_TRUST_PROXY: raw },
+          'LATCHKEY_TRUST_PROXY',
+          "LATCHKEY_TRUST_PROXY: must be true, false, or the proxies' addresses or CIDR ranges",
+        ] as [Record<string, string>, string, string],
+    ),
     [
       { LOG_LEVEL: 'loud' },
       'LOG_LEVEL',

@@ -234,6 +234,38 @@ describe('POST /auth/register', () => {
     expect(statuses.filter((status) => status === 429)).toHaveLength(10);
   });
 
+  it('with LATCHKEY_TRUST_PROXY naming the proxy, counts the address it appended, whatever the client wrote before', async () => {
+    const app = await makeApp({ LATCHKEY_TRUST_PROXY: '192.0.2.0/28' });
+    const proxy = '192.0.2.5';
+    for (let i = 0; i < 21; i += 1) {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/auth/register',
+        payload: { email: uniqueEmail('appended'), password: PASSWORD },
+        remoteAddress: proxy,
+        // A proxy that appends (nginx's $proxy_add_x_forwarded_for, cloud load balancers) after
+        // whatever the client sent, trusted proxies of ours included.
+        headers: { 'x-forwarded-for': `198.51.100.${i}, 192.0.2.9, 203.0.113.7` },
+      });
+      expect(res.statusCode, res.body).toBe(i < 20 ? 201 : 429);
+    }
+    // Another client behind the same proxy has its own count; a request straight from a client (not
+    // from a listed proxy) is counted by its own address, whatever X-Forwarded-For it sends.
+    for (const [remoteAddress, forwarded] of [
+      [proxy, '203.0.113.8'],
+      ['198.51.100.200', '203.0.113.7'],
+    ] as const) {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/auth/register',
+        payload: { email: uniqueEmail('appended'), password: PASSWORD },
+        remoteAddress,
+        headers: { 'x-forwarded-for': forwarded },
+      });
+      expect(res.statusCode, res.body).toBe(201);
+    }
+  });
+
   it('ignores X-Forwarded-For unless LATCHKEY_TRUST_PROXY is set', async () => {
     const app = await makeApp();
     for (let i = 0; i < 21; i += 1) {

@@ -49,10 +49,27 @@ export function buildProgram(io: CLIIO, options: CLIOptions = {}): CLIProgram {
   };
 }
 
+/**
+ * Whether Commander's "unknown option '…'" names something that is more likely a value than a
+ * mistyped option: one dash (there are no short options to mistype), or an email.
+ */
+function looksLikeValue(message: string): boolean {
+  const token = /unknown option '([^']*)'/.exec(message)?.[1] ?? '';
+  return !token.startsWith('--') || token.includes('@');
+}
+
 /** One line for every expected failure; the exit code says which kind it was. */
 function report(error: unknown, io: CLIIO): number {
   // Commander has printed its own message (or the help) already.
-  if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+  if (error instanceof CommanderError) {
+    if (error.code === 'commander.unknownOption' && looksLikeValue(error.message)) {
+      io.stderr(
+        'latchkey: a value that starts with "-" (an email, a session or key id) goes after "--", ' +
+          'with the options before it: latchkey users add --password-stdin -- -ann@example.com\n',
+      );
+    }
+    return error.exitCode === 0 ? 0 : 2;
+  }
   if (error instanceof ConfigError) {
     io.stderr(`latchkey: invalid configuration: ${error.message}\n`);
     return 2;

@@ -99,7 +99,27 @@ describe('latchkey users', () => {
     const argv = await db.run(['users', 'add', 'bob@example.com', '--password', PASSWORD]);
     expect(argv.code).toBe(2);
     expect(argv.stderr).toContain("unknown option '--password'");
+    expect(argv.stderr).not.toContain('goes after "--"');
     expect((await db.run(['users', 'list'])).stdout).toBe('no users\n');
+  });
+
+  it('takes an email that starts with "-" after --, and says so when it was read as an option', async () => {
+    const asOption = await db.run(['users', 'add', '-ann@example.com', '--password-stdin'], {
+      stdin: `${PASSWORD}\n`,
+    });
+    expect(asOption.code).toBe(2);
+    expect(asOption.stderr).toContain("unknown option '-ann@example.com'");
+    expect(asOption.stderr).toContain(
+      'latchkey: a value that starts with "-" (an email, a session or key id) goes after "--", ' +
+        'with the options before it: latchkey users add --password-stdin -- -ann@example.com\n',
+    );
+    const added = await db.run(['users', 'add', '--password-stdin', '--', '-ann@example.com'], {
+      stdin: `${PASSWORD}\n`,
+    });
+    expect(added.code, added.stderr).toBe(0);
+    expect((await db.run(['users', 'list'])).stdout).toContain('-ann@example.com');
+    const disabled = await db.run(['users', 'disable', '--', '-ann@example.com']);
+    expect(disabled.code, disabled.stderr).toBe(0);
   });
 
   it('reads only the first line of stdin, without its line ending', async () => {

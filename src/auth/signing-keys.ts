@@ -19,7 +19,7 @@ import {
   KeySet,
 } from '../jwt/index.js';
 import type { KeyStore, SigningKeyRecord } from '../store/types.js';
-import { isSealed, openPrivateKey, sealPrivateKey } from './key-encryption.js';
+import { isSealed, isSealedWith, openPrivateKey, sealPrivateKey } from './key-encryption.js';
 import { type ScheduledKey, type SigningKeyState, scheduleSigningKeys } from './key-schedule.js';
 
 export type { SigningKeyState } from './key-schedule.js';
@@ -53,6 +53,16 @@ export type KeyRevocation =
   | { outcome: 'already-revoked'; revokedAt: number }
   | { outcome: 'unknown' };
 
+/** What re-sealing the stored keys under the current master key did, key by key. */
+export interface KeyResealing {
+  /** Now sealed with LATCHKEY_MASTER_KEY (they were sealed with the previous one, or not at all). */
+  resealed: string[];
+  /** Sealed with LATCHKEY_MASTER_KEY already. */
+  unchanged: string[];
+  /** Opened by neither master key (or damaged): left as they are, and why. */
+  unreadable: KeyLoadProblem[];
+}
+
 /** Longer than the JWKS cache lifetime we advertise (300 s) and the instances' reload interval. */
 export const DEFAULT_ROTATION_DELAY_MS = 10 * 60_000;
 
@@ -81,6 +91,8 @@ export interface SigningKeysOptions {
    * environment may differ from the servers'.
    */
   matchStoredSealing?: boolean;
+  /** LATCHKEY_MASTER_KEY_PREVIOUS: opens keys sealed before the master key changed; never seals. */
+  previousMasterKey?: Buffer | null;
 }
 
 /** A key that could not be loaded (another master key, a damaged row): skipped, and said why. */
@@ -93,6 +105,7 @@ export class SigningKeys {
   readonly #store: KeyStore;
   readonly #policy: SigningKeyPolicy;
   readonly #masterKey: Buffer | null;
+  readonly #previousMasterKey: Buffer | null;
   readonly #now: () => number;
   readonly #matchStoredSealing: boolean;
   /** Every published key (secrets for HS*), for verification; changed in place so verifiers notice. */
@@ -118,6 +131,7 @@ export class SigningKeys {
     this.#store = store;
     this.#policy = policy;
     this.#masterKey = masterKey;
+    this.#previousMasterKey = resolved.previousMasterKey ?? null;
     this.#now = resolved.now ?? Date.now;
     this.#matchStoredSealing = resolved.matchStoredSealing ?? false;
   }
@@ -226,6 +240,39 @@ export class SigningKeys {
   }
 
   /**
+   * After the master key changed: seals every stored key with the current master key, from the
+   * previous one (or from no sealing at all, when a master key is set for the first time). Each key
+   * is replaced only if its row still holds what was read, so processes doing this at once never
+   * overwrite each other; the key material, and so every token, stays as it is.
+   */
+  async reseal(): Promise<KeyResealing> {
+    const masterKey = this.#masterKey;
+    if (masterKey === null) throw new Error('LATCHKEY_MASTER_KEY is not set: there is nothing to seal with');
+    const outcome: KeyResealing = { resealed: [], unchanged: [], unreadable: [] };
+    for (const record of await this.#store.listSigningKeys()) {
+      if (isSealedWith(masterKey, record.kid, record.privateKey)) {
+        outcome.unchanged.push(record.kid);
+        continue;
+      }
+      let text: string;
+      try {
+        text = this.#open(record);
+      } catch (error) {
+        outcome.unreadable.push({ kid: record.kid, reason: reasonOf(error) });
+        continue;
+      }
+      const sealed = sealPrivateKey(masterKey, record.kid, text);
+      // Not replaced: another process re-sealed it (or deleted it) meanwhile; it is done either way.
+      if (await this.#store.resealSigningKey(record.kid, record.privateKey, sealed)) {
+        outcome.resealed.push(record.kid);
+      } else {
+        outcome.unchanged.push(record.kid);
+      }
+    }
+    return outcome;
+  }
+
+  /**
    * Reads the keys from the store; keys already parsed are kept. A key that cannot be read is left
    * out and named in `problems`: the others, and every revocation, still take effect.
    */
@@ -317,7 +364,7 @@ export class SigningKeys {
     if (!weSeal && sealed.length > 0) {
       throw new Error('the keys in the database are encrypted, but LATCHKEY_MASTER_KEY is not set here');
     }
-    for (const record of sealed) openPrivateKey(this.#masterKey, record.kid, record.privateKey);
+    for (const record of sealed) this.#open(record);
   }
 
   /** A new key, sealed for the store, that signs with `alg` from `activatesAt`. */
@@ -354,9 +401,13 @@ export class SigningKeys {
     };
   }
 
+  #open(record: SigningKeyRecord): string {
+    return openPrivateKey(this.#masterKey, record.kid, record.privateKey, this.#previousMasterKey);
+  }
+
   #parse(record: SigningKeyRecord): Key {
     const alg = record.alg as Algorithm;
-    const text = openPrivateKey(this.#masterKey, record.kid, record.privateKey);
+    const text = this.#open(record);
     if (!isSecretAlg(alg)) return importPrivatePEM(text, alg, { kid: record.kid });
     let jwk: unknown;
     try {

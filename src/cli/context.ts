@@ -125,15 +125,18 @@ export class CLIContext {
   }
 
   /**
-   * The stored keys as a server sees them, read only: no maintenance runs, so nothing is created,
-   * rotated or deleted (for `keys list` and `token inspect`, which must leave the database as it is),
-   * and there is nothing to publish, so Redis is never needed.
+   * The stored keys as a server sees them: no maintenance runs, so nothing is created, rotated or
+   * deleted (`keys list` and `token inspect` must leave the database as it is; `keys reseal` changes
+   * only how stored keys are sealed), and there is nothing to publish, so Redis is never needed.
    */
   async withStoredKeys<T>(
     work: (keys: SigningKeys, store: UserStore & SessionStore, config: ServerConfig) => Promise<T>,
   ): Promise<T> {
     return this.#withOpenStore(async (store, config) => {
-      const keys = new SigningKeys(store, signingKeyPolicy(config), config.masterKey, { now: this.now });
+      const keys = new SigningKeys(store, signingKeyPolicy(config), config.masterKey, {
+        now: this.now,
+        previousMasterKey: config.previousMasterKey,
+      });
       await keys.reload();
       return work(keys, store, config);
     });

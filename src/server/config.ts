@@ -30,6 +30,8 @@ export interface ServerConfig {
   /** How long a Redis command may take before the instance uses the store instead. */
   redisTimeoutMs: number;
   masterKey: Buffer | null;
+  /** LATCHKEY_MASTER_KEY_PREVIOUS: opens keys sealed before the master key changed; never seals. */
+  previousMasterKey: Buffer | null;
   allowedOrigins: readonly string[];
   trustProxy: TrustProxy;
   /** Password hashes computed at once; null for the default (CPUs − 1). */
@@ -111,8 +113,8 @@ function httpUrl(name: string, raw: string): URL {
 }
 
 /** A 256-bit key as 64 hex digits or base64/base64url; anything else is refused rather than stretched. */
-function masterKey(env: Env): Buffer | null {
-  const raw = env.LATCHKEY_MASTER_KEY?.trim();
+function masterKeyIn(env: Env, name: 'LATCHKEY_MASTER_KEY' | 'LATCHKEY_MASTER_KEY_PREVIOUS'): Buffer | null {
+  const raw = env[name]?.trim();
   if (raw === undefined || raw === '') return null;
   const key = /^[0-9a-fA-F]{64}$/.test(raw)
     ? Buffer.from(raw, 'hex')
@@ -120,12 +122,25 @@ function masterKey(env: Env): Buffer | null {
       ? Buffer.from(raw, 'base64url')
       : null;
   if (key === null || key.length !== 32) {
-    throw new ConfigError(
-      'LATCHKEY_MASTER_KEY',
-      'must be 32 random bytes as 64 hex digits or base64 (openssl rand -hex 32)',
-    );
+    throw new ConfigError(name, 'must be 32 random bytes as 64 hex digits or base64 (openssl rand -hex 32)');
   }
   return key;
+}
+
+/** The master key before this one, still opening what it sealed while the keys are re-sealed. */
+function previousMasterKey(env: Env, current: Buffer | null): Buffer | null {
+  const previous = masterKeyIn(env, 'LATCHKEY_MASTER_KEY_PREVIOUS');
+  if (previous === null) return null;
+  if (current === null) {
+    throw new ConfigError(
+      'LATCHKEY_MASTER_KEY_PREVIOUS',
+      'needs LATCHKEY_MASTER_KEY, the key that replaces it',
+    );
+  }
+  if (previous.equals(current)) {
+    throw new ConfigError('LATCHKEY_MASTER_KEY_PREVIOUS', 'is the same key as LATCHKEY_MASTER_KEY');
+  }
+  return previous;
 }
 
 /** A PostgreSQL URL checked as the store will read it; the message never repeats the URL. */
@@ -235,7 +250,8 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     redisUrl,
     redisPrefix,
     redisTimeoutMs: integer(env, 'LATCHKEY_REDIS_TIMEOUT_MS', 500, 10, 60_000),
-    masterKey: masterKey(env),
+    masterKey: masterKeyIn(env, 'LATCHKEY_MASTER_KEY'),
+    previousMasterKey: previousMasterKey(env, masterKeyIn(env, 'LATCHKEY_MASTER_KEY')),
     allowedOrigins: allowedOrigins(env, issuerUrl),
     trustProxy: trustProxy(env),
     hashConcurrency:

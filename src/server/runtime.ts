@@ -190,6 +190,7 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
   if (!adoptAlgorithm) policy.alg = signingAlgorithmOf(await store.listSigningKeys(), now()) ?? policy.alg;
   const keys = new SigningKeys(store, policy, config.masterKey, {
     now,
+    previousMasterKey: config.previousMasterKey,
     matchStoredSealing: options.matchStoredSealing ?? false,
   });
   /**

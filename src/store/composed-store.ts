@@ -49,6 +49,7 @@ export function composeStore({ users, sessions, counters, keys, ping, close }: S
     listSigningKeys: () => keys.listSigningKeys(),
     insertSigningKey: (key) => keys.insertSigningKey(key),
     revokeSigningKey: (kid, now, replacement) => keys.revokeSigningKey(kid, now, replacement),
+    resealSigningKey: (kid, from, to) => keys.resealSigningKey(kid, from, to),
     deleteSigningKeys: (kids) => keys.deleteSigningKeys(kids),
     ensureSecret: (name, value) => keys.ensureSecret(name, value),
 

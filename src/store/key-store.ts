@@ -32,6 +32,12 @@ export interface KeyStore {
    * exists throws, and nothing changes either.
    */
   revokeSigningKey(kid: string, now: number, replacement: SigningKeyRecord | null): Promise<boolean>;
+  /**
+   * Replaces a key's stored private key (`from`) with the same key sealed anew (`to`, after the
+   * master key changed): false, and nothing changed, when there is no such key or what is stored is
+   * no longer `from` (another process re-sealed it first).
+   */
+  resealSigningKey(kid: string, from: string, to: string): Promise<boolean>;
   /** Deletes these keys; the number deleted. */
   deleteSigningKeys(kids: readonly string[]): Promise<number>;
 

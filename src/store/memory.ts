@@ -295,6 +295,13 @@ export class MemoryStore implements Store {
     return true;
   }
 
+  async resealSigningKey(kid: string, from: string, to: string): Promise<boolean> {
+    const key = this.#signingKeys.get(kid);
+    if (key === undefined || key.privateKey !== from) return false;
+    key.privateKey = to;
+    return true;
+  }
+
   async deleteSigningKeys(kids: readonly string[]): Promise<number> {
     let deleted = 0;
     for (const kid of kids) if (this.#signingKeys.delete(kid)) deleted += 1;

@@ -805,6 +805,19 @@ export function describeKeyStore(name: string, open: () => Promise<KeyStore & Cl
         expect(await store.deleteSigningKeys([])).toBe(0);
       });
 
+      it('reseals a key only from what is stored, once', async () => {
+        await store.insertSigningKey(newSigningKey('k1', { privateKey: 'sealed-old' }));
+        await store.insertSigningKey(newSigningKey('k2', { privateKey: 'other' }));
+        expect(await store.resealSigningKey('k1', 'sealed-old', 'sealed-new')).toBe(true);
+        // A second process that read the old envelope finds it gone and changes nothing.
+        expect(await store.resealSigningKey('k1', 'sealed-old', 'sealed-third')).toBe(false);
+        expect(await store.resealSigningKey('unknown', 'sealed-old', 'x')).toBe(false);
+        expect(await store.listSigningKeys()).toEqual([
+          newSigningKey('k1', { privateKey: 'sealed-new' }),
+          newSigningKey('k2', { privateKey: 'other' }),
+        ]);
+      });
+
       it('revokes a key and adds its replacement together', async () => {
         await store.insertSigningKey(newSigningKey('old'));
         const replacement = newSigningKey('new', { createdAt: T0 + 1, activatesAt: T0 + 5 });

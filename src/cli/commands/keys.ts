@@ -1,5 +1,5 @@
 /**
- * `latchkey keys list|rotate|revoke`. They see the keys as a server would after its start-up
+ * `latchkey keys list|rotate|reseal|revoke`. They see the keys as a server would after its start-up
  * maintenance (missing keys created, expired ones removed). Only public facts are printed, never key
  * material.
  */
@@ -10,7 +10,7 @@ import { CLIError } from '../context.js';
 import { formatTable, formatTime } from '../format.js';
 
 export function registerKeysCommand(program: Command, context: CLIContext): void {
-  const keys = program.command('keys').description('list, rotate and revoke the signing keys');
+  const keys = program.command('keys').description('list, rotate, reseal and revoke the signing keys');
 
   keys
     .command('list')
@@ -68,6 +68,35 @@ export function registerKeysCommand(program: Command, context: CLIContext): void
           options.now === true
             ? 'new active signing key; running servers sign with it within a second\n'
             : 'new signing key published; it starts signing in 10 minutes\n',
+        );
+      });
+    });
+
+  keys
+    .command('reseal')
+    .description(
+      'after LATCHKEY_MASTER_KEY changed: seal every stored key with it, from LATCHKEY_MASTER_KEY_PREVIOUS ' +
+        '(or from no sealing, when a master key is set for the first time); the keys themselves stay',
+    )
+    .action(async () => {
+      await context.withStoredKeys(async (keys) => {
+        const { resealed, unchanged, unreadable } = await keys.reseal();
+        const lines = [
+          ...resealed.map((kid) => `resealed ${kid}`),
+          ...unchanged.map((kid) => `${kid} is sealed with LATCHKEY_MASTER_KEY already`),
+        ];
+        if (lines.length > 0) context.print(lines.join('\n'));
+        if (unreadable.length > 0) {
+          throw new CLIError(
+            `not resealed, as neither master key opens them: ${unreadable
+              .map(({ kid, reason }) => `${kid} (${reason})`)
+              .join('; ')}`,
+          );
+        }
+        context.io.stderr(
+          resealed.length === 0
+            ? 'nothing to reseal\n'
+            : 'every stored key is sealed with LATCHKEY_MASTER_KEY: LATCHKEY_MASTER_KEY_PREVIOUS can go\n',
         );
       });
     });

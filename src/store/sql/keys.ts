@@ -51,6 +51,18 @@ export class SQLKeyStore implements KeyStore {
     });
   }
 
+  async resealSigningKey(kid: string, from: string, to: string): Promise<boolean> {
+    const result = await this.#write((trx) =>
+      trx
+        .updateTable('signing_keys')
+        .set({ private_key: to })
+        .where('kid', '=', kid)
+        .where('private_key', '=', from)
+        .executeTakeFirst(),
+    );
+    return result.numUpdatedRows > 0n;
+  }
+
   async deleteSigningKeys(kids: readonly string[]): Promise<number> {
     if (kids.length === 0) return 0;
     const result = await this.#write((trx) =>

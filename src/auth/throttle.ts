@@ -14,6 +14,7 @@ import type {
   InFlightLimit,
   ReleaseAttempt,
 } from '../store/types.js';
+import { throttleSubject } from './client-address.js';
 import { LocalAttemptsInFlight } from './local-attempts-in-flight.js';
 
 export interface ThrottlePolicy {
@@ -45,11 +46,12 @@ export const DEFAULT_THROTTLE: Readonly<ThrottlePolicy> = Object.freeze({
   registrationWindowMs: HOUR,
 });
 
+/** Per address means per IPv6 /64 (client-address.ts): one client can take any address in it. */
 const keys = {
-  pair: (email: string, ip: string) => `login:pair:${email}|${ip}`,
+  pair: (email: string, ip: string) => `login:pair:${email}|${throttleSubject(ip)}`,
   account: (email: string) => `login:account:${email}`,
-  ip: (ip: string) => `login:ip:${ip}`,
-  registration: (ip: string) => `register:ip:${ip}`,
+  ip: (ip: string) => `login:ip:${throttleSubject(ip)}`,
+  registration: (ip: string) => `register:ip:${throttleSubject(ip)}`,
 };
 
 function rateLimited(untilMs: number, now: number): AuthError {

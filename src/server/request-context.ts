@@ -1,5 +1,6 @@
 /** What routes need to know about a request, read once from Fastify's request. */
 import type { FastifyRequest } from 'fastify';
+import { canonicalAddress } from '../auth/client-address.js';
 import type { ClientContext, Principal } from '../auth/service.js';
 import { RequestError } from '../errors.js';
 import { parseAuthorization } from '../verify/bearer.js';
@@ -13,8 +14,22 @@ declare module 'fastify' {
 
 export function clientContext(request: FastifyRequest): ClientContext {
   const userAgent = request.headers['user-agent'];
-  // request.ip honours X-Forwarded-For only when LATCHKEY_TRUST_PROXY set Fastify's trustProxy.
-  return { ip: request.ip, userAgent: typeof userAgent === 'string' ? userAgent : null };
+  return { ip: clientAddress(request), userAgent: typeof userAgent === 'string' ? userAgent : null };
+}
+
+/**
+ * The client's address, in one spelling. request.ip honours X-Forwarded-For only when
+ * LATCHKEY_TRUST_PROXY set Fastify's trustProxy, and then it is whatever text the chosen entry holds:
+ * one that is no address counts as the connection's own (the proxy's), so junk shares one count
+ * instead of being a fresh one each time.
+ */
+function clientAddress(request: FastifyRequest): string {
+  return (
+    canonicalAddress(request.ip) ??
+    canonicalAddress(request.socket.remoteAddress ?? '') ??
+    request.socket.remoteAddress ??
+    'unknown'
+  );
 }
 
 export function requirePrincipal(request: FastifyRequest): Principal {

@@ -266,6 +266,39 @@ describe('POST /auth/register', () => {
     }
   });
 
+  it.each([
+    ['addresses of one IPv6 /64', (i: number) => `2001:db8:1:2::${i + 1}`],
+    ['one address with the port a proxy appends', (i: number) => `203.0.113.9:${40_000 + i}`],
+    ['one address spelled many ways', (i: number) => (i % 2 === 0 ? `::ffff:203.0.113.10` : `203.0.113.10`)],
+    ['entries that are no address (counted as the proxy)', (i: number) => `unknown-${i}`],
+  ])('counts %s as one client', async (_name, forwarded) => {
+    const app = await makeApp({ LATCHKEY_TRUST_PROXY: '192.0.2.0/28' });
+    const statuses: number[] = [];
+    for (let i = 0; i < 21; i += 1) {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/auth/register',
+        payload: { email: uniqueEmail('spelled'), password: PASSWORD },
+        remoteAddress: '192.0.2.6',
+        headers: { 'x-forwarded-for': forwarded(i) },
+      });
+      statuses.push(res.statusCode);
+    }
+    expect(statuses.slice(0, 20).every((status) => status === 201)).toBe(true);
+    expect(statuses[20]).toBe(429);
+  });
+
+  it('records the client address of a session in one spelling', async () => {
+    const app = await makeApp({ LATCHKEY_TRUST_PROXY: '192.0.2.0/28' });
+    const user = await registerUser(app);
+    const { accessToken } = await login(app, user, {
+      remoteAddress: '192.0.2.6',
+      headers: { 'x-forwarded-for': '[2001:DB8:0:0::7]:5555' },
+    });
+    const res = await app.inject({ method: 'GET', url: '/auth/sessions', headers: bearer(accessToken) });
+    expect(res.json().sessions[0].ip).toBe('2001:db8::7');
+  });
+
   it('ignores X-Forwarded-For unless LATCHKEY_TRUST_PROXY is set', async () => {
     const app = await makeApp();
     for (let i = 0; i < 21; i += 1) {

@@ -84,7 +84,8 @@ function isProxyRange(entry: string): boolean {
   const family = isIP(address);
   if (family === 0 || rest.length > 0) return false;
   if (bits === undefined) return true;
-  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+  // proxy-addr refuses /0 (with a stack trace at start-up): trusting every address is `true`.
+  return /^\d{1,3}$/.test(bits) && Number(bits) >= 1 && Number(bits) <= (family === 4 ? 32 : 128);
 }
 
 function trustProxy(env: Env): TrustProxy {

@@ -229,7 +229,17 @@ describe('loadConfig', () => {
       'LATCHKEY_ALLOWED_ORIGINS',
       'LATCHKEY_ALLOWED_ORIGINS: must be an absolute http(s) URL',
     ],
-    ...['maybe', '2', '10.0.0.0/33', '10.0.0.1/8/1', '10.0.0.1,', 'fd00::/129', '10.0.0.1/x'].map(
+    ...[
+      'maybe',
+      '2',
+      '10.0.0.0/33',
+      '10.0.0.1/8/1',
+      '10.0.0.1,',
+      'fd00::/129',
+      '0.0.0.0/0',
+      '::/0',
+      '10.0.0.1/x',
+    ].map(
       (raw) =>
         [
           { LATCHKEY_TRUST_PROXY: raw },

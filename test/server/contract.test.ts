@@ -3,6 +3,8 @@
  * `{error, message}` shape, and the headers the contract promises (cookies, CSRF, Cache-Control,
  * Retry-After, WWW-Authenticate). Everything goes through `app.inject` on the real app.
  */
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -1317,6 +1319,91 @@ describe('edge errors', () => {
     },
   );
 
+  it('answers 415 for a compressed Transfer-Encoding on a real connection', async () => {
+    const app = await makeApp();
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = app.server.address() as { port: number };
+    const body = gzipSync(JSON.stringify({ email: uniqueEmail('te'), password: PASSWORD }));
+    const socket = connect(port, '127.0.0.1');
+    await once(socket, 'connect');
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => {
+      answer += chunk.toString();
+    });
+    socket.write(
+      'POST /auth/register HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Type: application/json\r\n' +
+        `Transfer-Encoding: gzip, chunked\r\n\r\n${body.length.toString(16)}\r\n`,
+    );
+    socket.write(body);
+    socket.end('\r\n0\r\n\r\n');
+    await once(socket, 'close');
+    expect(answer).toMatch(/^HTTP\/1\.1 415 /);
+    expect(JSON.parse(answer.split('\r\n\r\n')[1] ?? '')).toEqual({
+      error: 'unsupported_media_type',
+      message: 'request bodies must not be compressed',
+    });
+  });
+
+  it.each(['iso-8859-1', 'utf-16', 'latin1'])('answers 415 for charset=%s', async (charset) => {
+    const app = await makeApp();
+    const res = await app.inject({
+      method: 'POST',
+      url: '/auth/login',
+      headers: { 'content-type': `application/json; charset=${charset}` },
+      payload: JSON.stringify({ email: 'a@example.com', password: PASSWORD }),
+    });
+    expectProblem(res, 415, 'unsupported_media_type', 'request body must be JSON in UTF-8');
+  });
+
+  it('refuses bytes that are not UTF-8 rather than replacing them, so passwords never collide', async () => {
+    const app = await makeApp();
+    const email = uniqueEmail('latin');
+    const latin1 = Buffer.concat([
+      Buffer.from(`{"email":"${email}","password":"`),
+      Buffer.alloc(8, 0xe9),
+      Buffer.from('"}'),
+    ]);
+    const res = await app.inject({
+      method: 'POST',
+      url: '/auth/register',
+      headers: { 'content-type': 'application/json' },
+      payload: latin1,
+      remoteAddress: nextIp(),
+    });
+    expectProblem(res, 400, 'invalid_request', 'request body is not valid UTF-8');
+    await registerUser(app, email);
+  });
+
+  it('reads charset=UTF-8 (quoted or not) and a leading byte-order mark as plain JSON', async () => {
+    const app = await makeApp();
+    for (const [contentType, prefix] of [
+      ['application/json; charset=UTF-8', ''],
+      ['application/json;charset="utf-8"', ''],
+      ['application/json', '\uFEFF'],
+    ]) {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/auth/register',
+        headers: { 'content-type': contentType as string },
+        payload: `${prefix}${JSON.stringify({ email: uniqueEmail('utf8'), password: PASSWORD })}`,
+        remoteAddress: nextIp(),
+      });
+      expect(res.statusCode, res.body).toBe(201);
+    }
+    const poisoned = await app.inject({
+      method: 'POST',
+      url: '/auth/login',
+      headers: { 'content-type': 'application/json' },
+      payload: '\uFEFF{"email":"a@example.com","__proto__":{}}',
+    });
+    expectProblem(
+      poisoned,
+      400,
+      'invalid_request',
+      'request body must not use the property names __proto__ or constructor.prototype',
+    );
+  });
+
   it('reads a body with Content-Encoding: identity as it is', async () => {
     const app = await makeApp();
     const res = await app.inject({
@@ -1358,7 +1445,7 @@ describe('edge errors', () => {
       method: 'POST',
       url: '/auth/refresh',
       headers: { ...emptyJson, cookie: `latchkey_refresh=${refreshToken}` },
-      payload: '',
+      payload: ' \n',
     });
     expect(refreshed.statusCode, refreshed.body).toBe(200);
     const next = refreshCookie(refreshed);

@@ -41,6 +41,12 @@ declare module 'fastify' {
 }
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
+/**
+ * The whole request, headers and body, must arrive within this: Fastify turns Node's own limit off,
+ * and a client that sends headers and then withholds the body would otherwise hold its socket (and
+ * a file descriptor) for good. 64 KiB at most takes far less on any working connection.
+ */
+export const REQUEST_TIMEOUT_MS = 30_000;
 
 export interface BuildAppOptions extends RuntimeOptions {
   /** Pino options or `false`; default: JSON logs at the configured level to stdout. */
@@ -90,6 +96,7 @@ export async function buildApp(
     // request give way to one access-log line at its own level.
     ...loggingOptions(config, options.logger),
     bodyLimit: BODY_LIMIT_BYTES,
+    requestTimeout: REQUEST_TIMEOUT_MS,
     trustProxy: typeof config.trustProxy === 'object' ? [...config.trustProxy] : config.trustProxy,
     // Strict schemas: no coercion ("[\"a@b.c\"]" is not an email), unknown properties are errors.
     ajv: {

@@ -43,29 +43,36 @@ export function buildProgram(io: CLIIO, options: CLIOptions = {}): CLIProgram {
         await program.parseAsync([...args], { from: 'user' });
         return context.exitCode;
       } catch (error) {
-        return report(error, io);
+        return report(error, io, args);
       }
     },
   };
 }
 
 /**
- * Whether Commander's "unknown option '…'" names something that is more likely a value than a
- * mistyped option: one dash (there are no short options to mistype), or an email.
+ * What Commander's "unknown option '…'" names when it is more likely a value than a mistyped option
+ * (one dash, as there are no short options to mistype, or an email); null otherwise.
  */
-function looksLikeValue(message: string): boolean {
+function valueTakenForOption(message: string): string | null {
   const token = /unknown option '([^']*)'/.exec(message)?.[1] ?? '';
-  return !token.startsWith('--') || token.includes('@');
+  return !token.startsWith('--') || token.includes('@') ? token : null;
+}
+
+/** The command line as it should have been: the value after `--`, every option before it. */
+function withValueAfterDashes(args: readonly string[], value: string): string {
+  const others = args.filter((arg) => arg !== value);
+  return ['latchkey', ...others, '--', value].join(' ');
 }
 
 /** One line for every expected failure; the exit code says which kind it was. */
-function report(error: unknown, io: CLIIO): number {
+function report(error: unknown, io: CLIIO, args: readonly string[]): number {
   // Commander has printed its own message (or the help) already.
   if (error instanceof CommanderError) {
-    if (error.code === 'commander.unknownOption' && looksLikeValue(error.message)) {
+    const value = error.code === 'commander.unknownOption' ? valueTakenForOption(error.message) : null;
+    if (value !== null && args.includes(value)) {
       io.stderr(
         'latchkey: a value that starts with "-" (an email, a session or key id) goes after "--", ' +
-          'with the options before it: latchkey users add --password-stdin -- -ann@example.com\n',
+          `with the options before it: ${withValueAfterDashes(args, value)}\n`,
       );
     }
     return error.exitCode === 0 ? 0 : 2;

@@ -113,6 +113,10 @@ describe('latchkey users', () => {
       'latchkey: a value that starts with "-" (an email, a session or key id) goes after "--", ' +
         'with the options before it: latchkey users add --password-stdin -- -ann@example.com\n',
     );
+    const disabling = await db.run(['users', 'disable', '-ann@example.com']);
+    expect(disabling.stderr).toContain(
+      'with the options before it: latchkey users disable -- -ann@example.com\n',
+    );
     const added = await db.run(['users', 'add', '--password-stdin', '--', '-ann@example.com'], {
       stdin: `${PASSWORD}\n`,
     });

@@ -3,6 +3,7 @@
  * take (`PUT /auth/login`), gets 405 with `Allow` (RFC 9110 §15.5.6) rather than a 404 saying there is
  * no such path. Filled from Fastify's `onRoute`, so it can never disagree with the routes.
  */
+import { pathSegments } from './api-paths.js';
 
 /** A route path's segments: a literal, or a parameter (`:id`) that takes any one segment. */
 type Segment = string | null;
@@ -31,9 +32,12 @@ export class RouteMethods {
     }
   }
 
-  /** The methods `url` (its query ignored) is answered with, sorted; empty when no route has its path. */
+  /**
+   * The methods a request-target is answered with (read as the router reads it: api-paths.ts),
+   * sorted; empty when no route has its path.
+   */
   allowed(url: string): string[] {
-    const requested = segmentsOf(url.split('?')[0] ?? '');
+    const requested = pathSegments(url);
     const methods = new Set<string>();
     for (const route of this.#routes.values()) {
       if (route.segments.length !== requested.length) continue;

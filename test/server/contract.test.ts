@@ -1284,6 +1284,10 @@ describe('edge errors', () => {
     ['POST', '/.well-known/jwks.json', 'GET, HEAD'],
     ['POST', '/healthz', 'GET, HEAD'],
     ['OPTIONS', '/auth/refresh', 'POST'],
+    ['GET', '/auth/lo%67in', 'POST'],
+    ['GET', '/auth/login#fragment', 'POST'],
+    ['GET', 'http://localhost:3000/auth/login', 'POST'],
+    ['PUT', '/auth/sessions/a%2Fb', 'DELETE'],
   ])('answers %s %s, a path taking other methods, with 405 and Allow: %s', async (method, url, allow) => {
     const app = await makeApp();
     const res = await app.inject({ method: method as 'GET', url });

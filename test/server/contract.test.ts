@@ -51,6 +51,17 @@ function registerRaw(app: FastifyInstance, body: string) {
   });
 }
 
+/** A registration of a fresh email from `remoteAddress`, with `X-Forwarded-For: forwarded` when given. */
+function registerFrom(app: FastifyInstance, name: string, remoteAddress: string, forwarded?: string) {
+  return app.inject({
+    method: 'POST',
+    url: '/auth/register',
+    payload: { email: uniqueEmail(name), password: PASSWORD },
+    remoteAddress,
+    ...(forwarded === undefined ? {} : { headers: { 'x-forwarded-for': forwarded } }),
+  });
+}
+
 function rawSetCookie(res: Response): string {
   const header = res.headers['set-cookie'];
   const all = Array.isArray(header) ? header : header === undefined ? [] : [header];
@@ -189,31 +200,16 @@ describe('POST /auth/register', () => {
     const app = await makeApp();
     const ip = '192.0.2.10';
     for (let i = 0; i < 20; i += 1) {
-      const res = await app.inject({
-        method: 'POST',
-        url: '/auth/register',
-        payload: { email: uniqueEmail('flood'), password: PASSWORD },
-        remoteAddress: ip,
-      });
+      const res = await registerFrom(app, 'flood', ip);
       expect(res.statusCode).toBe(201);
     }
-    const limited = await app.inject({
-      method: 'POST',
-      url: '/auth/register',
-      payload: { email: uniqueEmail('flood'), password: PASSWORD },
-      remoteAddress: ip,
-    });
+    const limited = await registerFrom(app, 'flood', ip);
     expectProblem(limited, 429, 'rate_limited', 'too many attempts; try again later');
     const retryAfter = Number(limited.headers['retry-after']);
     expect(Number.isInteger(retryAfter)).toBe(true);
     expect(retryAfter).toBeGreaterThan(0);
     expect(retryAfter).toBeLessThanOrEqual(3600);
-    const elsewhere = await app.inject({
-      method: 'POST',
-      url: '/auth/register',
-      payload: { email: uniqueEmail('other'), password: PASSWORD },
-      remoteAddress: '192.0.2.11',
-    });
+    const elsewhere = await registerFrom(app, 'other', '192.0.2.11');
     expect(elsewhere.statusCode).toBe(201);
   });
 
@@ -221,16 +217,7 @@ describe('POST /auth/register', () => {
     const app = await makeApp();
     const ip = '192.0.2.12';
     // All of them read the count before any has recorded itself: only the recorded count can decide.
-    const answers = await Promise.all(
-      Array.from({ length: 30 }, () =>
-        app.inject({
-          method: 'POST',
-          url: '/auth/register',
-          payload: { email: uniqueEmail('burst'), password: PASSWORD },
-          remoteAddress: ip,
-        }),
-      ),
-    );
+    const answers = await Promise.all(Array.from({ length: 30 }, () => registerFrom(app, 'burst', ip)));
     const statuses = answers.map((res) => res.statusCode);
     expect(statuses.filter((status) => status === 201)).toHaveLength(20);
     expect(statuses.filter((status) => status === 429)).toHaveLength(10);
@@ -240,15 +227,9 @@ describe('POST /auth/register', () => {
     const app = await makeApp({ LATCHKEY_TRUST_PROXY: '192.0.2.0/28' });
     const proxy = '192.0.2.5';
     for (let i = 0; i < 21; i += 1) {
-      const res = await app.inject({
-        method: 'POST',
-        url: '/auth/register',
-        payload: { email: uniqueEmail('appended'), password: PASSWORD },
-        remoteAddress: proxy,
-        // A proxy that appends (nginx's $proxy_add_x_forwarded_for, cloud load balancers) after
-        // whatever the client sent, trusted proxies of ours included.
-        headers: { 'x-forwarded-for': `198.51.100.${i}, 192.0.2.9, 203.0.113.7` },
-      });
+      // A proxy that appends (nginx's $proxy_add_x_forwarded_for, cloud load balancers) after
+      // whatever the client sent, trusted proxies of ours included.
+      const res = await registerFrom(app, 'appended', proxy, `198.51.100.${i}, 192.0.2.9, 203.0.113.7`);
       expect(res.statusCode, res.body).toBe(i < 20 ? 201 : 429);
     }
     // Another client behind the same proxy has its own count; a request straight from a client (not
@@ -257,13 +238,7 @@ describe('POST /auth/register', () => {
       [proxy, '203.0.113.8'],
       ['198.51.100.200', '203.0.113.7'],
     ] as const) {
-      const res = await app.inject({
-        method: 'POST',
-        url: '/auth/register',
-        payload: { email: uniqueEmail('appended'), password: PASSWORD },
-        remoteAddress,
-        headers: { 'x-forwarded-for': forwarded },
-      });
+      const res = await registerFrom(app, 'appended', remoteAddress, forwarded);
       expect(res.statusCode, res.body).toBe(201);
     }
   });
@@ -277,13 +252,7 @@ describe('POST /auth/register', () => {
     const app = await makeApp({ LATCHKEY_TRUST_PROXY: '192.0.2.0/28' });
     const statuses: number[] = [];
     for (let i = 0; i < 21; i += 1) {
-      const res = await app.inject({
-        method: 'POST',
-        url: '/auth/register',
-        payload: { email: uniqueEmail('spelled'), password: PASSWORD },
-        remoteAddress: '192.0.2.6',
-        headers: { 'x-forwarded-for': forwarded(i) },
-      });
+      const res = await registerFrom(app, 'spelled', '192.0.2.6', forwarded(i));
       statuses.push(res.statusCode);
     }
     expect(statuses.slice(0, 20).every((status) => status === 201)).toBe(true);
@@ -304,13 +273,7 @@ describe('POST /auth/register', () => {
   it('ignores X-Forwarded-For unless LATCHKEY_TRUST_PROXY is set', async () => {
     const app = await makeApp();
     for (let i = 0; i < 21; i += 1) {
-      const res = await app.inject({
-        method: 'POST',
-        url: '/auth/register',
-        payload: { email: uniqueEmail('xff'), password: PASSWORD },
-        remoteAddress: '192.0.2.20',
-        headers: { 'x-forwarded-for': `198.51.100.${i}` },
-      });
+      const res = await registerFrom(app, 'xff', '192.0.2.20', `198.51.100.${i}`);
       expect(res.statusCode).toBe(i < 20 ? 201 : 429);
     }
   });

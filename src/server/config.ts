@@ -236,6 +236,7 @@ export function loadConfig(env: Env = process.env): ServerConfig {
       'must be 1 to 64 letters, digits or the characters : . _ - (as in latchkey:)',
     );
   }
+  const currentMasterKey = masterKeyIn(env, 'LATCHKEY_MASTER_KEY');
   return {
     host,
     port,
@@ -251,8 +252,8 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     redisUrl,
     redisPrefix,
     redisTimeoutMs: integer(env, 'LATCHKEY_REDIS_TIMEOUT_MS', 500, 10, 60_000),
-    masterKey: masterKeyIn(env, 'LATCHKEY_MASTER_KEY'),
-    previousMasterKey: previousMasterKey(env, masterKeyIn(env, 'LATCHKEY_MASTER_KEY')),
+    masterKey: currentMasterKey,
+    previousMasterKey: previousMasterKey(env, currentMasterKey),
     allowedOrigins: allowedOrigins(env, issuerUrl),
     trustProxy: trustProxy(env),
     hashConcurrency:

@@ -6,10 +6,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isSealed, isSealedWith } from '../../src/auth/key-encryption.js';
 import { ConfigError, loadConfig } from '../../src/server/config.js';
-import { createRuntime, type Runtime } from '../../src/server/runtime.js';
 import { openStore } from '../../src/store/open.js';
-import { FAST_ARGON2 } from '../support/app.js';
-import { CLIENT, createTestDatabase, PASSWORD, runCLI, type TestDatabase } from './run-cli.js';
+import { CLIENT, createTestDatabase, PASSWORD, runCLI, type TestDatabase, withRuntimeOn } from './run-cli.js';
 
 const OLD = '1'.repeat(64);
 const NEW = '2'.repeat(64);
@@ -22,26 +20,9 @@ beforeEach(async () => {
 });
 afterEach(async () => db.remove());
 
-/** The test database's environment with these settings instead (undefined removes one). */
-function envWith(changes: Record<string, string | undefined>): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries({ ...db.env, ...changes }).filter(
-      (entry): entry is [string, string] => entry[1] !== undefined,
-    ),
-  );
-}
-
-/** A server's runtime on `env`, closed again after `work`. */
-async function withRuntime<T>(
-  env: Record<string, string>,
-  work: (runtime: Runtime) => Promise<T>,
-): Promise<T> {
-  const runtime = await createRuntime(loadConfig(env), { argon2: FAST_ARGON2, background: false });
-  try {
-    return await work(runtime);
-  } finally {
-    await runtime.close();
-  }
+/** The test database's environment with these settings instead. */
+function envWith(changes: Record<string, string>): Record<string, string> {
+  return { ...db.env, ...changes };
 }
 
 /** How each stored private key is sealed: 'old', 'new', 'plain' or 'other'. */
@@ -76,7 +57,7 @@ describe('changing LATCHKEY_MASTER_KEY', () => {
     expect(await sealing(db.env)).toEqual({ [oldKid]: 'old' });
 
     // The new key alone opens nothing that is stored: the start is refused, as before.
-    await expect(withRuntime(envWith({ LATCHKEY_MASTER_KEY: NEW }), async () => {})).rejects.toThrow(
+    await expect(withRuntimeOn(envWith({ LATCHKEY_MASTER_KEY: NEW }), async () => {})).rejects.toThrow(
       ConfigError,
     );
 
@@ -85,7 +66,7 @@ describe('changing LATCHKEY_MASTER_KEY', () => {
     expect(rotated.code, rotated.stderr).toBe(0);
     const newKid = rotated.stdout.trim();
     // Tokens of the old key verify; the key made during the change is sealed with the new master key.
-    await withRuntime(changing, async ({ service }) => {
+    await withRuntimeOn(changing, async ({ service }) => {
       expect(service.authenticate(issued.accessToken).sessionId).toBe(issued.sessionId);
     });
     expect(await sealing(db.env)).toEqual({ [oldKid]: 'old', [newKid]: 'new' });
@@ -100,13 +81,13 @@ describe('changing LATCHKEY_MASTER_KEY', () => {
     expect((await runCLI(['keys', 'reseal'], changing)).stderr).toBe('nothing to reseal\n');
 
     // Now the new key alone is enough: the old token verifies and the session refreshes.
-    await withRuntime(envWith({ LATCHKEY_MASTER_KEY: NEW }), async ({ service }) => {
+    await withRuntimeOn(envWith({ LATCHKEY_MASTER_KEY: NEW }), async ({ service }) => {
       expect(service.authenticate(issued.accessToken).sessionId).toBe(issued.sessionId);
       const refreshed = await service.refresh(issued.refreshToken);
       expect(service.authenticate(refreshed.accessToken).sessionId).toBe(issued.sessionId);
     });
     // And the old master key opens nothing any more: a leaked copy of it is of no use from here on.
-    await expect(withRuntime(envWith({ LATCHKEY_MASTER_KEY: OLD }), async () => {})).rejects.toThrow(
+    await expect(withRuntimeOn(envWith({ LATCHKEY_MASTER_KEY: OLD }), async () => {})).rejects.toThrow(
       'does not decrypt the stored signing keys',
     );
   });
@@ -138,7 +119,7 @@ describe('changing LATCHKEY_MASTER_KEY', () => {
   });
 
   it('leaves a key neither master key opens as it is, names it, and exits 1', async () => {
-    await withRuntime(db.env, async () => {});
+    await withRuntimeOn(db.env, async () => {});
     const [kid = ''] = Object.keys(await sealing(db.env));
     expect(kid).not.toBe('');
     const result = await runCLI(

@@ -48,6 +48,19 @@ export async function runCLI(
   return { code, stdout, stderr };
 }
 
+/** A runtime as a server would have it on `env` (cheap argon2, no timers), closed again after `work`. */
+export async function withRuntimeOn<T>(
+  env: Record<string, string>,
+  work: (runtime: Runtime) => Promise<T>,
+): Promise<T> {
+  const runtime = await createRuntime(loadConfig(env), { argon2: FAST_ARGON2, background: false });
+  try {
+    return await work(runtime);
+  } finally {
+    await runtime.close();
+  }
+}
+
 export async function createTestDatabase(extraEnv: Record<string, string> = {}): Promise<TestDatabase> {
   const dir = await mkdtemp(join(tmpdir(), 'latchkey-cli-'));
   const env = { DATABASE_URL: `sqlite:${join(dir, 'x.sqlite')}`, LATCHKEY_DATA_DIR: dir, ...extraEnv };
@@ -55,14 +68,7 @@ export async function createTestDatabase(extraEnv: Record<string, string> = {}):
     env,
     run: (args, { stdin, ...options } = {}) =>
       runCLI(args, env, { ...options, ...(stdin === undefined ? {} : { stdin }) }),
-    async withRuntime(work) {
-      const runtime = await createRuntime(loadConfig(env), { argon2: FAST_ARGON2, background: false });
-      try {
-        return await work(runtime);
-      } finally {
-        await runtime.close();
-      }
-    },
+    withRuntime: (work) => withRuntimeOn(env, work),
     remove: () => rm(dir, { recursive: true, force: true }),
   };
 }

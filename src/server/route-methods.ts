@@ -8,17 +8,13 @@ import { pathSegments } from './api-paths.js';
 /** A route path's segments: a literal, or a parameter (`:id`) that takes any one segment. */
 type Segment = string | null;
 
-function segmentsOf(path: string): string[] {
-  return path.split('/').slice(1);
-}
-
 export class RouteMethods {
   /** By the path with every parameter written `:`, so that `/a/:id` and `/a/:name` are one path. */
   readonly #routes = new Map<string, { segments: Segment[]; methods: Set<string> }>();
 
   /** A route as Fastify registers it: one method or several, a path with `:name` parameters. */
   add(methods: string | readonly string[], path: string): void {
-    const segments = segmentsOf(path).map((segment) => (segment.startsWith(':') ? null : segment));
+    const segments = pathSegments(path).map((segment) => (segment.startsWith(':') ? null : segment));
     const key = segments.map((segment) => segment ?? ':').join('/');
     let route = this.#routes.get(key);
     if (route === undefined) {

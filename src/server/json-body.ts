@@ -28,7 +28,8 @@ function isWellFormedJson(body: string): boolean {
   }
 }
 
-const COMPRESSED = new RequestError('ERR_UNSUPPORTED_MEDIA_TYPE', 'request bodies must not be compressed');
+/** Fatal: a byte that is not UTF-8 is refused, never replaced. A leading BOM is dropped. Stateless per call. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Whether the body's codings, content or transfer, leave anything but the JSON text itself. */
 function isCompressed(request: FastifyRequest): boolean {
@@ -52,7 +53,7 @@ export function registerJsonBody(app: FastifyInstance): void {
     { parseAs: 'buffer' },
     (request: FastifyRequest, bytes: Buffer, done: (error: Error | null, body?: unknown) => void) => {
       if (isCompressed(request)) {
-        done(COMPRESSED);
+        done(new RequestError('ERR_UNSUPPORTED_MEDIA_TYPE', 'request bodies must not be compressed'));
         return;
       }
       const charset = charsetOf(request);
@@ -62,8 +63,7 @@ export function registerJsonBody(app: FastifyInstance): void {
       }
       let body: string;
       try {
-        // Fatal: a byte that is not UTF-8 is refused, never replaced. A leading BOM is dropped.
-        body = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+        body = UTF8.decode(bytes);
       } catch {
         done(new RequestError('ERR_BAD_REQUEST', 'request body is not valid UTF-8'));
         return;

@@ -589,6 +589,27 @@ export function describeSessionStore(
         for (const repeat of repeats) expect(repeat).toMatchObject({ successorHash: winner });
         expect((await peekToken(winner ?? ''))?.token.rotatedAt).toBeNull();
       });
+
+      it('rotates while other writes of the store are under way, and each keeps its own rows', async () => {
+        // A rotation started at every point of another write transaction (sessions are two inserts):
+        // a store that ran one inside the other's transaction would fail here or lose rows.
+        const microtasks = async (count: number) => {
+          for (let i = 0; i < count; i++) await null;
+        };
+        for (let at = 0; at < 30; at++) {
+          await store.createSession(newSession(`old-${at}`), `rt-old-${at}`);
+          const [outcome] = await Promise.all([
+            microtasks(at).then(() =>
+              store.consumeRefreshToken(`rt-old-${at}`, () => rotateTo(`rt-next-${at}`, T0 + 5)),
+            ),
+            store.createSession(newSession(`new-${at}`), `rt-new-${at}`),
+          ]);
+          expect(outcome).toMatchObject({ action: 'rotate', user: { id: 'u1' } });
+          expect((await peekToken(`rt-old-${at}`))?.token.successorHash).toBe(`rt-next-${at}`);
+          expect((await peekToken(`rt-next-${at}`))?.session.id).toBe(`old-${at}`);
+          expect((await peekToken(`rt-new-${at}`))?.session.id).toBe(`new-${at}`);
+        }
+      });
     });
 
     describe('changePassword', () => {

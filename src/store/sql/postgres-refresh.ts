@@ -15,46 +15,21 @@
  * once when calls race; it is pure. Decisions that write nothing (repeat, reject) stand on the
  * snapshot they were read from.
  */
-import { CompiledQuery, type Kysely, type Selectable } from 'kysely';
+import { CompiledQuery, type Kysely } from 'kysely';
 import pg from 'pg';
 import type { RefreshDecision, RefreshOutcome, RefreshTokenState, UserRecord } from '../types.js';
 import { requireApplicable } from './refresh-rules.js';
-import { toRefreshTokenRecord, toSessionRecord } from './rows.js';
-import type { Database, SessionsTable } from './schema.js';
+import { type StateRow as RefreshStateRow, readStateSQL, toOwner, toState } from './refresh-state.js';
+import type { Database } from './schema.js';
 
 /** Rounds of read, decide and write before giving up on a token that keeps changing underneath. */
 const MAX_ATTEMPTS = 10;
 /** A deadlock (or serialization failure) ends the statement, which wrote nothing: it runs again. */
 const RETRYABLE_SQLSTATES: ReadonlySet<string> = new Set(['40001', '40P01']);
 
-/**
- * The session's columns as stored (its id null for a token without one), the token's beside them, and
- * the session's user with their roles (null when the user is gone).
- */
-type StateRow = Omit<Selectable<SessionsTable>, 'id'> & {
-  id: string | null;
-  hash: string;
-  session_id: string;
-  token_created_at: number;
-  rotated_at: number | null;
-  successor_hash: string | null;
-  owner_id: string | null;
-  owner_email: string;
-  owner_password_hash: string;
-  owner_created_at: number;
-  owner_disabled_at: number | null;
-  owner_roles: string[];
-};
+type StateRow = RefreshStateRow<string[]>;
 
-const READ_STATE = `
-  SELECT t.hash, t.session_id, t.created_at AS token_created_at, t.rotated_at, t.successor_hash,
-         s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.idle_expires_at, s.user_agent, s.ip,
-         s.revoked_at, s.revoked_reason,
-         u.id AS owner_id, u.email AS owner_email, u.password_hash AS owner_password_hash,
-         u.created_at AS owner_created_at, u.disabled_at AS owner_disabled_at,
-         ARRAY(SELECT r.role FROM user_roles r WHERE r.user_id = u.id) AS owner_roles
-    FROM refresh_tokens t LEFT JOIN sessions s ON s.id = t.session_id LEFT JOIN users u ON u.id = s.user_id
-   WHERE t.hash = $1`;
+const READ_STATE = readStateSQL((query) => `ARRAY(${query})`, '$1');
 
 /**
  * The rows as `decide` saw them, locked: $1 the token's hash, $2–$3 its mutable columns, $4–$8 the
@@ -97,34 +72,6 @@ const REVOKE = `
      WHERE id IN (SELECT session_id FROM current) AND revoked_at IS NULL
   )
   SELECT count(*)::int AS matched FROM current`;
-
-function toOwner(row: StateRow): UserRecord | null {
-  if (row.owner_id === null) return null;
-  return {
-    id: row.owner_id,
-    email: row.owner_email,
-    passwordHash: row.owner_password_hash,
-    createdAt: row.owner_created_at,
-    disabledAt: row.owner_disabled_at,
-    // Code-unit order, as toUserRecords sorts them on every other path: no collation decides it.
-    roles: [...row.owner_roles].sort(),
-  };
-}
-
-function toState(row: StateRow): RefreshTokenState {
-  const { id, hash, session_id, token_created_at, rotated_at, successor_hash } = row;
-  if (id === null) throw new Error('refresh token without its session');
-  return {
-    token: toRefreshTokenRecord({
-      hash,
-      session_id,
-      created_at: token_created_at,
-      rotated_at,
-      successor_hash,
-    }),
-    session: toSessionRecord({ ...row, id }),
-  };
-}
 
 function unchangedParameters({ token, session }: RefreshTokenState): unknown[] {
   return [
@@ -197,7 +144,11 @@ export function createPostgresRefresh(db: Kysely<Database>) {
       const state = toState(row);
       // Copies: what `decide` does to its argument must not leak into what is written.
       const decision = decide({ token: { ...state.token }, session: { ...state.session } });
-      const outcome = await apply(state, toOwner(row), decision);
+      const outcome = await apply(
+        state,
+        toOwner(row, () => [...row.owner_roles]),
+        decision,
+      );
       if (outcome !== null) return outcome;
     }
     throw new Error(`the refresh token changed under ${MAX_ATTEMPTS} attempts in a row to use it`);

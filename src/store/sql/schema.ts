@@ -103,14 +103,6 @@ export const SESSION_COLUMNS = columnsOf<SessionsTable>({
   revoked_reason: true,
 });
 
-export const REFRESH_TOKEN_COLUMNS = columnsOf<RefreshTokensTable>({
-  hash: true,
-  session_id: true,
-  created_at: true,
-  rotated_at: true,
-  successor_hash: true,
-});
-
 export const COUNTER_COLUMNS = columnsOf<CountersTable>({
   key: true,
   count: true,

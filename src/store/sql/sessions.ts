@@ -5,55 +5,39 @@ import type {
   NewSession,
   RefreshDecision,
   RefreshOutcome,
-  RefreshTokenRecord,
   RefreshTokenState,
   RevokedSession,
   SessionRecord,
   SessionStore,
 } from '../session-store.js';
-import type { UserRecord } from '../user-store.js';
 import { prepareQuery } from './prepared-query.js';
-import { requireApplicable } from './refresh-rules.js';
-import { toRefreshTokenRecord, toSessionRecord } from './rows.js';
-import { type Database, REFRESH_TOKEN_COLUMNS, SESSION_COLUMNS } from './schema.js';
-import { prepareUserBy } from './user-query.js';
+import { toSessionRecord } from './rows.js';
+import { type Database, SESSION_COLUMNS } from './schema.js';
 import type { WriteStrategy, WriteTransaction } from './write-transaction.js';
 
 export interface SessionWriteStrategy extends WriteStrategy {
   /**
-   * The dialect's own `consumeRefreshToken`, when it has a faster way to make it atomic than a write
-   * transaction with row locks (PostgreSQL: postgres-refresh.ts). Default: the write transaction.
+   * The dialect's own `consumeRefreshToken`: the hottest write there is, made atomic the way each
+   * dialect does it fastest (sqlite-refresh.ts, postgres-refresh.ts).
    */
-  consumeRefreshToken?: SessionStore['consumeRefreshToken'];
+  consumeRefreshToken: SessionStore['consumeRefreshToken'];
 }
 
 export class SQLSessionStore implements SessionStore {
   readonly #db: Kysely<Database>;
   readonly #write: WriteTransaction;
   readonly #lockRows: boolean;
-  readonly #refreshTokenByHash;
   readonly #sessionById;
-  readonly #userById;
-  readonly #rotation;
   readonly #insertSession;
   readonly #loginCheck;
 
-  readonly #consumeRefreshToken: SessionStore['consumeRefreshToken'] | undefined;
+  readonly #consumeRefreshToken: SessionStore['consumeRefreshToken'];
 
   constructor(db: Kysely<Database>, { write, lockRows, consumeRefreshToken }: SessionWriteStrategy) {
     this.#db = db;
     this.#consumeRefreshToken = consumeRefreshToken;
     this.#write = write;
     this.#lockRows = lockRows;
-    this.#refreshTokenByHash = prepareQuery(['hash'], ({ hash }) =>
-      db
-        .selectFrom('refresh_tokens')
-        .select(REFRESH_TOKEN_COLUMNS)
-        .where('hash', '=', hash)
-        .$if(this.#lockRows, (query) => query.forUpdate()),
-    );
-    this.#userById = prepareUserBy(db, 'id');
-    this.#rotation = prepareRotation(db);
     this.#insertSession = prepareSessionInsert(db);
     this.#loginCheck = prepareQuery(['id'], ({ id }) =>
       db
@@ -109,23 +93,11 @@ export class SQLSessionStore implements SessionStore {
     return rows.map(toSessionRecord);
   }
 
-  async consumeRefreshToken(
+  consumeRefreshToken(
     hash: string,
     decide: (state: RefreshTokenState) => RefreshDecision,
   ): Promise<RefreshOutcome | null> {
-    if (this.#consumeRefreshToken !== undefined) return this.#consumeRefreshToken(hash, decide);
-    return this.#write(async (trx) => {
-      const tokenRow = (await trx.executeQuery(this.#refreshTokenByHash({ hash }))).rows[0];
-      if (tokenRow === undefined) return null;
-      const sessionRow = (await trx.executeQuery(this.#sessionById({ id: tokenRow.session_id }))).rows[0];
-      if (sessionRow === undefined) throw new Error('refresh token without its session');
-      const token = toRefreshTokenRecord(tokenRow);
-      const session = toSessionRecord(sessionRow);
-      // Copies: what `decide` does to its argument must not leak into what is written.
-      const decision = decide({ token: { ...token }, session: { ...session } });
-      const owner = () => this.#userById(trx, session.userId);
-      return applyDecision(trx, this.#rotation, token, session, decision, owner);
-    });
+    return this.#consumeRefreshToken(hash, decide);
   }
 
   async revokeSession(id: string, now: number, reason: string): Promise<SessionRecord | null> {
@@ -169,86 +141,6 @@ export class SQLSessionStore implements SessionStore {
       const result = await trx.deleteFrom('sessions').where(expired).executeTakeFirst();
       return Number(result.numDeletedRows);
     });
-  }
-}
-
-/**
- * The writes of a rotation, compiled once: Kysely builds and compiles a query anew on every call,
- * which took a tenth of the event loop under refresh load on SQLite.
- */
-function prepareRotation(db: Kysely<Database>) {
-  const markRotated = prepareQuery(['hash', 'now', 'successorHash'], ({ hash, now, successorHash }) =>
-    db
-      .updateTable('refresh_tokens')
-      .set({ rotated_at: now, successor_hash: successorHash })
-      .where('hash', '=', hash),
-  );
-  const insertSuccessor = prepareQuery(
-    ['sessionId', 'now', 'successorHash'],
-    ({ sessionId, now, successorHash }) =>
-      db.insertInto('refresh_tokens').values({
-        hash: successorHash,
-        session_id: sessionId,
-        created_at: now,
-        rotated_at: null,
-        successor_hash: null,
-      }),
-  );
-  const touchSession = prepareQuery(
-    ['sessionId', 'now', 'idleExpiresAt'],
-    ({ sessionId, now, idleExpiresAt }) =>
-      db
-        .updateTable('sessions')
-        .set({ last_used_at: now, idle_expires_at: idleExpiresAt })
-        .where('id', '=', sessionId),
-  );
-  return (values: {
-    hash: string;
-    sessionId: string;
-    now: number;
-    successorHash: string;
-    idleExpiresAt: number;
-  }) => [markRotated(values), insertSuccessor(values), touchSession(values)];
-}
-
-async function applyDecision(
-  trx: Kysely<Database>,
-  rotation: ReturnType<typeof prepareRotation>,
-  token: RefreshTokenRecord,
-  session: SessionRecord,
-  decision: RefreshDecision,
-  owner: () => Promise<UserRecord | null>,
-): Promise<RefreshOutcome> {
-  requireApplicable(token, decision);
-  switch (decision.action) {
-    case 'rotate': {
-      const { now, successorHash, idleExpiresAt } = decision;
-      for (const query of rotation({
-        hash: token.hash,
-        sessionId: session.id,
-        now,
-        successorHash,
-        idleExpiresAt,
-      })) {
-        await trx.executeQuery(query);
-      }
-      return {
-        action: 'rotate',
-        session: { ...session, lastUsedAt: decision.now, idleExpiresAt: decision.idleExpiresAt },
-        user: await owner(),
-      };
-    }
-    case 'repeat':
-      return { action: 'repeat', session, user: await owner(), successorHash: token.successorHash as string };
-    case 'revoke':
-      if (session.revokedAt !== null) return { action: 'revoke', session };
-      await revokeSessionIfLive(trx, session.id, decision.now, decision.reason);
-      return {
-        action: 'revoke',
-        session: { ...session, revokedAt: decision.now, revokedReason: decision.reason },
-      };
-    case 'reject':
-      return { action: 'reject', session };
   }
 }
 

@@ -22,6 +22,7 @@ import { GroupSync } from './group-sync.js';
 import { migrateToLatest } from './migrations.js';
 import type { Database } from './schema.js';
 import { createSQLStore } from './sql-store.js';
+import { createSQLiteRefresh, type SyncWriteTransaction } from './sqlite-refresh.js';
 import { SQLiteStatements } from './sqlite-statements.js';
 import { withSQLiteWriteLock } from './sqlite-write-lock.js';
 import type { WriteTransaction } from './write-transaction.js';
@@ -40,6 +41,10 @@ export interface SQLiteOptions {
 export interface SQLiteDatabase {
   db: Kysely<Database>;
   write: WriteTransaction;
+  /** A write transaction run synchronously on the connection, for the hottest writes (sqlite-refresh.ts). */
+  writeNow: SyncWriteTransaction;
+  /** The connection itself, to prepare the statements `writeNow` runs. */
+  connection: BetterSqlite3.Database;
   /** Throws when the database can no longer be trusted with writes (a flush failed). */
   check(): void;
   /** Ends the database's background work and closes it. */
@@ -87,9 +92,8 @@ export async function openSQLiteDatabase(path: string, options: SQLiteOptions = 
   let flushFailure: unknown = null;
   const checkpointer =
     onDisk && options.onCheckpoint !== undefined ? new Checkpointer(path, options.onCheckpoint) : null;
-  const write: WriteTransaction = async (work) => {
-    if (flushFailure !== null) throw brokenByFlush(flushFailure);
-    const result = await withSQLiteWriteLock(db, statements, work);
+  /** Resolves once every commit made so far is on disk. */
+  const madeDurable = async (): Promise<void> => {
     if (durable !== null) {
       try {
         await durable.sync();
@@ -99,6 +103,28 @@ export async function openSQLiteDatabase(path: string, options: SQLiteOptions = 
       }
     }
     checkpointer?.committed();
+  };
+  const write: WriteTransaction = async (work) => {
+    if (flushFailure !== null) throw brokenByFlush(flushFailure);
+    const result = await withSQLiteWriteLock(db, statements, work);
+    await madeDurable();
+    return result;
+  };
+  const transaction = database.transaction((work: (connection: BetterSqlite3.Database) => unknown) =>
+    work(database),
+  );
+  /** BEGIN IMMEDIATE, `work`, COMMIT; or ROLLBACK when `work` throws. */
+  const immediately = <T>(work: (connection: BetterSqlite3.Database) => T): T => {
+    // better-sqlite3 would nest it as a savepoint, committed (or rolled back) by the other.
+    if (database.inTransaction) throw new Error('a write transaction is already open on the connection');
+    return transaction.immediate(work) as T;
+  };
+  const writeNow: SyncWriteTransaction = async (work) => {
+    if (flushFailure !== null) throw brokenByFlush(flushFailure);
+    // Between Kysely's uses of the connection: a write transaction of Kysely's holds it across its
+    // awaits, and this one must not run inside it.
+    const result = await db.connection().execute(async () => immediately(work));
+    await madeDurable();
     return result;
   };
   try {
@@ -118,6 +144,8 @@ export async function openSQLiteDatabase(path: string, options: SQLiteOptions = 
   return {
     db,
     write,
+    writeNow,
+    connection: database,
     check() {
       if (flushFailure !== null) throw brokenByFlush(flushFailure);
     },
@@ -136,6 +164,7 @@ export async function openSQLiteStore(path: string, options: SQLiteOptions = {})
   // SQLite's write lock, taken at BEGIN, keeps every other writer out: no rows need locking.
   return createSQLStore(database.db, {
     write: database.write,
+    consumeRefreshToken: createSQLiteRefresh(database.connection, database.writeNow),
     lockRows: false,
     check: database.check,
     close: database.close,

@@ -1,7 +1,4 @@
-/**
- * The query that reads users with their roles, shared by the users part of the store and by a refresh
- * (which hands out a token with the roles read in the same transaction as the token).
- */
+/** The query that reads users with their roles (users.ts), by id or by email, compiled once. */
 import type { Kysely } from 'kysely';
 import type { UserRecord } from '../user-store.js';
 import { prepareQuery } from './prepared-query.js';

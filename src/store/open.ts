@@ -18,6 +18,7 @@ export async function openPostgresStore(url: string, options: PostgresOptions = 
   // Row locks: many instances write the same database at once, each waiting only for the rows it needs.
   return createSQLStore(db, {
     write: (work) => withPostgresTransaction(db, work),
+    read: async (query) => (await db.executeQuery(query)).rows,
     lockRows: true,
     close: () => db.destroy(),
     // Two statements and no transaction: the hottest write costs two round trips, not eight.

@@ -610,6 +610,21 @@ export function describeSessionStore(
           expect((await peekToken(`rt-new-${at}`))?.session.id).toBe(`new-${at}`);
         }
       });
+      it('never shows a read the rows of a write that is still open and then fails', async () => {
+        // The session goes in before its token, whose hash is taken: the transaction rolls back.
+        await store.createSession(newSession('first'), 'rt-taken');
+        const microtasks = async (count: number) => {
+          for (let i = 0; i < count; i++) await null;
+        };
+        for (let at = 0; at < 30; at++) {
+          const [created, found] = await Promise.allSettled([
+            store.createSession(newSession(`doomed-${at}`), 'rt-taken'),
+            microtasks(at).then(() => store.findSession(`doomed-${at}`)),
+          ]);
+          expect(created.status).toBe('rejected');
+          expect(found).toEqual({ status: 'fulfilled', value: null });
+        }
+      });
     });
 
     describe('changePassword', () => {

@@ -4,7 +4,7 @@ import type { CounterState, CounterStore } from '../counter-store.js';
 import { prepareQuery } from './prepared-query.js';
 import { toCounterState } from './rows.js';
 import { COUNTER_COLUMNS, type Database } from './schema.js';
-import type { WriteStrategy, WriteTransaction } from './write-transaction.js';
+import type { ReadQuery, WriteStrategy, WriteTransaction } from './write-transaction.js';
 
 /**
  * The counters' statements, compiled once (prepared-query.ts): a login reads its three counters at least
@@ -62,13 +62,13 @@ function prepareCounterQueries(db: Kysely<Database>) {
 }
 
 export class SQLCounterStore implements CounterStore {
-  readonly #db: Kysely<Database>;
   readonly #write: WriteTransaction;
+  readonly #read: ReadQuery;
   readonly #queries: ReturnType<typeof prepareCounterQueries>;
 
-  constructor(db: Kysely<Database>, { write }: WriteStrategy) {
-    this.#db = db;
+  constructor(db: Kysely<Database>, { write, read }: WriteStrategy) {
     this.#write = write;
+    this.#read = read;
     this.#queries = prepareCounterQueries(db);
   }
 
@@ -80,7 +80,7 @@ export class SQLCounterStore implements CounterStore {
   }
 
   async readCounter(key: string, now: number): Promise<CounterState | null> {
-    const row = (await this.#db.executeQuery(this.#queries.byKey({ key }))).rows[0];
+    const [row] = await this.#read(this.#queries.byKey({ key }));
     return row === undefined || now >= row.expires_at ? null : toCounterState(row);
   }
 

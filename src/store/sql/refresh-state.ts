@@ -1,5 +1,5 @@
 /**
- * A refresh token's state as each dialect reads it in one SELECT (sqlite-refresh.ts,
+ * A refresh token's state as each dialect reads it in one SELECT (sqlite-session-writes.ts,
  * postgres-refresh.ts): the token, its session and the session's user with their roles, which a
  * refresh that hands out a token needs anyway.
  */

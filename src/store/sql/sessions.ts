@@ -13,29 +13,38 @@ import type {
 import { prepareQuery } from './prepared-query.js';
 import { toSessionRecord } from './rows.js';
 import { type Database, SESSION_COLUMNS } from './schema.js';
-import type { WriteStrategy, WriteTransaction } from './write-transaction.js';
+import type { ReadQuery, WriteStrategy, WriteTransaction } from './write-transaction.js';
 
 export interface SessionWriteStrategy extends WriteStrategy {
   /**
    * The dialect's own `consumeRefreshToken`: the hottest write there is, made atomic the way each
-   * dialect does it fastest (sqlite-refresh.ts, postgres-refresh.ts).
+   * dialect does it fastest (sqlite-session-writes.ts, postgres-refresh.ts).
    */
   consumeRefreshToken: SessionStore['consumeRefreshToken'];
+  /** The dialect's own `createLoginSession`, when it has a faster way; default: the write transaction. */
+  createLoginSession?: SessionStore['createLoginSession'];
 }
 
 export class SQLSessionStore implements SessionStore {
   readonly #db: Kysely<Database>;
   readonly #write: WriteTransaction;
+  readonly #read: ReadQuery;
   readonly #lockRows: boolean;
   readonly #sessionById;
   readonly #insertSession;
   readonly #loginCheck;
 
   readonly #consumeRefreshToken: SessionStore['consumeRefreshToken'];
+  readonly #createLoginSession: SessionStore['createLoginSession'] | undefined;
 
-  constructor(db: Kysely<Database>, { write, lockRows, consumeRefreshToken }: SessionWriteStrategy) {
+  constructor(
+    db: Kysely<Database>,
+    { write, read, lockRows, consumeRefreshToken, createLoginSession }: SessionWriteStrategy,
+  ) {
     this.#db = db;
+    this.#read = read;
     this.#consumeRefreshToken = consumeRefreshToken;
+    this.#createLoginSession = createLoginSession;
     this.#write = write;
     this.#lockRows = lockRows;
     this.#insertSession = prepareSessionInsert(db);
@@ -47,11 +56,7 @@ export class SQLSessionStore implements SessionStore {
         .$if(this.#lockRows, (query) => query.forUpdate()),
     );
     this.#sessionById = prepareQuery(['id'], ({ id }) =>
-      db
-        .selectFrom('sessions')
-        .select(SESSION_COLUMNS)
-        .where('id', '=', id)
-        .$if(this.#lockRows, (query) => query.forUpdate()),
+      db.selectFrom('sessions').select(SESSION_COLUMNS).where('id', '=', id),
     );
   }
 
@@ -65,6 +70,9 @@ export class SQLSessionStore implements SessionStore {
     refreshTokenHash: string,
     verifiedHash: string,
   ): Promise<SessionRecord | null> {
+    if (this.#createLoginSession !== undefined) {
+      return this.#createLoginSession(session, refreshTokenHash, verifiedHash);
+    }
     return this.#write(async (trx) => {
       // Locked with the session insert, so a password change waits for this login or sees it.
       const user = (await trx.executeQuery(this.#loginCheck({ id: session.userId }))).rows[0];
@@ -75,7 +83,7 @@ export class SQLSessionStore implements SessionStore {
   }
 
   async findSession(id: string): Promise<SessionRecord | null> {
-    const row = (await this.#db.executeQuery(this.#sessionById({ id }))).rows[0];
+    const [row] = await this.#read(this.#sessionById({ id }));
     return row === undefined ? null : toSessionRecord(row);
   }
 

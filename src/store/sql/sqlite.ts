@@ -14,7 +14,7 @@
 import { type FileHandle, mkdir, open, realpath } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
+import { type CompiledQuery, Kysely, SqliteDialect } from 'kysely';
 import { StoreError } from '../../errors.js';
 import type { Store } from '../types.js';
 import { Checkpointer } from './checkpointer.js';
@@ -22,10 +22,10 @@ import { GroupSync } from './group-sync.js';
 import { migrateToLatest } from './migrations.js';
 import type { Database } from './schema.js';
 import { createSQLStore } from './sql-store.js';
-import { createSQLiteRefresh, type SyncWriteTransaction } from './sqlite-refresh.js';
+import { createSQLiteSessionWrites, type SyncWriteTransaction } from './sqlite-session-writes.js';
 import { SQLiteStatements } from './sqlite-statements.js';
 import { withSQLiteWriteLock } from './sqlite-write-lock.js';
-import type { WriteTransaction } from './write-transaction.js';
+import type { ReadQuery, WriteTransaction } from './write-transaction.js';
 
 const IN_MEMORY = ':memory:';
 
@@ -41,7 +41,8 @@ export interface SQLiteOptions {
 export interface SQLiteDatabase {
   db: Kysely<Database>;
   write: WriteTransaction;
-  /** A write transaction run synchronously on the connection, for the hottest writes (sqlite-refresh.ts). */
+  read: ReadQuery;
+  /** A write transaction run synchronously on the connection, for the hottest writes (sqlite-session-writes.ts). */
   writeNow: SyncWriteTransaction;
   /** The connection itself, to prepare the statements `writeNow` runs. */
   connection: BetterSqlite3.Database;
@@ -119,6 +120,13 @@ export async function openSQLiteDatabase(path: string, options: SQLiteOptions = 
     if (database.inTransaction) throw new Error('a write transaction is already open on the connection');
     return transaction.immediate(work) as T;
   };
+  const read: ReadQuery = async <Row>(query: CompiledQuery<Row>) => {
+    // Between transactions a read runs at once: better-sqlite3 is synchronous, so nothing can change
+    // under it, and no open transaction can show it rows that may yet roll back. Inside one (another
+    // caller's write holds the connection across its awaits) it waits its turn, as Kysely does.
+    if (database.inTransaction) return (await db.executeQuery(query)).rows;
+    return statements.prepare(query.sql).all(query.parameters) as Row[];
+  };
   const writeNow: SyncWriteTransaction = async (work) => {
     if (flushFailure !== null) throw brokenByFlush(flushFailure);
     // Between Kysely's uses of the connection: a write transaction of Kysely's holds it across its
@@ -144,6 +152,7 @@ export async function openSQLiteDatabase(path: string, options: SQLiteOptions = 
   return {
     db,
     write,
+    read,
     writeNow,
     connection: database,
     check() {
@@ -164,7 +173,8 @@ export async function openSQLiteStore(path: string, options: SQLiteOptions = {})
   // SQLite's write lock, taken at BEGIN, keeps every other writer out: no rows need locking.
   return createSQLStore(database.db, {
     write: database.write,
-    consumeRefreshToken: createSQLiteRefresh(database.connection, database.writeNow),
+    read: database.read,
+    ...createSQLiteSessionWrites(database.connection, database.writeNow),
     lockRows: false,
     check: database.check,
     close: database.close,

@@ -4,6 +4,7 @@ import type { UserRecord } from '../user-store.js';
 import { prepareQuery } from './prepared-query.js';
 import { toUserRecords } from './rows.js';
 import { type Database, USER_COLUMNS } from './schema.js';
+import type { ReadQuery } from './write-transaction.js';
 
 /**
  * Users with their roles in one query: login and refresh read the user anyway, and learn the roles
@@ -17,11 +18,9 @@ export function selectUsers(db: Kysely<Database>) {
     .select('user_roles.role');
 }
 
-/** One user by id or by (normalised) email, compiled once; runs on `db` or on a transaction of it. */
-export function prepareUserBy(db: Kysely<Database>, column: 'id' | 'email') {
+/** One user by id or by (normalised) email, compiled once. */
+export function prepareUserBy(db: Kysely<Database>, column: 'id' | 'email', read: ReadQuery) {
   const query = prepareQuery(['value'], ({ value }) => selectUsers(db).where(`users.${column}`, '=', value));
-  return async (on: Kysely<Database>, value: string): Promise<UserRecord | null> => {
-    const { rows } = await on.executeQuery(query({ value }));
-    return toUserRecords(rows)[0] ?? null;
-  };
+  return async (value: string): Promise<UserRecord | null> =>
+    toUserRecords(await read(query({ value })))[0] ?? null;
 }

@@ -15,11 +15,11 @@ export class SQLUserStore implements UserStore {
   readonly #userById;
   readonly #userByEmail;
 
-  constructor(db: Kysely<Database>, { write }: WriteStrategy) {
+  constructor(db: Kysely<Database>, { write, read }: WriteStrategy) {
     this.#db = db;
     this.#write = write;
-    this.#userById = prepareUserBy(db, 'id');
-    this.#userByEmail = prepareUserBy(db, 'email');
+    this.#userById = prepareUserBy(db, 'id', read);
+    this.#userByEmail = prepareUserBy(db, 'email', read);
   }
 
   async createUser(user: NewUser): Promise<UserRecord> {
@@ -54,11 +54,11 @@ export class SQLUserStore implements UserStore {
   }
 
   findUserByEmail(email: string): Promise<UserRecord | null> {
-    return this.#userByEmail(this.#db, email);
+    return this.#userByEmail(email);
   }
 
   findUserById(id: string): Promise<UserRecord | null> {
-    return this.#userById(this.#db, id);
+    return this.#userById(id);
   }
 
   async listUsers(): Promise<UserRecord[]> {

@@ -762,6 +762,8 @@ describe('POST /auth/logout-all', () => {
     });
     expect(res.statusCode).toBe(204);
     expect(res.body).toBe('');
+    // The asking browser's refresh cookie belongs to a revoked session: it goes too.
+    expectClearedCookie(res);
     for (const session of [a1, a2]) {
       expectInvalidToken(await me(app, session.accessToken));
       expectInvalidGrant(await refreshByBody(app, session.refreshToken));

@@ -1,6 +1,7 @@
 /** Routes of a logged-in user (Bearer): the protected /api/me, sessions, password, logout everywhere. */
 import type { FastifyInstance, FastifySchema } from 'fastify';
 import type { BearerGuard } from '../auth-guard.js';
+import { clearedRefreshCookieHeader, clearRefreshCookie } from '../cookies.js';
 import { clientContext, requirePrincipal } from '../request-context.js';
 import type { Runtime } from '../runtime.js';
 import {
@@ -56,16 +57,21 @@ export function registerAccountRoutes(
       summary: 'Log out everywhere',
       description:
         "Revokes every session of the token's user, this one included; their access tokens stop " +
-        'working at once. The refresh cookie is left as it is: it no longer works.',
+        'working at once. The answer deletes the refresh cookie of the browser that asks.',
       response: responses({
-        204: emptyResponse('Every session is revoked.'),
+        204: emptyResponse(
+          'Every session is revoked.',
+          clearedRefreshCookieHeader(runtime.config.secureCookies, 'Always'),
+        ),
         ...unwantedBodyProblems,
         401: bearerProblem,
       }),
     }),
     async (request, reply) => {
       await service.logoutAll(requirePrincipal(request).userId);
-      reply.code(204).send();
+      // Its session is gone too: a browser that kept the cookie would only have its next refresh refused.
+      clearRefreshCookie(reply, runtime.config.secureCookies);
+      reply.header('cache-control', 'no-store').code(204).send();
     },
   );
 

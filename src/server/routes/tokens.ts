@@ -2,7 +2,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IssuedTokens, Principal } from '../../auth/service.js';
 import { AuthError } from '../../errors.js';
-import { REFRESH_COOKIE, refreshCookieAttributes, refreshCookieOptions } from '../cookies.js';
+import {
+  clearedRefreshCookieHeader,
+  clearRefreshCookie,
+  REFRESH_COOKIE,
+  refreshCookieAttributes,
+  refreshCookieOptions,
+} from '../cookies.js';
 import { requireSameOrigin } from '../csrf.js';
 import type { DocumentedParameter } from '../openapi.js';
 import { bearerToken, clientContext } from '../request-context.js';
@@ -48,14 +54,7 @@ function describeCookieMode(secureCookies: boolean, allowedOrigins: readonly str
         `Max-Age=<seconds until the session's idle end>; ${attributes}\`.`,
     },
   };
-  const clearsCookie = (when: string): ResponseHeaders => ({
-    'Set-Cookie': {
-      type: 'string',
-      description:
-        `${when}: \`${REFRESH_COOKIE}=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; ` +
-        `${attributes}\`, which deletes the cookie.`,
-    },
-  });
+  const clearsCookie = (when: string) => clearedRefreshCookieHeader(secureCookies, when);
   const parameters: DocumentedParameter[] = [
     {
       in: 'cookie',
@@ -126,8 +125,7 @@ export function registerTokenRoutes(app: FastifyInstance, runtime: Runtime): voi
     return body;
   };
 
-  const clearCookie = (reply: FastifyReply) =>
-    reply.clearCookie(REFRESH_COOKIE, refreshCookieOptions(config.secureCookies, 0));
+  const clearCookie = (reply: FastifyReply) => clearRefreshCookie(reply, config.secureCookies);
 
   /** The refresh token of a request: from the body if it has one, else from the cookie after a CSRF check. */
   const presentedRefreshToken = (

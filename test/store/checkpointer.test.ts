@@ -1,6 +1,6 @@
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Checkpointer } from '../../src/store/sql/checkpointer.js';
@@ -58,6 +58,45 @@ describe('WAL checkpoints', () => {
       expect(await again).toBe(first);
     } finally {
       await checkpointer.close();
+    }
+  });
+
+  it('holds writes for the checkpoint after one that found a long WAL, and then the WAL starts over', async () => {
+    const path = join(dir, 'long', 'latchkey.db');
+    await mkdir(dirname(path), { recursive: true });
+    const writer = new BetterSqlite3(path);
+    writer.pragma('journal_mode = WAL');
+    writer.pragma('wal_autocheckpoint = 0');
+    writer.exec('create table t (x blob)');
+    const insert = writer.prepare('insert into t values (zeroblob(4000))');
+    writer.transaction(() => {
+      for (let i = 0; i < 4_100; i++) insert.run();
+    })();
+    const held: string[] = [];
+    const holdWrites = async (work: () => Promise<void>) => {
+      held.push('held');
+      await work();
+      held.push('released');
+    };
+    const waiters: Array<(error: Error | null) => void> = [];
+    const checkpointer = new Checkpointer(path, (error) => waiters.shift()?.(error), holdWrites);
+    try {
+      const first = nextResult(waiters);
+      for (let i = 0; i < 250; i++) checkpointer.committed();
+      expect(await first).toBeNull();
+      expect(held).toEqual([]);
+      const second = nextResult(waiters);
+      for (let i = 0; i < 250; i++) checkpointer.committed();
+      expect(await second).toBeNull();
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(held).toEqual(['held', 'released']);
+      // The first write after it starts the WAL over.
+      insert.run();
+      const [after] = writer.pragma('wal_checkpoint(PASSIVE)') as { log: number }[];
+      expect(after?.log).toBeLessThan(10);
+    } finally {
+      await checkpointer.close();
+      writer.close();
     }
   });
 });

@@ -91,8 +91,12 @@ export async function openSQLiteDatabase(path: string, options: SQLiteOptions = 
    * recovers from the WAL on disk.
    */
   let flushFailure: unknown = null;
+  // A checkpoint that holds writes holds the connection: no write transaction is open or starts.
+  const holdWrites = (work: () => Promise<void>) => db.connection().execute(() => work());
   const checkpointer =
-    onDisk && options.onCheckpoint !== undefined ? new Checkpointer(path, options.onCheckpoint) : null;
+    onDisk && options.onCheckpoint !== undefined
+      ? new Checkpointer(path, options.onCheckpoint, holdWrites)
+      : null;
   /** Resolves once every commit made so far is on disk. */
   const madeDurable = async (): Promise<void> => {
     if (durable !== null) {

@@ -99,4 +99,41 @@ describe('WAL checkpoints', () => {
       writer.close();
     }
   });
+
+  it('lets the writes go when it closes before the writes it waited for have stopped', async () => {
+    const path = join(dir, 'closing', 'latchkey.db');
+    await mkdir(dirname(path), { recursive: true });
+    const writer = new BetterSqlite3(path);
+    writer.pragma('journal_mode = WAL');
+    writer.pragma('wal_autocheckpoint = 0');
+    writer.exec('create table t (x blob)');
+    const insert = writer.prepare('insert into t values (zeroblob(4000))');
+    writer.transaction(() => {
+      for (let i = 0; i < 4_100; i++) insert.run();
+    })();
+    let closed: () => void = () => {};
+    const closing = new Promise<void>((resolve) => {
+      closed = resolve;
+    });
+    let released = false;
+    // The writes in flight end only after the checkpointer has closed.
+    const holdWrites = async (work: () => Promise<void>) => {
+      await closing;
+      await work();
+      released = true;
+    };
+    const waiters: Array<(error: Error | null) => void> = [];
+    const checkpointer = new Checkpointer(path, (error) => waiters.shift()?.(error), holdWrites);
+    try {
+      const first = nextResult(waiters);
+      for (let i = 0; i < 250; i++) checkpointer.committed();
+      expect(await first).toBeNull();
+      for (let i = 0; i < 250; i++) checkpointer.committed();
+      await checkpointer.close();
+      closed();
+      await expect.poll(() => released, { timeout: 2_000 }).toBe(true);
+    } finally {
+      writer.close();
+    }
+  });
 });

@@ -138,6 +138,12 @@ export class Checkpointer {
     void this.#holdWrites(
       () =>
         new Promise<void>((resolve) => {
+          // Closed or dead while waiting for the writes to stop: no answer would come.
+          if (this.#closing || this.#dead !== null) {
+            this.#busy = false;
+            resolve();
+            return;
+          }
           this.#answered = resolve;
           this.#worker.postMessage('checkpoint');
         }),

@@ -82,7 +82,8 @@ export class Checkpointer {
     this.#exited = new Promise((resolve) => this.#worker.once('exit', () => resolve()));
     this.#worker.on('message', ({ error, frames }: CheckpointResult) => {
       this.#busy = false;
-      this.#catchUp = error === null && frames >= CATCH_UP_FRAMES;
+      // A held checkpoint moved everything, however long it found the WAL: the next write starts it over.
+      this.#catchUp = error === null && frames >= CATCH_UP_FRAMES && this.#answered === null;
       this.#settle();
       onResult(error === null ? null : new Error(`WAL checkpoint failed: ${error}`));
     });

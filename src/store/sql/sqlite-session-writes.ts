@@ -13,8 +13,13 @@ import type { RefreshDecision, RefreshOutcome, RefreshTokenState, SessionStore }
 import { requireApplicable } from './refresh-rules.js';
 import { type StateRow as RefreshStateRow, readStateSQL, toOwner, toState } from './refresh-state.js';
 
-/** Runs `work` inside BEGIN IMMEDIATE … COMMIT and resolves once the commit is durable (sqlite.ts). */
-export type SyncWriteTransaction = <T>(work: (connection: BetterSqlite3Database) => T) => Promise<T>;
+/**
+ * Runs `work` inside BEGIN IMMEDIATE … COMMIT and resolves once the commit is durable (sqlite.ts).
+ * `work` must not be async: what it did after its first await would run outside the transaction.
+ */
+export type SyncWriteTransaction = <T>(
+  work: (connection: BetterSqlite3Database) => T extends PromiseLike<unknown> ? never : T,
+) => Promise<T>;
 
 /** The owner's roles as a JSON array: SQLite has no array type. */
 type StateRow = RefreshStateRow<string>;

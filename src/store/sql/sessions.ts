@@ -13,6 +13,7 @@ import type {
 import { prepareQuery } from './prepared-query.js';
 import { toSessionRecord } from './rows.js';
 import { type Database, SESSION_COLUMNS } from './schema.js';
+import { prepareSessionQueries, type SessionQueries, stillVerified } from './session-queries.js';
 import type { ReadQuery, WriteStrategy, WriteTransaction } from './write-transaction.js';
 
 export interface SessionWriteStrategy extends WriteStrategy {
@@ -29,10 +30,8 @@ export class SQLSessionStore implements SessionStore {
   readonly #db: Kysely<Database>;
   readonly #write: WriteTransaction;
   readonly #read: ReadQuery;
-  readonly #lockRows: boolean;
   readonly #sessionById;
-  readonly #insertSession;
-  readonly #loginCheck;
+  readonly #queries: SessionQueries;
 
   readonly #consumeRefreshToken: SessionStore['consumeRefreshToken'];
   readonly #createLoginSession: SessionStore['createLoginSession'] | undefined;
@@ -46,15 +45,7 @@ export class SQLSessionStore implements SessionStore {
     this.#consumeRefreshToken = consumeRefreshToken;
     this.#createLoginSession = createLoginSession;
     this.#write = write;
-    this.#lockRows = lockRows;
-    this.#insertSession = prepareSessionInsert(db);
-    this.#loginCheck = prepareQuery(['id'], ({ id }) =>
-      db
-        .selectFrom('users')
-        .select(['password_hash', 'disabled_at'])
-        .where('id', '=', id)
-        .$if(this.#lockRows, (query) => query.forUpdate()),
-    );
+    this.#queries = prepareSessionQueries(db, lockRows);
     this.#sessionById = prepareQuery(['id'], ({ id }) =>
       db.selectFrom('sessions').select(SESSION_COLUMNS).where('id', '=', id),
     );
@@ -75,11 +66,20 @@ export class SQLSessionStore implements SessionStore {
     }
     return this.#write(async (trx) => {
       // Locked with the session insert, so a password change waits for this login or sees it.
-      const user = (await trx.executeQuery(this.#loginCheck({ id: session.userId }))).rows[0];
-      if (user === undefined || user.disabled_at !== null || user.password_hash !== verifiedHash) return null;
+      const [user] = (await trx.executeQuery(this.#queries.loginCheck({ id: session.userId }))).rows;
+      if (!stillVerified(user, verifiedHash)) return null;
       await this.#insertSession(trx, session, refreshTokenHash);
       return newSessionRecord(session);
     });
+  }
+
+  /** A new session and its first refresh token: a login's two inserts. */
+  async #insertSession(trx: Kysely<Database>, session: NewSession, refreshTokenHash: string): Promise<void> {
+    const { insertSession, insertToken } = this.#queries;
+    await trx.executeQuery(insertSession(session));
+    await trx.executeQuery(
+      insertToken({ hash: refreshTokenHash, sessionId: session.id, createdAt: session.createdAt }),
+    );
   }
 
   async findSession(id: string): Promise<SessionRecord | null> {
@@ -109,7 +109,7 @@ export class SQLSessionStore implements SessionStore {
   }
 
   async revokeSession(id: string, now: number, reason: string): Promise<SessionRecord | null> {
-    await this.#write((trx) => revokeSessionIfLive(trx, id, now, reason));
+    await this.#write((trx) => trx.executeQuery(this.#queries.revokeIfLive({ id, now, reason })));
     return this.findSession(id);
   }
 
@@ -152,21 +152,6 @@ export class SQLSessionStore implements SessionStore {
   }
 }
 
-/** A revoked session keeps its first revocation: the time the feed already announced. */
-async function revokeSessionIfLive(
-  db: Kysely<Database>,
-  id: string,
-  now: number,
-  reason: string,
-): Promise<void> {
-  await db
-    .updateTable('sessions')
-    .set({ revoked_at: now, revoked_reason: reason })
-    .where('id', '=', id)
-    .where('revoked_at', 'is', null)
-    .execute();
-}
-
 /** Revokes every live session of a user but `exceptSessionId`; the ids it revoked. */
 export async function revokeLiveSessions(
   db: Kysely<Database>,
@@ -183,41 +168,4 @@ export async function revokeLiveSessions(
   if (exceptSessionId !== null) query = query.where('id', '!=', exceptSessionId);
   const rows = await query.returning('id').execute();
   return rows.map((row) => row.id);
-}
-
-/**
- * A new session and its first refresh token, compiled once (as the rotation): a login's two inserts.
- */
-function prepareSessionInsert(db: Kysely<Database>) {
-  const insertSession = prepareQuery(
-    ['id', 'userId', 'createdAt', 'lastUsedAt', 'expiresAt', 'idleExpiresAt', 'userAgent', 'ip'],
-    (session) =>
-      db.insertInto('sessions').values({
-        id: session.id,
-        user_id: session.userId,
-        created_at: session.createdAt,
-        last_used_at: session.lastUsedAt,
-        expires_at: session.expiresAt,
-        idle_expires_at: session.idleExpiresAt,
-        user_agent: session.userAgent,
-        ip: session.ip,
-        revoked_at: null,
-        revoked_reason: null,
-      }),
-  );
-  const insertToken = prepareQuery(['hash', 'sessionId', 'createdAt'], ({ hash, sessionId, createdAt }) =>
-    db.insertInto('refresh_tokens').values({
-      hash,
-      session_id: sessionId,
-      created_at: createdAt,
-      rotated_at: null,
-      successor_hash: null,
-    }),
-  );
-  return async (trx: Kysely<Database>, session: NewSession, refreshTokenHash: string): Promise<void> => {
-    await trx.executeQuery(insertSession(session));
-    await trx.executeQuery(
-      insertToken({ hash: refreshTokenHash, sessionId: session.id, createdAt: session.createdAt }),
-    );
-  };
 }

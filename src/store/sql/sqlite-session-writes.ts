@@ -7,11 +7,13 @@
  *
  * A refresh: one SELECT of the token with its session and user, `decide`, the decision's writes.
  */
-import type { Database as BetterSqlite3Database } from 'better-sqlite3';
+import type { Database as BetterSqlite3Database, Statement } from 'better-sqlite3';
 import { newSessionRecord } from '../session-record.js';
 import type { RefreshDecision, RefreshOutcome, RefreshTokenState, SessionStore } from '../types.js';
+import type { PreparedQuery } from './prepared-query.js';
 import { requireApplicable } from './refresh-rules.js';
 import { type StateRow as RefreshStateRow, readStateSQL, toOwner, toState } from './refresh-state.js';
+import { type SessionQueries, stillVerified } from './session-queries.js';
 
 /**
  * Runs `work` inside BEGIN IMMEDIATE … COMMIT and resolves once the commit is durable (sqlite.ts).
@@ -26,35 +28,49 @@ type StateRow = RefreshStateRow<string>;
 
 const READ_STATE = readStateSQL((query) => `(SELECT json_group_array(role) FROM (${query}))`, '?');
 
-const LOGIN_CHECK = 'SELECT password_hash, disabled_at FROM users WHERE id = ?';
-const INSERT_SESSION = `
-  INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, idle_expires_at, user_agent, ip,
-                        revoked_at, revoked_reason)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)`;
-const INSERT_TOKEN = `
-  INSERT INTO refresh_tokens (hash, session_id, created_at, rotated_at, successor_hash)
-  VALUES (?, ?, ?, NULL, NULL)`;
 const MARK_ROTATED = 'UPDATE refresh_tokens SET rotated_at = ?, successor_hash = ? WHERE hash = ?';
 const TOUCH_SESSION = 'UPDATE sessions SET last_used_at = ?, idle_expires_at = ? WHERE id = ?';
-/** A revoked session keeps its first revocation: the time the feed already announced. */
-const REVOKE_SESSION = `
-  UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL`;
 
 const ownerOf = (row: StateRow) => toOwner(row, () => JSON.parse(row.owner_roles) as string[]);
 
+/**
+ * A prepared query of the shared SQL code (session-queries.ts), run synchronously on the connection:
+ * its SQL is the same for every run, so its statement is prepared at the first.
+ */
+function onConnection<Name extends string, Row>(
+  connection: BetterSqlite3Database,
+  query: PreparedQuery<Name, Row>,
+) {
+  let statement: Statement<unknown[], Row> | undefined;
+  const bind = (values: Readonly<Record<Name, unknown>>) => {
+    const { sql, parameters } = query(values);
+    statement ??= connection.prepare<unknown[], Row>(sql);
+    return { statement, parameters: [...parameters] };
+  };
+  return {
+    get(values: Readonly<Record<Name, unknown>>): Row | undefined {
+      const { statement, parameters } = bind(values);
+      return statement.get(parameters);
+    },
+    run(values: Readonly<Record<Name, unknown>>): void {
+      const { statement, parameters } = bind(values);
+      statement.run(parameters);
+    },
+  };
+}
+
 export function createSQLiteSessionWrites(
   connection: BetterSqlite3Database,
+  queries: SessionQueries,
   writeNow: SyncWriteTransaction,
 ): Pick<SessionStore, 'consumeRefreshToken' | 'createLoginSession'> {
-  const loginCheck = connection.prepare<[string], { password_hash: string; disabled_at: number | null }>(
-    LOGIN_CHECK,
-  );
-  const insertSession = connection.prepare(INSERT_SESSION);
+  const loginCheck = onConnection(connection, queries.loginCheck);
+  const insertSession = onConnection(connection, queries.insertSession);
+  const insertToken = onConnection(connection, queries.insertToken);
+  const revokeIfLive = onConnection(connection, queries.revokeIfLive);
   const readState = connection.prepare<[string], StateRow>(READ_STATE);
   const markRotated = connection.prepare(MARK_ROTATED);
-  const insertToken = connection.prepare(INSERT_TOKEN);
   const touchSession = connection.prepare(TOUCH_SESSION);
-  const revokeSession = connection.prepare(REVOKE_SESSION);
 
   const apply = (state: RefreshTokenState, row: StateRow, decision: RefreshDecision): RefreshOutcome => {
     const { token, session } = state;
@@ -63,7 +79,7 @@ export function createSQLiteSessionWrites(
       case 'rotate': {
         const { now, successorHash, idleExpiresAt } = decision;
         markRotated.run(now, successorHash, token.hash);
-        insertToken.run(successorHash, session.id, now);
+        insertToken.run({ hash: successorHash, sessionId: session.id, createdAt: now });
         touchSession.run(now, idleExpiresAt, session.id);
         return {
           action: 'rotate',
@@ -80,7 +96,7 @@ export function createSQLiteSessionWrites(
         };
       case 'revoke':
         if (session.revokedAt !== null) return { action: 'revoke', session };
-        revokeSession.run(decision.now, decision.reason, session.id);
+        revokeIfLive.run({ id: session.id, now: decision.now, reason: decision.reason });
         return {
           action: 'revoke',
           session: { ...session, revokedAt: decision.now, revokedReason: decision.reason },
@@ -104,12 +120,9 @@ export function createSQLiteSessionWrites(
 
     createLoginSession(session, refreshTokenHash, verifiedHash) {
       return writeNow(() => {
-        const user = loginCheck.get(session.userId);
-        if (user === undefined || user.disabled_at !== null || user.password_hash !== verifiedHash)
-          return null;
-        const { id, userId, createdAt, lastUsedAt, expiresAt, idleExpiresAt, userAgent, ip } = session;
-        insertSession.run(id, userId, createdAt, lastUsedAt, expiresAt, idleExpiresAt, userAgent, ip);
-        insertToken.run(refreshTokenHash, id, createdAt);
+        if (!stillVerified(loginCheck.get({ id: session.userId }), verifiedHash)) return null;
+        insertSession.run(session);
+        insertToken.run({ hash: refreshTokenHash, sessionId: session.id, createdAt: session.createdAt });
         return newSessionRecord(session);
       });
     },

@@ -21,6 +21,7 @@ import { Checkpointer } from './checkpointer.js';
 import { GroupSync } from './group-sync.js';
 import { migrateToLatest } from './migrations.js';
 import type { Database } from './schema.js';
+import { prepareSessionQueries } from './session-queries.js';
 import { createSQLStore } from './sql-store.js';
 import { createSQLiteSessionWrites, type SyncWriteTransaction } from './sqlite-session-writes.js';
 import { SQLiteStatements } from './sqlite-statements.js';
@@ -178,7 +179,11 @@ export async function openSQLiteStore(path: string, options: SQLiteOptions = {})
   return createSQLStore(database.db, {
     write: database.write,
     read: database.read,
-    ...createSQLiteSessionWrites(database.connection, database.writeNow),
+    ...createSQLiteSessionWrites(
+      database.connection,
+      prepareSessionQueries(database.db, false),
+      database.writeNow,
+    ),
     lockRows: false,
     check: database.check,
     close: database.close,

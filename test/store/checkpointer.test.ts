@@ -19,6 +19,26 @@ function nextResult(results: Array<(error: Error | null) => void>): Promise<Erro
   return new Promise((resolve) => results.push(resolve));
 }
 
+/** Enough commits for `checkpointer` to ask for a checkpoint at once. */
+function askForCheckpoint(checkpointer: Checkpointer): void {
+  for (let i = 0; i < 250; i++) checkpointer.committed();
+}
+
+/** A database in `name` whose WAL holds over 4,000 frames that no checkpoint has moved yet. */
+async function longWal(name: string) {
+  const path = join(dir, name, 'latchkey.db');
+  await mkdir(dirname(path), { recursive: true });
+  const writer = new BetterSqlite3(path);
+  writer.pragma('journal_mode = WAL');
+  writer.pragma('wal_autocheckpoint = 0');
+  writer.exec('create table t (x blob)');
+  const insert = writer.prepare('insert into t values (zeroblob(4000))');
+  writer.transaction(() => {
+    for (let i = 0; i < 4_100; i++) insert.run();
+  })();
+  return { path, writer, insert };
+}
+
 describe('WAL checkpoints', () => {
   it('move committed pages into the database file from the worker, not the committing connection', async () => {
     const path = join(dir, 'moved', 'latchkey.db');
@@ -54,7 +74,7 @@ describe('WAL checkpoints', () => {
       expect(first).toBeInstanceOf(Error);
       expect(first?.message).toMatch(/^the WAL checkpoint worker failed: .*SQLITE_CANTOPEN/);
       const again = nextResult(waiters);
-      for (let i = 0; i < 250; i++) checkpointer.committed();
+      askForCheckpoint(checkpointer);
       expect(await again).toBe(first);
     } finally {
       await checkpointer.close();
@@ -62,16 +82,7 @@ describe('WAL checkpoints', () => {
   });
 
   it('holds writes for the checkpoint after one that found a long WAL, and then the WAL starts over', async () => {
-    const path = join(dir, 'long', 'latchkey.db');
-    await mkdir(dirname(path), { recursive: true });
-    const writer = new BetterSqlite3(path);
-    writer.pragma('journal_mode = WAL');
-    writer.pragma('wal_autocheckpoint = 0');
-    writer.exec('create table t (x blob)');
-    const insert = writer.prepare('insert into t values (zeroblob(4000))');
-    writer.transaction(() => {
-      for (let i = 0; i < 4_100; i++) insert.run();
-    })();
+    const { path, writer, insert } = await longWal('long');
     const held: string[] = [];
     const holdWrites = async (work: () => Promise<void>) => {
       held.push('held');
@@ -82,18 +93,18 @@ describe('WAL checkpoints', () => {
     const checkpointer = new Checkpointer(path, (error) => waiters.shift()?.(error), holdWrites);
     try {
       const first = nextResult(waiters);
-      for (let i = 0; i < 250; i++) checkpointer.committed();
+      askForCheckpoint(checkpointer);
       expect(await first).toBeNull();
       expect(held).toEqual([]);
       const second = nextResult(waiters);
-      for (let i = 0; i < 250; i++) checkpointer.committed();
+      askForCheckpoint(checkpointer);
       expect(await second).toBeNull();
       await new Promise((resolve) => setImmediate(resolve));
       expect(held).toEqual(['held', 'released']);
       // The first write after it starts the WAL over, and the next checkpoint runs beside the writes.
       insert.run();
       const third = nextResult(waiters);
-      for (let i = 0; i < 250; i++) checkpointer.committed();
+      askForCheckpoint(checkpointer);
       expect(await third).toBeNull();
       expect(held).toEqual(['held', 'released']);
       const [after] = writer.pragma('wal_checkpoint(PASSIVE)') as { log: number }[];
@@ -105,16 +116,7 @@ describe('WAL checkpoints', () => {
   });
 
   it('lets the writes go when it closes before the writes it waited for have stopped', async () => {
-    const path = join(dir, 'closing', 'latchkey.db');
-    await mkdir(dirname(path), { recursive: true });
-    const writer = new BetterSqlite3(path);
-    writer.pragma('journal_mode = WAL');
-    writer.pragma('wal_autocheckpoint = 0');
-    writer.exec('create table t (x blob)');
-    const insert = writer.prepare('insert into t values (zeroblob(4000))');
-    writer.transaction(() => {
-      for (let i = 0; i < 4_100; i++) insert.run();
-    })();
+    const { path, writer } = await longWal('closing');
     let closed: () => void = () => {};
     const closing = new Promise<void>((resolve) => {
       closed = resolve;
@@ -130,9 +132,9 @@ describe('WAL checkpoints', () => {
     const checkpointer = new Checkpointer(path, (error) => waiters.shift()?.(error), holdWrites);
     try {
       const first = nextResult(waiters);
-      for (let i = 0; i < 250; i++) checkpointer.committed();
+      askForCheckpoint(checkpointer);
       expect(await first).toBeNull();
-      for (let i = 0; i < 250; i++) checkpointer.committed();
+      askForCheckpoint(checkpointer);
       await checkpointer.close();
       closed();
       await expect.poll(() => released, { timeout: 2_000 }).toBe(true);

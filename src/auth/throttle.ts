@@ -124,7 +124,7 @@ export class Throttle {
     now: number,
   ): Promise<{ release: ReleaseAttempt; pairFailed: boolean }> {
     const counterKeys = [keys.pair(email, ip), keys.account(email), keys.ip(ip)] as const;
-    let counters = await this.#readCounters(counterKeys, now);
+    let counters = await this.#counters.readCounters(counterKeys, now);
     for (let round = 0; round < MAX_ADMIT_ROUNDS; round += 1) {
       const release = await this.#inFlight.admit(this.#limits(counterKeys, counters, now), now);
       if (release === null) throw rateLimited(now + IN_FLIGHT_WAIT_MS, now);
@@ -133,7 +133,7 @@ export class Throttle {
       // that this attempt is counted. Unchanged, the decision stands; otherwise decide anew.
       let again: (CounterState | null)[];
       try {
-        again = await this.#readCounters(counterKeys, now);
+        again = await this.#counters.readCounters(counterKeys, now);
       } catch (error) {
         // Never left counted in flight: in this process that would refuse the pair until a restart.
         await release();
@@ -147,10 +147,6 @@ export class Throttle {
     }
     // Failures keep landing while this attempt decides: a burst is under way, so it waits.
     throw rateLimited(now + IN_FLIGHT_WAIT_MS, now);
-  }
-
-  #readCounters(keys: readonly string[], now: number): Promise<(CounterState | null)[]> {
-    return Promise.all(keys.map((key) => this.#counters.readCounter(key, now)));
   }
 
   /** Throws ERR_RATE_LIMITED when the stored failures refuse the attempt; otherwise its in-flight limits. */
@@ -185,11 +181,14 @@ export class Throttle {
 
   async recordLoginFailure(email: string, ip: string, now: number): Promise<void> {
     const p = this.#policy;
-    await Promise.all([
-      this.#counters.recordFailure(keys.pair(email, ip), p.pairWindowMs, now),
-      this.#counters.recordFailure(keys.account(email), p.accountWindowMs, now),
-      this.#counters.recordFailure(keys.ip(ip), p.ipWindowMs, now),
-    ]);
+    await this.#counters.recordFailures(
+      [
+        { key: keys.pair(email, ip), windowMs: p.pairWindowMs },
+        { key: keys.account(email), windowMs: p.accountWindowMs },
+        { key: keys.ip(ip), windowMs: p.ipWindowMs },
+      ],
+      now,
+    );
   }
 
   /** A successful login forgives that pair's failures; the account and IP caps keep counting. */
@@ -205,9 +204,12 @@ export class Throttle {
   async admitRegistration(ip: string, now: number): Promise<void> {
     const key = keys.registration(ip);
     const max = this.#policy.registrationsPerIp;
-    const before = await this.#counters.readCounter(key, now);
+    const [before = null] = await this.#counters.readCounters([key], now);
     if (before !== null && before.count >= max) throw rateLimited(before.expiresAt, now);
-    const counted = await this.#counters.recordFailure(key, this.#policy.registrationWindowMs, now);
-    if (counted.count > max) throw rateLimited(counted.expiresAt, now);
+    const [counted] = await this.#counters.recordFailures(
+      [{ key, windowMs: this.#policy.registrationWindowMs }],
+      now,
+    );
+    if (counted === undefined || counted.count > max) throw rateLimited(counted?.expiresAt ?? now, now);
   }
 }

@@ -41,8 +41,8 @@ export function composeStore({ users, sessions, counters, keys, ping, close }: S
     listRevokedSessionsSince: (since) => sessions.listRevokedSessionsSince(since),
     deleteExpiredSessions: (before) => sessions.deleteExpiredSessions(before),
 
-    recordFailure: (key, windowMs, now) => counters.recordFailure(key, windowMs, now),
-    readCounter: (key, now) => counters.readCounter(key, now),
+    recordFailures: (failures, now) => counters.recordFailures(failures, now),
+    readCounters: (keys, now) => counters.readCounters(keys, now),
     clearCounter: (key) => counters.clearCounter(key),
     deleteExpiredCounters: (before) => counters.deleteExpiredCounters(before),
 

@@ -48,32 +48,28 @@ export class CounterAttemptsInFlight implements AttemptsInFlight {
     const bucket = Math.floor(now / BUCKET_MS);
     // Ends first: each end read here is of an attempt whose start is on record already, so the starts
     // counted next include it.
-    const ends = await Promise.all(
-      limits.map(async ({ key }) => {
-        const reads = await Promise.all(
-          [bucket - 1, bucket, bucket + 1].map((b) => this.#count(ended(b, key), now)),
-        );
-        return reads.reduce((sum, count) => sum + count, 0);
-      }),
+    const ends = sums(
+      await this.#counts(
+        limits.flatMap(({ key }) => [bucket - 1, bucket, bucket + 1].map((b) => ended(b, key))),
+        now,
+      ),
+      3,
     );
-    const own = await Promise.all(
-      limits.map(({ key }) => this.#counters.recordFailure(started(bucket, key), WINDOW_MS, now)),
-    );
+    const counted = (name: (bucket: number, key: string) => string) =>
+      limits.map(({ key }) => ({ key: name(bucket, key), windowMs: WINDOW_MS }));
+    const own = await this.#counters.recordFailures(counted(started), now);
     const release = releaseOnce(() =>
-      Promise.all(
-        limits.map(({ key }) => this.#counters.recordFailure(ended(bucket, key), WINDOW_MS, now)),
-      ).then(() => {}, this.#onReleaseError),
+      this.#counters.recordFailures(counted(ended), now).then(() => {}, this.#onReleaseError),
     );
     try {
-      const flying = await Promise.all(
-        limits.map(async ({ key }, i) => {
-          const [before, after] = await Promise.all([
-            this.#count(started(bucket - 1, key), now),
-            this.#count(started(bucket + 1, key), now),
-          ]);
-          return (own[i]?.count ?? 0) + before + after - (ends[i] ?? 0);
-        }),
+      const others = sums(
+        await this.#counts(
+          limits.flatMap(({ key }) => [started(bucket - 1, key), started(bucket + 1, key)]),
+          now,
+        ),
+        2,
       );
+      const flying = limits.map((_, i) => (own[i]?.count ?? 0) + (others[i] ?? 0) - (ends[i] ?? 0));
       if (limits.every(({ limit }, i) => (flying[i] ?? 0) <= limit)) return release;
     } catch (error) {
       await release();
@@ -83,7 +79,15 @@ export class CounterAttemptsInFlight implements AttemptsInFlight {
     return null;
   }
 
-  async #count(key: string, now: number): Promise<number> {
-    return (await this.#counters.readCounter(key, now))?.count ?? 0;
+  /** The counts under `keys`, in one read. */
+  async #counts(keys: readonly string[], now: number): Promise<number[]> {
+    return (await this.#counters.readCounters(keys, now)).map((counter) => counter?.count ?? 0);
   }
+}
+
+/** The sums of each run of `size` numbers: [1, 2, 3, 4] in runs of 2 is [3, 7]. */
+function sums(numbers: readonly number[], size: number): number[] {
+  return Array.from({ length: numbers.length / size }, (_, i) =>
+    numbers.slice(i * size, (i + 1) * size).reduce((sum, n) => sum + n, 0),
+  );
 }

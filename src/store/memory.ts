@@ -4,8 +4,10 @@
  * is its atomicity. Records go in and out as copies, so no caller can change what is stored.
  */
 import { StoreError } from '../errors.js';
+import { assertDistinctKeys } from './counter-store.js';
 import { newSessionRecord } from './session-record.js';
 import type {
+  CounterFailure,
   CounterState,
   NewSession,
   NewUser,
@@ -243,19 +245,24 @@ export class MemoryStore implements Store {
     return deleted.size;
   }
 
-  async recordFailure(key: string, windowMs: number, now: number): Promise<CounterState> {
-    const counter = this.#counters.get(key);
-    const next: CounterState =
-      counter === undefined || now >= counter.expiresAt
-        ? { count: 1, windowStartedAt: now, lastAt: now, expiresAt: now + windowMs }
-        : { ...counter, count: counter.count + 1, lastAt: Math.max(counter.lastAt, now) };
-    this.#counters.set(key, next);
-    return { ...next };
+  async recordFailures(failures: readonly CounterFailure[], now: number): Promise<CounterState[]> {
+    assertDistinctKeys(failures.map(({ key }) => key));
+    return failures.map(({ key, windowMs }) => {
+      const counter = this.#counters.get(key);
+      const next: CounterState =
+        counter === undefined || now >= counter.expiresAt
+          ? { count: 1, windowStartedAt: now, lastAt: now, expiresAt: now + windowMs }
+          : { ...counter, count: counter.count + 1, lastAt: Math.max(counter.lastAt, now) };
+      this.#counters.set(key, next);
+      return { ...next };
+    });
   }
 
-  async readCounter(key: string, now: number): Promise<CounterState | null> {
-    const counter = this.#counters.get(key);
-    return counter === undefined || now >= counter.expiresAt ? null : { ...counter };
+  async readCounters(keys: readonly string[], now: number): Promise<(CounterState | null)[]> {
+    return keys.map((key) => {
+      const counter = this.#counters.get(key);
+      return counter === undefined || now >= counter.expiresAt ? null : { ...counter };
+    });
   }
 
   async clearCounter(key: string): Promise<void> {

@@ -7,7 +7,7 @@
  */
 
 export type { AttemptsInFlight, InFlightLimit, ReleaseAttempt } from './attempts-in-flight.js';
-export type { CounterState, CounterStore } from './counter-store.js';
+export type { CounterFailure, CounterState, CounterStore } from './counter-store.js';
 export type { KeyStore, SigningKeyRecord } from './key-store.js';
 export type {
   NewSession,

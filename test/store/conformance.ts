@@ -18,6 +18,7 @@ import type {
   Store,
   UserStore,
 } from '../../src/store/types.js';
+import { readCounter, recordFailure } from '../support/counters.js';
 
 const T0 = 1_700_000_000_000;
 const MINUTE = 60_000;
@@ -735,18 +736,18 @@ export function describeCounterStore(name: string, open: () => Promise<CounterSt
 
     describe('counters', () => {
       it('counts failures within a window and starts a new window once it has ended', async () => {
-        expect(await store.recordFailure('login:u1', MINUTE, T0)).toEqual({
+        expect(await recordFailure(store, 'login:u1', MINUTE, T0)).toEqual({
           count: 1,
           windowStartedAt: T0,
           lastAt: T0,
           expiresAt: T0 + MINUTE,
         });
-        await store.recordFailure('login:u1', MINUTE, T0 + 1);
+        await recordFailure(store, 'login:u1', MINUTE, T0 + 1);
         const third = { count: 3, windowStartedAt: T0, lastAt: T0 + MINUTE - 1, expiresAt: T0 + MINUTE };
-        expect(await store.recordFailure('login:u1', MINUTE, T0 + MINUTE - 1)).toEqual(third);
-        expect(await store.readCounter('login:u1', T0 + MINUTE - 1)).toEqual(third);
-        expect(await store.readCounter('login:other', T0)).toBeNull();
-        expect(await store.recordFailure('login:u1', 2 * MINUTE, T0 + MINUTE)).toEqual({
+        expect(await recordFailure(store, 'login:u1', MINUTE, T0 + MINUTE - 1)).toEqual(third);
+        expect(await readCounter(store, 'login:u1', T0 + MINUTE - 1)).toEqual(third);
+        expect(await readCounter(store, 'login:other', T0)).toBeNull();
+        expect(await recordFailure(store, 'login:u1', 2 * MINUTE, T0 + MINUTE)).toEqual({
           count: 1,
           windowStartedAt: T0 + MINUTE,
           lastAt: T0 + MINUTE,
@@ -755,33 +756,33 @@ export function describeCounterStore(name: string, open: () => Promise<CounterSt
       });
 
       it('forgets a counter once its window has ended', async () => {
-        await store.recordFailure('ip:203.0.113.7', MINUTE, T0);
-        expect(await store.readCounter('ip:203.0.113.7', T0 + MINUTE - 1)).not.toBeNull();
-        expect(await store.readCounter('ip:203.0.113.7', T0 + MINUTE)).toBeNull();
+        await recordFailure(store, 'ip:203.0.113.7', MINUTE, T0);
+        expect(await readCounter(store, 'ip:203.0.113.7', T0 + MINUTE - 1)).not.toBeNull();
+        expect(await readCounter(store, 'ip:203.0.113.7', T0 + MINUTE)).toBeNull();
       });
 
       it('clears a counter, and only that one', async () => {
-        await store.recordFailure('a', MINUTE, T0);
-        await store.recordFailure('b', MINUTE, T0);
+        await recordFailure(store, 'a', MINUTE, T0);
+        await recordFailure(store, 'b', MINUTE, T0);
         await store.clearCounter('a');
         await store.clearCounter('never-set');
-        expect(await store.readCounter('a', T0)).toBeNull();
-        expect((await store.readCounter('b', T0))?.count).toBe(1);
+        expect(await readCounter(store, 'a', T0)).toBeNull();
+        expect((await readCounter(store, 'b', T0))?.count).toBe(1);
       });
 
       it('deletes counters whose window has ended, and only those', async () => {
-        await store.recordFailure('old', MINUTE, T0);
-        await store.recordFailure('new', MINUTE, T0 + MINUTE);
+        await recordFailure(store, 'old', MINUTE, T0);
+        await recordFailure(store, 'new', MINUTE, T0 + MINUTE);
         expect(await store.deleteExpiredCounters(T0 + MINUTE)).toBe(0);
         expect(await store.deleteExpiredCounters(T0 + MINUTE + 1)).toBe(1);
-        expect(await store.readCounter('new', T0 + MINUTE)).not.toBeNull();
-        await store.recordFailure('old', MINUTE, T0 + 2 * MINUTE);
-        expect((await store.readCounter('old', T0 + 2 * MINUTE))?.count).toBe(1);
+        expect(await readCounter(store, 'new', T0 + MINUTE)).not.toBeNull();
+        await recordFailure(store, 'old', MINUTE, T0 + 2 * MINUTE);
+        expect((await readCounter(store, 'old', T0 + 2 * MINUTE))?.count).toBe(1);
       });
 
       it('loses no failure to concurrency, and keeps the latest failure time', async () => {
-        await Promise.all(Array.from({ length: 20 }, (_, i) => store.recordFailure('k', MINUTE, T0 + i)));
-        const counter = await store.readCounter('k', T0 + 20);
+        await Promise.all(Array.from({ length: 20 }, (_, i) => recordFailure(store, 'k', MINUTE, T0 + i)));
+        const counter = await readCounter(store, 'k', T0 + 20);
         expect(counter).toMatchObject({ count: 20, lastAt: T0 + 19 });
         // With many connections the failures commit in any order: the window starts at whichever was first.
         const start = counter?.windowStartedAt ?? Number.NaN;
@@ -791,13 +792,79 @@ export function describeCounterStore(name: string, open: () => Promise<CounterSt
       });
     });
 
+    describe('counters in batches', () => {
+      it('reads several counters at once, in the order asked, null where none or ended', async () => {
+        await recordFailure(store, 'b', MINUTE, T0);
+        await recordFailure(store, 'b', MINUTE, T0 + 1);
+        await recordFailure(store, 'short', 10, T0);
+        await recordFailure(store, 'a', MINUTE, T0 + 2);
+        const [a, none, b, short] = await store.readCounters(['a', 'none', 'b', 'short'], T0 + 10);
+        expect(a).toEqual({ count: 1, windowStartedAt: T0 + 2, lastAt: T0 + 2, expiresAt: T0 + 2 + MINUTE });
+        expect(none).toBeNull();
+        expect(b).toMatchObject({ count: 2, windowStartedAt: T0, lastAt: T0 + 1 });
+        expect(short).toBeNull();
+        expect(await store.readCounters([], T0)).toEqual([]);
+      });
+
+      it('counts a batch of failures, each in its own window, answering in the order given', async () => {
+        await recordFailure(store, 'z', MINUTE, T0);
+        await recordFailure(store, 'ended', 10, T0);
+        const counted = await store.recordFailures(
+          [
+            { key: 'z', windowMs: MINUTE },
+            { key: 'new', windowMs: 2 * MINUTE },
+            { key: 'ended', windowMs: MINUTE },
+          ],
+          T0 + 10,
+        );
+        expect(counted).toEqual([
+          { count: 2, windowStartedAt: T0, lastAt: T0 + 10, expiresAt: T0 + MINUTE },
+          { count: 1, windowStartedAt: T0 + 10, lastAt: T0 + 10, expiresAt: T0 + 10 + 2 * MINUTE },
+          { count: 1, windowStartedAt: T0 + 10, lastAt: T0 + 10, expiresAt: T0 + 10 + MINUTE },
+        ]);
+        expect(await store.readCounters(['ended', 'new', 'z'], T0 + 10)).toEqual([
+          counted[2],
+          counted[1],
+          counted[0],
+        ]);
+        expect(await store.recordFailures([], T0)).toEqual([]);
+      });
+
+      it('refuses a batch that names a key twice, and counts nothing of it', async () => {
+        const twice = store.recordFailures(
+          [
+            { key: 'a', windowMs: MINUTE },
+            { key: 'a', windowMs: MINUTE },
+          ],
+          T0,
+        );
+        await expect(twice).rejects.toThrow('names a key twice');
+        expect(await store.readCounters(['a'], T0)).toEqual([null]);
+      });
+
+      it('loses no failure when batches sharing keys, in any order, run at once', async () => {
+        const keys = ['k1', 'k2', 'k3'];
+        await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            // Each batch names the keys in an order of its own: no order may deadlock another.
+            store.recordFailures(
+              [...keys.slice(i % 3), ...keys.slice(0, i % 3)].map((key) => ({ key, windowMs: MINUTE })),
+              T0 + i,
+            ),
+          ),
+        );
+        const counters = await store.readCounters(keys, T0 + 20);
+        for (const counter of counters) expect(counter).toMatchObject({ count: 20, lastAt: T0 + 19 });
+      });
+    });
+
     describe('copies', () => {
       it('keeps stored counters out of reach of what callers hold', async () => {
-        const counter = await store.recordFailure('k', MINUTE, T0);
+        const counter = await recordFailure(store, 'k', MINUTE, T0);
         counter.count = 100;
-        const read = await store.readCounter('k', T0);
+        const read = await readCounter(store, 'k', T0);
         if (read !== null) read.expiresAt = 0;
-        expect(await store.readCounter('k', T0)).toMatchObject({ count: 1, expiresAt: T0 + MINUTE });
+        expect(await readCounter(store, 'k', T0)).toMatchObject({ count: 1, expiresAt: T0 + MINUTE });
       });
     });
   });

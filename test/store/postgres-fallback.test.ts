@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPostgresStore } from '../../src/store/open.js';
+import { readCounter, recordFailure } from '../support/counters.js';
 import { freePort } from '../support/ports.js';
 import { type PostgresTarget, resolvePostgresTarget } from '../support/postgres.js';
 
@@ -48,12 +49,12 @@ describe('PostgreSQL tests without a server', () => {
       const roles = Array.from({ length: 20 }, (_, i) => `role-${String(i).padStart(2, '0')}`);
       const [added] = await Promise.all([
         Promise.all([...roles, ...roles].map((role) => a.addUserRole('u1', role))),
-        Promise.all(roles.map((_, i) => b.recordFailure('k', 60_000, T0 + i))),
+        Promise.all(roles.map((_, i) => recordFailure(b, 'k', 60_000, T0 + i))),
       ]);
       expect(added.filter((result) => result === true)).toHaveLength(20);
       expect((await a.findUserById('u1'))?.roles).toEqual(roles);
-      expect((await b.readCounter('k', T0))?.count).toBe(20);
-      expect(await a.readCounter('k', T0)).toBeNull();
+      expect((await readCounter(b, 'k', T0))?.count).toBe(20);
+      expect(await readCounter(a, 'k', T0)).toBeNull();
 
       await a.createSession(
         {

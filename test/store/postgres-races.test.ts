@@ -12,6 +12,7 @@ import { decideRefresh } from '../../src/auth/sessions.js';
 import { openPostgresStore } from '../../src/store/open.js';
 import { openPostgresDatabase, withPostgresTransaction } from '../../src/store/sql/postgres.js';
 import type { SessionRecord, Store } from '../../src/store/types.js';
+import { readCounter, recordFailure } from '../support/counters.js';
 import { postgresTarget, type TestDatabase } from '../support/postgres.js';
 import { newSession } from './conformance.js';
 
@@ -200,12 +201,12 @@ describe('two instances on one PostgreSQL database', () => {
   });
 
   it('counts every failure recorded from both instances at once', async () => {
-    await race([a, b], 30, (store, i) => store.recordFailure('login:u1', MINUTE, T0 + i));
-    const counter = await a.readCounter('login:u1', T0 + 30);
+    await race([a, b], 30, (store, i) => recordFailure(store, 'login:u1', MINUTE, T0 + i));
+    const counter = await readCounter(a, 'login:u1', T0 + 30);
     // The window starts with whichever failure committed first; the latest failure time is kept.
     expect(counter).toMatchObject({ count: 30, lastAt: T0 + 29 });
     expect(counter?.expiresAt).toBe((counter?.windowStartedAt ?? Number.NaN) + MINUTE);
-    expect(await b.readCounter('login:u1', T0 + 30)).toEqual(counter);
+    expect(await readCounter(b, 'login:u1', T0 + 30)).toEqual(counter);
   });
 });
 

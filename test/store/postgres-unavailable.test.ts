@@ -10,6 +10,7 @@ import { StoreError } from '../../src/errors.js';
 import { openPostgresStore } from '../../src/store/open.js';
 import type { Store } from '../../src/store/types.js';
 import { createTestApp, SAME_ORIGIN } from '../support/app.js';
+import { recordFailure } from '../support/counters.js';
 import { postgresTarget, type TestDatabase } from '../support/postgres.js';
 
 const T0 = 1_700_000_000_000;
@@ -103,7 +104,7 @@ describe.runIf(target.kind === 'server')('a PostgreSQL that goes away', () => {
         /^(PostgreSQL cannot serve the query|cannot connect to PostgreSQL): /,
       );
     }
-    const write = await failure(store.recordFailure('k', 60_000, T0));
+    const write = await failure(recordFailure(store, 'k', 60_000, T0));
     expect(write).toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
 
     await proxy.listen();

@@ -9,6 +9,7 @@ import { MemoryStore } from '../../src/store/memory.js';
 import type { FanOutMessage, FanOutPublisher } from '../../src/store/redis/fan-out.js';
 import { publishingChanges } from '../../src/store/redis/publishing-store.js';
 import type { SigningKeyRecord, Store } from '../../src/store/types.js';
+import { recordFailure } from '../support/counters.js';
 import { describeStoreConformance, newSession } from './conformance.js';
 
 const T0 = 1_700_000_000_000;
@@ -96,7 +97,7 @@ describe('publishingChanges', () => {
     const { store, messages } = await publishing();
     await store.setUserDisabled('u1', T0 + 1);
     await store.addUserRole('u1', 'admin');
-    await store.recordFailure('k', 1000, T0);
+    await recordFailure(store, 'k', 1000, T0);
     await store.ensureSecret('s', 'v');
     expect(messages).toEqual([]);
   });

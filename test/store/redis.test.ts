@@ -26,8 +26,8 @@ describe.skipIf(!redis.available)('Redis', () => {
     const connection = await connect();
     const counters = new RedisCounterStore(connection);
     return {
-      recordFailure: (key, windowMs, now) => counters.recordFailure(key, windowMs, now),
-      readCounter: (key, now) => counters.readCounter(key, now),
+      recordFailures: (failures, now) => counters.recordFailures(failures, now),
+      readCounters: (keys, now) => counters.readCounters(keys, now),
       clearCounter: (key) => counters.clearCounter(key),
       deleteExpiredCounters: (before) => counters.deleteExpiredCounters(before),
       close: () => connection.close(),

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { readCounter, recordFailure } from '../support/counters.js';
 
 const flushes = vi.hoisted(() => ({
   /** Paths flushed, in order. */
@@ -103,12 +104,12 @@ describe('SQLite group commit', () => {
     try {
       await store.createUser({ id: 'u1', email: 'u1@example.com', passwordHash: 'phc', createdAt: T0 });
       flushes.paths.length = 0;
-      const writes = Array.from({ length: 50 }, (_, i) => store.recordFailure(`login:${i}`, 60_000, T0 + i));
+      const writes = Array.from({ length: 50 }, (_, i) => recordFailure(store, `login:${i}`, 60_000, T0 + i));
       await Promise.all(writes);
       expect(flushes.paths.length).toBeGreaterThanOrEqual(1);
       // One flush for the first commit, one for all that came while it ran: never one per write.
       expect(flushes.paths.length).toBeLessThanOrEqual(3);
-      for (let i = 0; i < 50; i++) expect(await store.readCounter(`login:${i}`, T0)).not.toBeNull();
+      for (let i = 0; i < 50; i++) expect(await readCounter(store, `login:${i}`, T0)).not.toBeNull();
     } finally {
       await store.close();
     }
@@ -121,7 +122,7 @@ describe('SQLite group commit', () => {
     flushes.closed.length = 0;
     flushes.paths.length = 0;
     const store = await openSQLiteStore(path);
-    for (let i = 0; i < 5; i++) await store.recordFailure(`login:${i}`, 60_000, T0 + i);
+    for (let i = 0; i < 5; i++) await recordFailure(store, `login:${i}`, 60_000, T0 + i);
     expect(flushes.paths.filter((flushed) => flushed === wal).length).toBeGreaterThanOrEqual(6);
     expect(flushes.opened.filter((opened) => opened === wal)).toEqual([wal]);
     expect(flushes.closed).not.toContain(wal);
@@ -151,14 +152,14 @@ describe('SQLite group commit', () => {
     try {
       await store.createUser({ id: 'u1', email: 'u1@example.com', passwordHash: 'phc', createdAt: T0 });
       flushes.failNext = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
-      await expect(store.recordFailure('login:a', 60_000, T0)).rejects.toThrow('EIO');
+      await expect(recordFailure(store, 'login:a', 60_000, T0)).rejects.toThrow('EIO');
       // The disk answers again, but what the failed flush held may be gone: nothing more is taken.
-      await expect(store.recordFailure('login:b', 60_000, T0)).rejects.toMatchObject({
+      await expect(recordFailure(store, 'login:b', 60_000, T0)).rejects.toMatchObject({
         code: 'ERR_STORE_UNAVAILABLE',
       });
       await expect(store.ping()).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
       expect(await store.findUserById('u1')).not.toBeNull();
-      expect(await store.readCounter('login:b', T0)).toBeNull();
+      expect(await readCounter(store, 'login:b', T0)).toBeNull();
     } finally {
       flushes.failNext = null;
       await store.close();
@@ -166,8 +167,8 @@ describe('SQLite group commit', () => {
     const restarted = await openSQLiteStore(path);
     try {
       await restarted.ping();
-      await restarted.recordFailure('login:b', 60_000, T0);
-      expect(await restarted.readCounter('login:b', T0)).not.toBeNull();
+      await recordFailure(restarted, 'login:b', 60_000, T0);
+      expect(await readCounter(restarted, 'login:b', T0)).not.toBeNull();
     } finally {
       await restarted.close();
     }

@@ -3,7 +3,8 @@
  * `CounterState`, the conformance suite's counters section): a hash per counter, changed by one Lua
  * script so concurrent failures never lose a count, and expiring with its window.
  */
-import type { CounterState, CounterStore } from '../types.js';
+import { assertDistinctKeys } from '../counter-store.js';
+import type { CounterFailure, CounterState, CounterStore } from '../types.js';
 import type { RedisConnection } from './connection.js';
 
 /** KEYS[1] the counter; ARGV now, window end if a new window starts. Returns count, start, last, end. */
@@ -61,23 +62,31 @@ export class RedisCounterStore implements CounterStore {
     return `${this.#redis.prefix}counter:${key}`;
   }
 
-  async recordFailure(key: string, windowMs: number, now: number): Promise<CounterState> {
-    const reply = await this.#redis.run((client) =>
-      (client as unknown as CounterClient).latchkeyRecordFailure(
-        this.#key(key),
-        String(now),
-        String(now + windowMs),
-      ),
-    );
-    return toCounterState(reply);
+  /** One round trip: the script once per counter, pipelined. */
+  async recordFailures(failures: readonly CounterFailure[], now: number): Promise<CounterState[]> {
+    assertDistinctKeys(failures.map(({ key }) => key));
+    if (failures.length === 0) return [];
+    const replies = await this.#redis.run((client) => {
+      const pipeline = client.pipeline() as unknown as CounterPipeline;
+      for (const { key, windowMs } of failures) {
+        pipeline.latchkeyRecordFailure(this.#key(key), String(now), String(now + windowMs));
+      }
+      return pipeline.exec();
+    });
+    return answersOf(replies, failures.length).map(toCounterState);
   }
 
-  async readCounter(key: string, now: number): Promise<CounterState | null> {
-    const reply = await this.#redis.run((client) =>
-      client.hmget(this.#key(key), 'count', 'start', 'last', 'end'),
-    );
-    if (reply[0] === null || Number(reply[3]) <= now) return null;
-    return toCounterState(reply);
+  async readCounters(keys: readonly string[], now: number): Promise<(CounterState | null)[]> {
+    if (keys.length === 0) return [];
+    const replies = await this.#redis.run((client) => {
+      const pipeline = client.pipeline();
+      for (const key of keys) pipeline.hmget(this.#key(key), 'count', 'start', 'last', 'end');
+      return pipeline.exec();
+    });
+    return answersOf(replies, keys.length).map((answer) => {
+      const reply = answer as (string | null)[];
+      return reply[0] === null || Number(reply[3]) <= now ? null : toCounterState(reply);
+    });
   }
 
   async clearCounter(key: string): Promise<void> {
@@ -109,7 +118,22 @@ export class RedisCounterStore implements CounterStore {
   }
 }
 
+/** A pipeline's answers, one per command; the first command's error, if one failed, is the batch's. */
+function answersOf(replies: [Error | null, unknown][] | null, expected: number): unknown[] {
+  if (replies === null || replies.length !== expected) {
+    throw new Error(`a Redis pipeline of ${expected} commands answered ${replies?.length ?? 'nothing'}`);
+  }
+  return replies.map(([error, reply]) => {
+    if (error !== null) throw error;
+    return reply;
+  });
+}
+
+interface CounterPipeline {
+  latchkeyRecordFailure(key: string, now: string, end: string): CounterPipeline;
+  exec(): Promise<[Error | null, unknown][] | null>;
+}
+
 interface CounterClient {
-  latchkeyRecordFailure(key: string, now: string, end: string): Promise<unknown>;
   latchkeyDeleteEnded(key: string, before: string): Promise<number>;
 }

@@ -6,7 +6,7 @@
  * larger, since Redis missed what was counted while it was away.
  */
 import type { AttemptsInFlight, InFlightLimit, ReleaseAttempt } from '../attempts-in-flight.js';
-import type { CounterState, CounterStore } from '../types.js';
+import type { CounterFailure, CounterState, CounterStore } from '../types.js';
 import type { RedisConnection } from './connection.js';
 
 function larger(a: CounterState | null, b: CounterState | null): CounterState | null {
@@ -29,25 +29,26 @@ export class FailoverCounterStore implements CounterStore {
     this.#recoveryMs = recoveryMs;
   }
 
-  async recordFailure(key: string, windowMs: number, now: number): Promise<CounterState> {
+  async recordFailures(failures: readonly CounterFailure[], now: number): Promise<CounterState[]> {
     const [stored, fast] = await Promise.all([
-      this.#store.recordFailure(key, windowMs, now),
-      this.#redis.available ? this.#fast.recordFailure(key, windowMs, now).catch(() => null) : null,
+      this.#store.recordFailures(failures, now),
+      this.#redis.available ? this.#fast.recordFailures(failures, now).catch(() => null) : null,
     ]);
-    return larger(stored, fast) ?? stored;
+    return stored.map((counter, i) => larger(counter, fast?.[i] ?? null) ?? counter);
   }
 
-  async readCounter(key: string, now: number): Promise<CounterState | null> {
-    if (!this.#redis.available) return this.#store.readCounter(key, now);
-    let fast: CounterState | null;
+  async readCounters(keys: readonly string[], now: number): Promise<(CounterState | null)[]> {
+    if (!this.#redis.available) return this.#store.readCounters(keys, now);
+    let fast: (CounterState | null)[];
     try {
-      fast = await this.#fast.readCounter(key, now);
+      fast = await this.#fast.readCounters(keys, now);
     } catch {
-      return this.#store.readCounter(key, now);
+      return this.#store.readCounters(keys, now);
     }
     const returnedAt = this.#redis.returnedAt;
     if (returnedAt !== null && now - returnedAt < this.#recoveryMs) {
-      return larger(fast, await this.#store.readCounter(key, now));
+      const stored = await this.#store.readCounters(keys, now);
+      return fast.map((counter, i) => larger(counter, stored[i] ?? null));
     }
     return fast;
   }

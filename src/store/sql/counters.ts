@@ -1,91 +1,170 @@
 /** The counters part of the SQL store (see sql-store.ts). */
 import type { Kysely } from 'kysely';
-import type { CounterState, CounterStore } from '../counter-store.js';
+import {
+  assertDistinctKeys,
+  type CounterFailure,
+  type CounterState,
+  type CounterStore,
+} from '../counter-store.js';
 import { prepareQuery } from './prepared-query.js';
 import { toCounterState } from './rows.js';
 import { COUNTER_COLUMNS, type Database } from './schema.js';
 import type { ReadQuery, WriteStrategy, WriteTransaction } from './write-transaction.js';
 
-/**
- * The counters' statements, compiled once (prepared-query.ts): a login reads its three counters at least
- * twice, and across instances counts itself in flight through them, so they run on every login.
- */
+/** `key` of the failures' counters, set when their window ended before the failure (`excluded`). */
 function prepareCounterQueries(db: Kysely<Database>) {
   return {
-    byKey: prepareQuery(['key'], ({ key }) =>
-      db.selectFrom('counters').select(COUNTER_COLUMNS).where('key', '=', key),
-    ),
+    /** The counters under `size` keys. */
+    byKeys: (size: number) => {
+      const names = indexed('key', size);
+      return prepareQuery(names, (markers) =>
+        db
+          .selectFrom('counters')
+          .select(COUNTER_COLUMNS)
+          .where(
+            'key',
+            'in',
+            names.map((name) => markers[name] as never),
+          ),
+      );
+    },
     // One statement, so concurrent failures never lose a count. `excluded` is the row that would have
     // been inserted: a fresh window starting now.
-    recordFailure: prepareQuery(['key', 'now', 'expiresAt'], ({ key, now, expiresAt }) =>
-      db
-        .insertInto('counters')
-        .values({ key, count: 1, window_started_at: now, last_at: now, expires_at: expiresAt })
-        .onConflict((conflict) =>
-          conflict.column('key').doUpdateSet((eb) => {
-            const ended = eb('counters.expires_at', '<=', eb.ref('excluded.last_at'));
-            return {
-              count: eb
-                .case()
-                .when(ended)
-                .then(eb.ref('excluded.count'))
-                .else(eb('counters.count', '+', 1))
-                .end(),
-              window_started_at: eb
-                .case()
-                .when(ended)
-                .then(eb.ref('excluded.window_started_at'))
-                .else(eb.ref('counters.window_started_at'))
-                .end(),
-              expires_at: eb
-                .case()
-                .when(ended)
-                .then(eb.ref('excluded.expires_at'))
-                .else(eb.ref('counters.expires_at'))
-                .end(),
-              // The later of the two: concurrent failures (other connections, other instances) commit
-              // in any order. CASE rather than max()/greatest(), which SQLite and PostgreSQL spell
-              // differently.
-              last_at: eb
-                .case()
-                .when(eb('counters.last_at', '>', eb.ref('excluded.last_at')))
-                .then(eb.ref('counters.last_at'))
-                .else(eb.ref('excluded.last_at'))
-                .end(),
-            };
-          }),
-        )
-        .returning(COUNTER_COLUMNS),
-    ),
+    recordFailures: (size: number) => {
+      const keys = indexed('key', size);
+      const ends = indexed('expiresAt', size);
+      return prepareQuery([...keys, ...ends, 'now'], (markers) =>
+        db
+          .insertInto('counters')
+          .values(
+            keys.map((key, i) => ({
+              key: markers[key] as never,
+              count: 1,
+              window_started_at: markers.now as never,
+              last_at: markers.now as never,
+              expires_at: markers[ends[i] as string] as never,
+            })),
+          )
+          .onConflict((conflict) =>
+            conflict.column('key').doUpdateSet((eb) => {
+              const ended = eb('counters.expires_at', '<=', eb.ref('excluded.last_at'));
+              return {
+                count: eb
+                  .case()
+                  .when(ended)
+                  .then(eb.ref('excluded.count'))
+                  .else(eb('counters.count', '+', 1))
+                  .end(),
+                window_started_at: eb
+                  .case()
+                  .when(ended)
+                  .then(eb.ref('excluded.window_started_at'))
+                  .else(eb.ref('counters.window_started_at'))
+                  .end(),
+                expires_at: eb
+                  .case()
+                  .when(ended)
+                  .then(eb.ref('excluded.expires_at'))
+                  .else(eb.ref('counters.expires_at'))
+                  .end(),
+                // The later of the two: concurrent failures (other connections, other instances)
+                // commit in any order. CASE rather than max()/greatest(), which SQLite and PostgreSQL
+                // spell differently.
+                last_at: eb
+                  .case()
+                  .when(eb('counters.last_at', '>', eb.ref('excluded.last_at')))
+                  .then(eb.ref('counters.last_at'))
+                  .else(eb.ref('excluded.last_at'))
+                  .end(),
+              };
+            }),
+          )
+          .returning(COUNTER_COLUMNS),
+      );
+    },
     clear: prepareQuery(['key'], ({ key }) => db.deleteFrom('counters').where('key', '=', key)),
   };
+}
+
+/** `name0`, `name1`, … : one parameter name for each of `size` values. */
+function indexed(name: string, size: number): string[] {
+  return Array.from({ length: size }, (_, i) => `${name}${i}`);
+}
+
+/**
+ * Each batch size's statements, compiled the first time that size is asked for (prepared-query.ts): a
+ * login asks for the same few sizes every time (its 3 counters; 9 and 6 when counting itself in flight).
+ */
+class BySize<Query> {
+  readonly #build: (size: number) => Query;
+  readonly #queries = new Map<number, Query>();
+
+  constructor(build: (size: number) => Query) {
+    this.#build = build;
+  }
+
+  of(size: number): Query {
+    let query = this.#queries.get(size);
+    if (query === undefined) {
+      query = this.#build(size);
+      this.#queries.set(size, query);
+    }
+    return query;
+  }
 }
 
 export class SQLCounterStore implements CounterStore {
   readonly #write: WriteTransaction;
   readonly #read: ReadQuery;
-  readonly #queries: ReturnType<typeof prepareCounterQueries>;
+  readonly #byKeys: BySize<ReturnType<ReturnType<typeof prepareCounterQueries>['byKeys']>>;
+  readonly #recordFailures: BySize<ReturnType<ReturnType<typeof prepareCounterQueries>['recordFailures']>>;
+  readonly #clear: ReturnType<typeof prepareCounterQueries>['clear'];
 
   constructor(db: Kysely<Database>, { write, read }: WriteStrategy) {
     this.#write = write;
     this.#read = read;
-    this.#queries = prepareCounterQueries(db);
+    const queries = prepareCounterQueries(db);
+    this.#byKeys = new BySize(queries.byKeys);
+    this.#recordFailures = new BySize(queries.recordFailures);
+    this.#clear = queries.clear;
   }
 
-  async recordFailure(key: string, windowMs: number, now: number): Promise<CounterState> {
-    const query = this.#queries.recordFailure({ key, now, expiresAt: now + windowMs });
-    const row = await this.#write(async (trx) => (await trx.executeQuery(query)).rows[0]);
-    if (row === undefined) throw new Error('counter upsert returned no row');
-    return toCounterState(row);
+  async recordFailures(failures: readonly CounterFailure[], now: number): Promise<CounterState[]> {
+    const keys = failures.map(({ key }) => key);
+    assertDistinctKeys(keys);
+    if (failures.length === 0) return [];
+    const values: Record<string, unknown> = { now };
+    // In key order: two batches sharing keys then lock their rows in the same order, so on PostgreSQL
+    // neither can wait for a row the other holds while holding one it waits for.
+    const ordered = [...failures].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    ordered.forEach(({ key, windowMs }, i) => {
+      values[`key${i}`] = key;
+      values[`expiresAt${i}`] = now + windowMs;
+    });
+    const query = this.#recordFailures.of(failures.length)(values);
+    const rows = await this.#write(async (trx) => (await trx.executeQuery(query)).rows);
+    // RETURNING lists the rows in no promised order.
+    const byKey = new Map(rows.map((row) => [row.key, row]));
+    return keys.map((key) => {
+      const row = byKey.get(key);
+      if (row === undefined) throw new Error(`counter upsert returned no row for ${key}`);
+      return toCounterState(row);
+    });
   }
 
-  async readCounter(key: string, now: number): Promise<CounterState | null> {
-    const [row] = await this.#read(this.#queries.byKey({ key }));
-    return row === undefined || now >= row.expires_at ? null : toCounterState(row);
+  async readCounters(keys: readonly string[], now: number): Promise<(CounterState | null)[]> {
+    if (keys.length === 0) return [];
+    const values = Object.fromEntries(keys.map((key, i) => [`key${i}`, key]));
+    const rows = await this.#read(this.#byKeys.of(keys.length)(values));
+    const byKey = new Map(rows.map((row) => [row.key, row]));
+    return keys.map((key) => {
+      const row = byKey.get(key);
+      return row === undefined || now >= row.expires_at ? null : toCounterState(row);
+    });
   }
 
   async clearCounter(key: string): Promise<void> {
-    const query = this.#queries.clear({ key });
+    const query = this.#clear({ key });
     await this.#write((trx) => trx.executeQuery(query));
   }
 

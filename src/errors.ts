@@ -68,6 +68,7 @@ export const STORE_ERROR_CODES = [
   'ERR_STORE_AUTH_FAILED',
   'ERR_STORE_DATABASE_MISSING',
   'ERR_STORE_PERMISSION_DENIED',
+  'ERR_STORE_SCHEMA_OUTDATED',
 ] as const;
 
 export type JOSEErrorCode = (typeof JOSE_ERROR_CODES)[number];

@@ -54,6 +54,13 @@ export class CLIError extends Error {
 
 export const usageError = (message: string) => new CLIError(message, 2);
 
+/**
+ * How a command opens the database. `existing`: only one a server of this version made; a missing
+ * database (a mistyped LATCHKEY_DATA_DIR, say) or an older schema is refused, and nothing is created
+ * or migrated. `create`: created or migrated as a server start would (`users add`, `migrate`).
+ */
+export type Opening = 'existing' | 'create';
+
 export class CLIContext {
   readonly io: CLIIO;
   readonly options: CLIOptions;
@@ -89,9 +96,14 @@ export class CLIContext {
   }
 
   /** The console's side of the domain, on the configured store: every change a command makes goes here. */
-  async withAdmin<T>(work: (admin: AdminService, config: ServerConfig) => Promise<T>): Promise<T> {
-    return this.withStore((store, config) =>
-      work(new AdminService({ store, passwords: this.passwordHasher(), now: this.now }), config),
+  async withAdmin<T>(
+    work: (admin: AdminService, config: ServerConfig) => Promise<T>,
+    opening: Opening = 'existing',
+  ): Promise<T> {
+    return this.withStore(
+      (store, config) =>
+        work(new AdminService({ store, passwords: this.passwordHasher(), now: this.now }), config),
+      opening,
     );
   }
 
@@ -99,15 +111,21 @@ export class CLIContext {
    * The configured store, for commands that may change it: what they change is published as a
    * server's own changes are (REDIS_URL), so running servers learn of it at once.
    */
-  async withStore<T>(work: (store: Store, config: ServerConfig) => Promise<T>): Promise<T> {
+  async withStore<T>(
+    work: (store: Store, config: ServerConfig) => Promise<T>,
+    opening: Opening = 'existing',
+  ): Promise<T> {
     return this.#withFanOut((fanOut) =>
-      this.#withOpenStore((store, config) => work(publishingChanges(store, fanOut), config)),
+      this.#withOpenStore((store, config) => work(publishingChanges(store, fanOut), config), opening),
     );
   }
 
-  async #withOpenStore<T>(work: (store: Store, config: ServerConfig) => Promise<T>): Promise<T> {
+  async #withOpenStore<T>(
+    work: (store: Store, config: ServerConfig) => Promise<T>,
+    opening: Opening,
+  ): Promise<T> {
     const config = this.config();
-    const store = await openStore(config.database);
+    const store = await openStore(config.database, { existing: opening === 'existing' });
     try {
       return await work(store, config);
     } finally {
@@ -139,12 +157,13 @@ export class CLIContext {
       });
       await keys.reload();
       return work(keys, store, config);
-    });
+    }, 'existing');
   }
 
   /**
    * A runtime like the server's, for the commands that need its signing keys: same key policy, and
-   * keys maintained (created when missing, expired ones removed) exactly as a server start would.
+   * keys maintained (created when missing, expired ones removed) exactly as a server start would, on
+   * a database that exists already.
    */
   async withRuntime<T>(work: (runtime: Runtime) => Promise<T>): Promise<T> {
     // The CLI's environment may differ from the servers': it never changes their algorithm, and it
@@ -156,13 +175,16 @@ export class CLIContext {
       matchStoredSealing: true,
     };
     if (this.options.argon2 !== undefined) options.argon2 = this.options.argon2;
-    return this.#withFanOut(async (fanOut) => {
-      const runtime = await createRuntime(this.config(), { ...options, fanOut });
-      try {
-        return await work(runtime);
-      } finally {
-        await runtime.close();
-      }
-    });
+    return this.#withFanOut((fanOut) =>
+      // The runtime maintains the keys of a database that exists; it creates none.
+      this.#withOpenStore(async (store, config) => {
+        const runtime = await createRuntime(config, { ...options, fanOut, store });
+        try {
+          return await work(runtime);
+        } finally {
+          await runtime.close();
+        }
+      }, 'existing'),
+    );
   }
 }

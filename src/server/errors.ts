@@ -67,6 +67,7 @@ const TABLE: Readonly<Record<LatchkeyErrorCode, Mapping>> = {
   ERR_STORE_AUTH_FAILED: { status: 503, error: 'unavailable', exposeMessage: false },
   ERR_STORE_DATABASE_MISSING: { status: 503, error: 'unavailable', exposeMessage: false },
   ERR_STORE_PERMISSION_DENIED: { status: 503, error: 'unavailable', exposeMessage: false },
+  ERR_STORE_SCHEMA_OUTDATED: { status: 503, error: 'unavailable', exposeMessage: false },
 };
 
 const FIXED_MESSAGES: Readonly<Partial<Record<WireErrorCode, string>>> = {

@@ -26,7 +26,7 @@ export async function openPostgresStore(url: string, options: PostgresOptions = 
   });
 }
 
-/** What a server asks of its store beyond the configuration (the CLI asks nothing). */
+/** What a server (checkpoints) or a command that only reads (`existing`) asks beyond the configuration. */
 export type StoreOptions = SQLiteOptions;
 
 export async function openStore(database: DatabaseConfig, options: StoreOptions = {}): Promise<Store> {
@@ -37,6 +37,7 @@ export async function openStore(database: DatabaseConfig, options: StoreOptions 
       return openPostgresStore(database.url, {
         poolSize: database.poolSize,
         statementTimeoutMs: database.statementTimeoutMs,
+        ...(options.existing === undefined ? {} : { existing: options.existing }),
       });
   }
 }

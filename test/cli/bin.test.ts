@@ -33,6 +33,7 @@ describe('bin/latchkey.js', () => {
     // keep the process alive until it is closed, not leave a top-level await unsettled (exit 13).
     const db = await createTestDatabase();
     try {
+      await db.run(['migrate']);
       const { stdout, stderr } = await promisify(execFile)(BIN, ['keys', 'rotate'], {
         env: { ...process.env, ...db.env },
         timeout: 20_000,

@@ -1,11 +1,15 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildProgram } from '../../src/cli/main.js';
 import { loadConfig } from '../../src/server/config.js';
 import { createRuntime } from '../../src/server/runtime.js';
 import { FAST_ARGON2 } from '../support/app.js';
-import { CLIENT, createTestDatabase, PASSWORD, type TestDatabase } from './run-cli.js';
+import { CLIENT, createTestDatabase, PASSWORD, runCLI, type TestDatabase } from './run-cli.js';
 
 let db: TestDatabase;
 beforeEach(async () => {
@@ -239,6 +243,70 @@ describe('read-only commands', () => {
         .update(await readFile(file))
         .digest('hex'),
     ).toBe(before);
+  });
+});
+
+describe('commands on a database that is not there', () => {
+  /** Every command but `migrate` and `users add`, which create the database as a server start does. */
+  const COMMANDS = [
+    ['users', 'list'],
+    ['users', 'disable', 'ann@example.com'],
+    ['users', 'roles', 'ann@example.com'],
+    ['users', 'roles', 'ann@example.com', 'add', 'admin'],
+    ['sessions', 'revoke', '--user', 'ann@example.com'],
+    ['keys', 'list'],
+    ['keys', 'rotate'],
+    ['keys', 'revoke', 'kid'],
+    ['keys', 'reseal'],
+    ['token', 'inspect', 'eyJhbGciOiJFUzI1NiJ9.e30.c2ln'],
+  ];
+
+  it('refuse a missing database (a mistyped data dir) and create nothing', async () => {
+    const missing = join(await mkdtemp(join(tmpdir(), 'latchkey-missing-')), 'no', 'such');
+    const env = { DATABASE_URL: `sqlite:${join(missing, 'latchkey.sqlite')}` };
+    try {
+      for (const args of COMMANDS) {
+        const result = await runCLI(args, env);
+        expect(result, args.join(' ')).toEqual({
+          code: 1,
+          stdout: '',
+          stderr:
+            `latchkey: ${join(missing, 'latchkey.sqlite')} holds no Latchkey database: start the server ` +
+            'or run `latchkey migrate` to create one\n',
+        });
+        expect(existsSync(join(missing, '..')), args.join(' ')).toBe(false);
+      }
+    } finally {
+      await rm(join(missing, '../..'), { recursive: true, force: true });
+    }
+  });
+
+  it('refuse a schema older than theirs, change nothing, and work once it is migrated', async () => {
+    const file = db.env.DATABASE_URL?.replace(/^sqlite:/, '') ?? '';
+    // The schema of the version before roles: its last migration undone, table and record.
+    const raw = new BetterSqlite3(file);
+    raw.exec("DROP TABLE user_roles; DELETE FROM kysely_migration WHERE name = '0003_user_roles'");
+    raw.close();
+    const before = createHash('sha256')
+      .update(await readFile(file))
+      .digest('hex');
+    for (const args of COMMANDS) {
+      const result = await db.run(args);
+      expect(result, args.join(' ')).toEqual({
+        code: 1,
+        stdout: '',
+        stderr:
+          `latchkey: ${file} lacks migration 0003_user_roles: start the server of this version or run ` +
+          '`latchkey migrate` first\n',
+      });
+    }
+    expect(
+      createHash('sha256')
+        .update(await readFile(file))
+        .digest('hex'),
+    ).toBe(before);
+    expect((await db.run(['migrate'])).stdout).toContain('applied migration 0003_user_roles');
+    expect(await db.run(['users', 'list'])).toEqual({ code: 0, stdout: 'no users\n', stderr: '' });
   });
 });
 

@@ -95,6 +95,7 @@ describe('changing LATCHKEY_MASTER_KEY', () => {
   it('seals keys stored unencrypted when a master key is set for the first time', async () => {
     const fresh = await createTestDatabase();
     try {
+      expect((await fresh.run(['migrate'])).code).toBe(0);
       expect((await fresh.run(['keys', 'rotate', '--now'])).code).toBe(0);
       expect(Object.values(await sealing(fresh.env))).toEqual(['plain', 'plain']);
       const sealedNow = await fresh.run(['keys', 'reseal']);

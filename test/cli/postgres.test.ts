@@ -6,6 +6,7 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/server/config.js';
 import { createRuntime } from '../../src/server/runtime.js';
@@ -47,6 +48,36 @@ describe('latchkey on PostgreSQL', () => {
     } finally {
       await runtime.close();
     }
+  });
+
+  it('refuses to read a schema with no tables in it, and creates none', async () => {
+    const database = await createTestDatabase();
+    databases.push(database);
+    const env = { DATABASE_URL: database.url, LATCHKEY_DATA_DIR: '/nonexistent-latchkey-test' };
+    for (const args of [
+      ['users', 'list'],
+      ['keys', 'list'],
+      ['keys', 'rotate'],
+    ]) {
+      expect(await runCLI(args, env), args.join(' ')).toEqual({
+        code: 1,
+        stdout: '',
+        stderr: `latchkey: schema ${database.schema} holds no Latchkey database: start the server or run \`latchkey migrate\` to create one\n`,
+      });
+    }
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    try {
+      const tables = await client.query(
+        'select count(*)::int as n from information_schema.tables where table_schema = $1',
+        [database.schema],
+      );
+      expect(tables.rows[0]).toEqual({ n: 0 });
+    } finally {
+      await client.end();
+    }
+    expect((await runCLI(['migrate'], env)).code).toBe(0);
+    expect(await runCLI(['users', 'list'], env)).toEqual({ code: 0, stdout: 'no users\n', stderr: '' });
   });
 
   it('says in one line why the database cannot be opened, with exit code 1', async () => {

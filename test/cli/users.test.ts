@@ -64,6 +64,7 @@ describe('latchkey users', () => {
   });
 
   it('says "no users" for an empty database', async () => {
+    await db.run(['migrate']);
     expect(await db.run(['users', 'list'])).toEqual({ code: 0, stdout: 'no users\n', stderr: '' });
   });
 
@@ -163,6 +164,7 @@ describe('latchkey users', () => {
   });
 
   it('names an unknown email instead of printing a stack trace', async () => {
+    await db.run(['migrate']);
     const result = await db.run(['users', 'disable', 'nobody@example.com']);
     expect(result).toEqual({
       code: 1,

@@ -16,7 +16,7 @@ export function registerMigrateCommand(program: Command, context: CLIContext): v
     .action(async () => {
       const config = context.config();
       const before = appliedMigrations(config);
-      await context.withStore(async () => {});
+      await context.withStore(async () => {}, 'create');
       const after = appliedMigrations(config);
       const where = describeDatabase(config);
       if (config.database.kind !== 'sqlite') {

@@ -41,7 +41,7 @@ export function registerUsersCommand(program: Command, context: CLIContext): voi
         // The id alone on stdout, so that `id=$(latchkey users add …)` works; the note for people on stderr.
         context.io.stderr(`added user ${user.email}\n`);
         context.print(user.id);
-      });
+      }, 'create');
     });
 
   users

@@ -14,6 +14,7 @@ import {
   type RawBuilder,
   sql,
 } from 'kysely';
+import { StoreError } from '../../errors.js';
 
 /** The column types whose spelling depends on the database. */
 interface ColumnTypes {
@@ -144,14 +145,35 @@ const provider: MigrationProvider = {
  * Kysely otherwise takes a bookkeeping table in any schema of the database for its own.
  */
 export async function migrateToLatest<DB>(db: Kysely<DB>, schema?: string): Promise<void> {
-  const migrator = new Migrator({
-    db,
-    provider,
-    ...(schema === undefined ? {} : { migrationTableSchema: schema }),
-  });
-  const { error, results = [] } = await migrator.migrateToLatest();
+  const { error, results = [] } = await migratorOf(db, schema).migrateToLatest();
   if (error === undefined) return;
   const failed = results.find((result) => result.status === 'Error');
   const what = failed === undefined ? 'reading the migration state' : `migration ${failed.migrationName}`;
   throw new Error(`database schema update failed at ${what}`, { cause: error });
+}
+
+/**
+ * For the commands that only read: throws unless the schema is this version's, and changes nothing
+ * (Kysely reads its bookkeeping table only when it exists). `where` names the database in messages.
+ */
+export async function assertSchemaCurrent<DB>(db: Kysely<DB>, where: string, schema?: string): Promise<void> {
+  const known = await migratorOf(db, schema).getMigrations();
+  const missing = known.filter((migration) => migration.executedAt === undefined).map(({ name }) => name);
+  if (missing.length === known.length) {
+    throw new StoreError(
+      'ERR_STORE_DATABASE_MISSING',
+      `${where} holds no Latchkey database: start the server or run \`latchkey migrate\` to create one`,
+    );
+  }
+  if (missing.length > 0) {
+    throw new StoreError(
+      'ERR_STORE_SCHEMA_OUTDATED',
+      `${where} lacks migration ${missing.join(', ')}: start the server of this version or run ` +
+        '`latchkey migrate` first',
+    );
+  }
+}
+
+function migratorOf<DB>(db: Kysely<DB>, schema: string | undefined): Migrator {
+  return new Migrator({ db, provider, ...(schema === undefined ? {} : { migrationTableSchema: schema }) });
 }

@@ -6,7 +6,7 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { StoreError } from '../../errors.js';
-import { migrateToLatest } from './migrations.js';
+import { assertSchemaCurrent, migrateToLatest } from './migrations.js';
 import { OwnSchemaPostgresDialect } from './postgres-migration-dialect.js';
 import { PostgresStatements } from './postgres-statements.js';
 import type { Database } from './schema.js';
@@ -21,6 +21,8 @@ export interface PostgresOptions {
   statementTimeoutMs?: number;
   /** How long opening a connection (or waiting for a free one) may take, in ms. Default 10 000. */
   connectTimeoutMs?: number;
+  /** Only a schema this version made (the commands that read): migrate nothing, refuse anything else. */
+  existing?: boolean;
 }
 
 interface ResolvedPostgresOptions {
@@ -251,8 +253,10 @@ export async function openPostgresDatabase(
   try {
     // Kysely's migrator holds a PostgreSQL advisory lock (one per database) around the migrations and
     // runs them in one transaction: a second instance starting at once waits, then finds them applied.
-    await migrateToLatest(migrations, schema);
+    if (options.existing === true) await assertSchemaCurrent(migrations, `schema ${schema}`, schema);
+    else await migrateToLatest(migrations, schema);
   } catch (error) {
+    if (error instanceof StoreError) throw error;
     throw startupError(error, target, { connected: true }) ?? error;
   } finally {
     await migrations.destroy();

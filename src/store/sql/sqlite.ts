@@ -11,6 +11,7 @@
  * disk, as with synchronous=FULL, but concurrent writes share one flush and the event loop never waits
  * for the disk: neither for those flushes nor for checkpoints (checkpointer.ts).
  */
+import { existsSync } from 'node:fs';
 import { type FileHandle, mkdir, open, realpath } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
@@ -19,7 +20,7 @@ import { StoreError } from '../../errors.js';
 import type { Store } from '../types.js';
 import { Checkpointer } from './checkpointer.js';
 import { GroupSync } from './group-sync.js';
-import { migrateToLatest } from './migrations.js';
+import { assertSchemaCurrent, migrateToLatest } from './migrations.js';
 import type { Database } from './schema.js';
 import { prepareSessionQueries } from './session-queries.js';
 import { createSQLStore } from './sql-store.js';
@@ -36,6 +37,11 @@ export interface SQLiteOptions {
    * (servers); without it SQLite checkpoints on its own, on the connection that commits (the CLI).
    */
   onCheckpoint?: (error: Error | null) => void;
+  /**
+   * Only a database this version made (the commands that read): create no file or directory, migrate
+   * nothing, and refuse anything else.
+   */
+  existing?: boolean;
 }
 
 /** An open SQLite database: Kysely over it, and how to write to it. */
@@ -56,8 +62,15 @@ export interface SQLiteDatabase {
 /** Opens (creating it and its directory if needed) and migrates the SQLite database at `path`. */
 export async function openSQLiteDatabase(path: string, options: SQLiteOptions = {}): Promise<SQLiteDatabase> {
   const onDisk = path !== IN_MEMORY;
-  if (onDisk) await mkdir(dirname(path), { recursive: true });
-  const database = new BetterSqlite3(path);
+  const existing = options.existing === true;
+  if (existing && !(onDisk && existsSync(path))) {
+    throw new StoreError(
+      'ERR_STORE_DATABASE_MISSING',
+      `${path} holds no Latchkey database: start the server or run \`latchkey migrate\` to create one`,
+    );
+  }
+  if (onDisk && !existing) await mkdir(dirname(path), { recursive: true });
+  const database = new BetterSqlite3(path, { fileMustExist: existing });
   try {
     // First, so that even the switch to WAL waits for another process instead of failing.
     database.pragma('busy_timeout = 5000');
@@ -144,9 +157,13 @@ export async function openSQLiteDatabase(path: string, options: SQLiteOptions = 
     // Kysely runs SQLite migrations outside a transaction; under the write lock a failed migration
     // leaves nothing behind, and a second process starting at the same time waits and then finds the
     // schema up to date instead of creating the same tables again.
-    await write(migrateToLatest);
-    // The WAL file exists now; its name in the directory must survive a power loss too.
-    if (onDisk) await flushDirectory(dirname(realPath));
+    if (existing) {
+      await assertSchemaCurrent(db, path);
+    } else {
+      await write(migrateToLatest);
+      // The WAL file exists now; its name in the directory must survive a power loss too.
+      if (onDisk) await flushDirectory(dirname(realPath));
+    }
   } catch (error) {
     await durable?.settled();
     await wal?.close();

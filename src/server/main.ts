@@ -25,11 +25,44 @@ export async function startServer(
       'LATCHKEY_MASTER_KEY is not set: private signing keys are stored unencrypted. Set it to 32 random bytes (openssl rand -hex 32).',
     );
   }
-  await app.listen({ host: config.host, port: config.port });
+  try {
+    await app.listen({ host: config.host, port: config.port });
+  } catch (error) {
+    await app.close();
+    throw listenFailure(config, error) ?? error;
+  }
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
   if (announce) process.stdout.write(`${listeningLine(config, port)}\n`);
   return () => app.close();
+}
+
+/**
+ * Why the port could not be taken, as the setting to change: one line instead of a stack trace. The
+ * system's code stays in the message (scripts that pick a port and retry look for EADDRINUSE).
+ */
+function listenFailure(config: ServerConfig, error: unknown): ConfigError | null {
+  const code = (error as { code?: unknown } | null)?.code;
+  const where = `${config.host}:${config.port}`;
+  switch (code) {
+    case 'EADDRINUSE':
+      return new ConfigError(
+        'PORT',
+        `${where} is in use by another process (EADDRINUSE): stop it, or set PORT to a free port`,
+      );
+    case 'EACCES':
+      return new ConfigError(
+        'PORT',
+        `this user may not listen on ${where} (EACCES): ports below 1024 need privileges; set PORT to 1024 or more`,
+      );
+    case 'EADDRNOTAVAIL':
+      return new ConfigError(
+        'HOST',
+        `${config.host} is not an address of this machine (EADDRNOTAVAIL): set HOST to one (0.0.0.0 for all)`,
+      );
+    default:
+      return null;
+  }
 }
 
 /** The line that says a server is up, and where: what scripts and tests wait for. */

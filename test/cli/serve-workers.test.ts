@@ -218,11 +218,16 @@ describe('latchkey serve --workers 2', () => {
       const cluster = await startCluster(port);
       const [code] = await once(cluster.child, 'exit');
       expect(code).toBe(1);
+      // Each worker names the setting in one line (exit code 2, a configuration error), no stack trace.
+      expect(cluster.stderr()).toContain(
+        `latchkey: invalid configuration: PORT: 127.0.0.1:${port} is in use by another process (EADDRINUSE)`,
+      );
+      expect(cluster.stderr()).not.toContain('    at ');
       expect(cluster.stderr()).toMatch(
-        /latchkey: worker \d+ exited with code 1; starting another in 100 ms\n/,
+        /latchkey: worker \d+ exited with code 2; starting another in 100 ms\n/,
       );
       expect(cluster.stderr()).toMatch(
-        /\nlatchkey: workers keep exiting \(6 exits within 60 s, the last with code 1\); stopped them all\n$/,
+        /\nlatchkey: workers keep exiting \(6 exits within 60 s, the last with code 2\); stopped them all\n$/,
       );
       expect(cluster.stdout()).not.toContain('Latchkey is listening');
     } finally {

@@ -59,8 +59,50 @@ export interface SQLiteDatabase {
   close(): Promise<void>;
 }
 
-/** Opens (creating it and its directory if needed) and migrates the SQLite database at `path`. */
+/**
+ * Opens (creating it and its directory if needed) and migrates the SQLite database at `path`. A file
+ * or directory this process may not create or write, or a file that is no database, is a StoreError
+ * naming the path: one line at start, not a stack trace.
+ */
 export async function openSQLiteDatabase(path: string, options: SQLiteOptions = {}): Promise<SQLiteDatabase> {
+  try {
+    return await openChecked(path, options);
+  } catch (error) {
+    throw openFailure(path, error) ?? error;
+  }
+}
+
+const DENIED = /^(EACCES|EPERM|EROFS|SQLITE_CANTOPEN|SQLITE_READONLY|SQLITE_PERM|SQLITE_AUTH)/;
+const NOT_A_DATABASE = /^(ENOTDIR|EISDIR|EEXIST|SQLITE_NOTADB)/;
+
+function openFailure(path: string, error: unknown): StoreError | null {
+  if (error instanceof StoreError) return null;
+  // The system's or SQLite's code, on the error or (a failed migration) on its cause.
+  let code: string | undefined;
+  for (let cause = error; code === undefined && cause instanceof Error; cause = cause.cause) {
+    const own = (cause as { code?: unknown }).code;
+    if (typeof own === 'string') code = own;
+  }
+  if (code === undefined) return null;
+  if (DENIED.test(code)) {
+    return new StoreError(
+      'ERR_STORE_PERMISSION_DENIED',
+      `cannot create or write the SQLite database ${path} (${code}): this user needs to be able to ` +
+        'write it and its directory (LATCHKEY_DATA_DIR, or the path in DATABASE_URL)',
+      { cause: error },
+    );
+  }
+  if (NOT_A_DATABASE.test(code)) {
+    return new StoreError(
+      'ERR_STORE_DATABASE_MISSING',
+      `${path} is not a SQLite database, or a part of its path is a file, not a directory (${code})`,
+      { cause: error },
+    );
+  }
+  return null;
+}
+
+async function openChecked(path: string, options: SQLiteOptions): Promise<SQLiteDatabase> {
   const onDisk = path !== IN_MEMORY;
   const existing = options.existing === true;
   if (existing && !(onDisk && existsSync(path))) {

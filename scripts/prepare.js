@@ -4,6 +4,7 @@
 // It builds the package's own exports (dist/) and each workspace package (src/jwt, src/verify,
 // src/client), which pack into tarballs of their own; then the web UI (web/ → dist/web).
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,9 +21,16 @@ function resolveOrNull(specifier) {
   }
 }
 
+/** A packed tarball (npm pack) ships dist/ and dist/web built: without the tools they stay as they are. */
+const built = (path) => existsSync(join(root, path));
+
 const tsc = resolveOrNull('typescript/bin/tsc');
 if (tsc === null) {
-  console.log('prepare: TypeScript is not installed, so the toolkit in dist/ is not built');
+  if (!built('dist/server/main.js')) {
+    console.log(
+      'prepare: TypeScript is not installed, so dist/ is not built: npm install (with dev dependencies) builds it',
+    );
+  }
 } else {
   for (const project of [
     'tsconfig.build.json',
@@ -36,12 +44,18 @@ if (tsc === null) {
 const vitePackage = resolveOrNull('vite/package.json');
 const vite = vitePackage === null ? null : join(dirname(vitePackage), 'bin', 'vite.js');
 if (vite === null) {
-  console.log(
-    'prepare: Vite is not installed, so the web UI (dist/web) is not built; / says how to build it',
-  );
+  if (!built('dist/web/index.html')) {
+    console.log(
+      'prepare: Vite is not installed, so the web UI (dist/web) is not built; / says how to build it',
+    );
+  }
 } else {
   execFileSync(process.execPath, [vite, 'build', '--config', 'web/vite.config.ts', '--logLevel', 'warn'], {
     cwd: root,
     stdio: 'inherit',
+    // Always the production build, whatever NODE_ENV the caller has (vitest sets test): the same
+    // bundle whether npm install, npm run build or the test suite built it, so a running server's
+    // asset names stay valid.
+    env: { ...process.env, NODE_ENV: 'production' },
   });
 }

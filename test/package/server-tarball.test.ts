@@ -6,7 +6,7 @@
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 let work: string;
 let consumer: string;
+let installOutput = '';
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'latchkey-tarball-'));
@@ -31,11 +32,12 @@ beforeAll(async () => {
     join(consumer, 'package.json'),
     JSON.stringify({ name: 'ops', private: true, type: 'module' }),
   );
-  await promisify(execFile)(
+  const installed = await promisify(execFile)(
     'npm',
     ['install', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline', join(work, filename)],
     { cwd: consumer, encoding: 'utf8' },
   );
+  installOutput = installed.stdout + installed.stderr;
 }, 600_000);
 
 afterAll(async () => {
@@ -45,19 +47,32 @@ afterAll(async () => {
 const env = () => ({ PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' });
 
 describe('the packed server, installed with --omit=dev', () => {
+  it('installs without claiming that the dist/ and web UI it ships are not built', () => {
+    expect(installOutput).not.toMatch(/not built/);
+    expect(existsSync(join(consumer, 'node_modules', 'latchkey', 'dist', 'web', 'index.html'))).toBe(true);
+  });
+
+  it('ships the production build of the web UI, even though the test run built it', async () => {
+    // vitest sets NODE_ENV=test; a development bundle would name this checkout's source files.
+    const assets = join(consumer, 'node_modules', 'latchkey', 'dist', 'web', 'assets');
+    const scripts = (await readdir(assets)).filter((name) => name.endsWith('.js'));
+    expect(scripts).toHaveLength(1);
+    const bundle = await readFile(join(assets, scripts[0] as string), 'utf8');
+    expect(bundle).not.toContain(join(root, 'web'));
+  });
+
   it('has no TypeScript loader installed', () => {
     expect(existsSync(join(consumer, 'node_modules', 'tsx'))).toBe(false);
     expect(existsSync(join(consumer, 'node_modules', 'typescript'))).toBe(false);
     expect(existsSync(join(consumer, 'node_modules', 'latchkey', 'dist', 'server', 'main.js'))).toBe(true);
   });
 
-  it('runs `npx latchkey --help` and `latchkey keys list`', async () => {
+  it('runs `npx latchkey --help`, `latchkey migrate` and `latchkey keys list`', async () => {
     const help = await promisify(execFile)('npx', ['latchkey', '--help'], { cwd: consumer, env: env() });
     expect(help.stdout).toContain('Usage: latchkey');
-    const keys = await promisify(execFile)('npx', ['latchkey', 'keys', 'list'], {
-      cwd: consumer,
-      env: { ...env(), LATCHKEY_DATA_DIR: join(work, 'data') },
-    });
+    const data = { ...env(), LATCHKEY_DATA_DIR: join(work, 'cli-data') };
+    await promisify(execFile)('npx', ['latchkey', 'migrate'], { cwd: consumer, env: data });
+    const keys = await promisify(execFile)('npx', ['latchkey', 'keys', 'list'], { cwd: consumer, env: data });
     expect(keys.stdout).toMatch(/^KID +ALG +STATE/);
   });
 

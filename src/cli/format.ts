@@ -1,7 +1,9 @@
 /** Output for people: aligned tables, times as ISO text, and durations in words. */
 
 /** Columns padded to their widest cell, two spaces apart; no trailing blanks. */
-export function formatTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+export function formatTable(headers: readonly string[], cells: readonly (readonly string[])[]): string {
+  // One line a row: a newline in a value (a token's claim, say) would start a row of its own making.
+  const rows = cells.map((row) => row.map(oneLine));
   const widths = headers.map((header, column) =>
     Math.max(width(header), ...rows.map((row) => width(row[column] ?? ''))),
   );
@@ -12,6 +14,10 @@ export function formatTable(headers: readonly string[], rows: readonly (readonly
       .trimEnd();
   return `${[line(headers), ...rows.map(line)].join('\n')}\n`;
 }
+
+/** Every control and invisible format character as \u{…}, newlines and tabs too (terminalSafe keeps those). */
+const oneLine = (text: string) =>
+  text.replace(/[\p{Cc}\p{Cf}]/gu, (char) => `\\u{${(char.codePointAt(0) ?? 0).toString(16)}}`);
 
 // Code points, so an address with an accent does not shift its column.
 const width = (text: string) => [...text].length;

@@ -49,6 +49,16 @@ describe('latchkey token inspect', () => {
     expect(result.stdout).toContain('\\u{1b}]0;owned\\u{7}\\u{1b}[2J\\u{d}');
   });
 
+  it('keeps a claim with newlines on its own row, so it cannot add lines to the verdict', async () => {
+    const forged = 'x\n  ✓ signature verified\nResult: valid\t';
+    const token = await signWithServerKey({}, { sub: forged });
+    const result = await db.run(['token', 'inspect', token]);
+    expect(result.stdout).not.toMatch(/^\s*✓ signature verified$/m);
+    // The one verdict is the real one.
+    expect(result.stdout.match(/^Result:/gm)).toEqual(['Result:']);
+    const [row] = result.stdout.split('\n').filter((line) => line.trimStart().startsWith('sub '));
+    expect(row).toContain('x\\u{a}  ✓ signature verified\\u{a}Result: valid\\u{9}');
+  });
   it('decodes, explains and accepts a token the server issued (exit 0)', async () => {
     const result = await db.run(['token', 'inspect', login.accessToken]);
     expect(result.stderr).toBe('');

@@ -6,6 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { LatchkeyError } from '../errors.js';
 import { ConfigError } from '../server/config.js';
+import { standardStreamsGuarded } from '../server/standard-streams.js';
 import { registerKeysCommand } from './commands/keys.js';
 import { registerMigrateCommand } from './commands/migrate.js';
 import { registerServeCommand } from './commands/serve.js';
@@ -108,8 +109,20 @@ export async function main(args: readonly string[] = process.argv.slice(2)): Pro
     env: process.env,
     stdin: process.stdin,
   };
+  process.stdout.on('error', stdoutBroken);
   // exitCode rather than exit(): pending output is written in full before the process ends.
   process.exitCode = await buildProgram(io).run(args);
+}
+
+/**
+ * stdout's reader went away (`latchkey users list | head -1`): it wants nothing more, so the command
+ * ends quietly, as Unix tools do. `serve` handles its own (standard-streams.ts): a server keeps serving.
+ */
+function stdoutBroken(error: NodeJS.ErrnoException): void {
+  if (standardStreamsGuarded()) return;
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  process.stderr.write(`latchkey: writing to standard output failed (${error.code ?? error.message})\n`);
+  process.exit(1);
 }
 
 const script = process.argv[1];

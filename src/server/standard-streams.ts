@@ -19,6 +19,11 @@ export function guardStandardStreams(): void {
   process.stderr.on('error', () => {});
 }
 
+/** Whether a server has taken over the handling of its standard streams' failures. */
+export function standardStreamsGuarded(): boolean {
+  return guarded;
+}
+
 /**
  * A write to stdout failed: says so once on stderr. Never throws and never waits: stderr may be
  * broken too, and then its failure is an 'error' event that `guardStandardStreams` swallows.

@@ -1,4 +1,5 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -43,6 +44,21 @@ describe('bin/latchkey.js', () => {
     } finally {
       await db.remove();
     }
+  });
+});
+
+describe('bin/latchkey.js with its reader gone', () => {
+  it('ends quietly, with exit code 0, when stdout is closed (latchkey … | head -1)', async () => {
+    const child = spawn(BIN, ['--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Closed before the command writes: its first write fails with EPIPE.
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const [code] = await once(child, 'exit');
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
   });
 });
 

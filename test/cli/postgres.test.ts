@@ -32,7 +32,18 @@ describe('latchkey on PostgreSQL', () => {
   it('migrates, adds a user, and a server on the same database logs it in', async () => {
     const env = await postgresEnv();
     const migrated = await runCLI(['migrate'], env);
-    expect(migrated).toEqual({ code: 0, stdout: 'PostgreSQL database: schema is up to date\n', stderr: '' });
+    expect(migrated).toEqual({
+      code: 0,
+      stdout:
+        'applied migration 0001_initial\napplied migration 0002_signing_key_revocation\n' +
+        'applied migration 0003_user_roles\nschema is now at 0003_user_roles\n',
+      stderr: '',
+    });
+    expect(await runCLI(['migrate'], env)).toEqual({
+      code: 0,
+      stdout: 'PostgreSQL database is up to date (schema 0003_user_roles)\n',
+      stderr: '',
+    });
     const added = await runCLI(['users', 'add', 'ann@example.com', '--password-stdin'], env, {
       stdin: `${PASSWORD}\n`,
     });
@@ -78,6 +89,18 @@ describe('latchkey on PostgreSQL', () => {
     }
     expect((await runCLI(['migrate'], env)).code).toBe(0);
     expect(await runCLI(['users', 'list'], env)).toEqual({ code: 0, stdout: 'no users\n', stderr: '' });
+  });
+
+  it('says in one line why migrate cannot open the database, with exit code 1', async () => {
+    const port = await freePort();
+    const result = await runCLI(['migrate'], {
+      DATABASE_URL: `postgres://latchkey:secret@127.0.0.1:${port}/latchkey`,
+    });
+    expect(result).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `latchkey: cannot reach PostgreSQL at 127.0.0.1:${port}/latchkey: connect ECONNREFUSED 127.0.0.1:${port}\n`,
+    });
   });
 
   it('says in one line why the database cannot be opened, with exit code 1', async () => {

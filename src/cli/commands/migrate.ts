@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import BetterSqlite3 from 'better-sqlite3';
 import type { Command } from 'commander';
+import pg from 'pg';
 import type { ServerConfig } from '../../server/config.js';
 import type { CLIContext } from '../context.js';
 
@@ -15,15 +16,18 @@ export function registerMigrateCommand(program: Command, context: CLIContext): v
     .description('create or update the database schema (the server also does this at start)')
     .action(async () => {
       const config = context.config();
-      const before = appliedMigrations(config);
-      await context.withStore(async () => {}, 'create');
-      const after = appliedMigrations(config);
-      const where = describeDatabase(config);
-      if (config.database.kind !== 'sqlite') {
-        context.print(`${where}: schema is up to date`);
-        return;
+      let before: string[] | null;
+      try {
+        before = await appliedMigrations(config);
+      } catch (error) {
+        // A database that cannot be opened: the store's own error says why, for people.
+        await context.withStore(async () => {}, 'create');
+        throw error;
       }
-      if (config.database.path === ':memory:') {
+      await context.withStore(async () => {}, 'create');
+      const after = await appliedMigrations(config);
+      const where = describeDatabase(config);
+      if (config.database.kind === 'sqlite' && config.database.path === ':memory:') {
         context.print(`${where}: migrations ran, but an in-memory database keeps nothing after this command`);
         return;
       }
@@ -44,11 +48,13 @@ function describeDatabase(config: ServerConfig): string {
 }
 
 /**
- * The names of the migrations applied to a SQLite file, or null when there is no file (or it is in
- * memory). The store does not report what it migrated, so this reads Kysely's bookkeeping table.
+ * The names of the migrations applied, or null when there is no SQLite file (or it is in memory). The
+ * store does not report what it migrated, so this reads Kysely's bookkeeping table; on PostgreSQL the
+ * one in the URL's current schema, where the store keeps it.
  */
-function appliedMigrations(config: ServerConfig): string[] | null {
-  if (config.database.kind !== 'sqlite' || config.database.path === ':memory:') return null;
+async function appliedMigrations(config: ServerConfig): Promise<string[] | null> {
+  if (config.database.kind === 'postgres') return appliedOnPostgres(config.database.url);
+  if (config.database.path === ':memory:') return null;
   if (!existsSync(config.database.path)) return null;
   const db = new BetterSqlite3(config.database.path, { fileMustExist: true });
   try {
@@ -61,5 +67,20 @@ function appliedMigrations(config: ServerConfig): string[] | null {
     return rows.map((row) => row.name);
   } finally {
     db.close();
+  }
+}
+
+async function appliedOnPostgres(url: string): Promise<string[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const found = await client.query<{ name: string | null }>(
+      "select to_regclass(quote_ident(current_schema()) || '.kysely_migration')::text as name",
+    );
+    if (found.rows[0]?.name == null) return [];
+    const rows = await client.query<{ name: string }>(`select name from ${found.rows[0].name} order by name`);
+    return rows.rows.map((row) => row.name);
+  } finally {
+    await client.end();
   }
 }

@@ -2,6 +2,7 @@
  * The `latchkey` command. `buildProgram(io)` wires every command to the given output, input and
  * environment, so tests run commands in-process; `main()` runs it on the real process.
  */
+import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { LatchkeyError } from '../errors.js';
@@ -30,7 +31,8 @@ export function buildProgram(io: CLIIO, options: CLIOptions = {}): CLIProgram {
     // Set before any subcommand exists: commander copies these settings into each one.
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
-    .showHelpAfterError('(run with --help for usage)');
+    .showHelpAfterError('(run with --help for usage)')
+    .version(packageVersion(), '-V, --version', 'print the version of Latchkey');
   registerServeCommand(program, context);
   registerMigrateCommand(program, context);
   registerUsersCommand(program, context);
@@ -48,6 +50,12 @@ export function buildProgram(io: CLIIO, options: CLIOptions = {}): CLIProgram {
       }
     },
   };
+}
+
+/** The version in package.json: two directories up from src/cli/ and from dist/cli/ alike. */
+function packageVersion(): string {
+  const require = createRequire(import.meta.url);
+  return (require('../../package.json') as { version: string }).version;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -16,6 +17,14 @@ describe('bin/latchkey.js', () => {
     for (const command of ['serve', 'migrate', 'users', 'sessions', 'keys', 'token']) {
       expect(stdout).toMatch(new RegExp(`^ {2}${command}\\b`, 'm'));
     }
+  });
+
+  it('prints the version of package.json', async () => {
+    const { version } = JSON.parse(
+      await readFile(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8'),
+    ) as { version: string };
+    const { stdout, stderr } = await promisify(execFile)(BIN, ['--version'], { timeout: 20_000 });
+    expect({ stdout, stderr }).toEqual({ stdout: `${version}\n`, stderr: '' });
   });
 
   it('exits with 2 and the configuration message for a bad variable', async () => {

@@ -99,6 +99,15 @@ describe.skipIf(unavailable !== null)('the web UI', () => {
         if (new URL(response.url()).pathname === '/auth/refresh') refreshes.push(response.status());
       });
 
+      // The site's address without a session: Log in, no reason given, and no request for an icon.
+      const requested: string[] = [];
+      page.on('request', (request) => requested.push(new URL(request.url()).pathname));
+      await page.goto(`${server.baseUrl}/`);
+      await expect.poll(() => heading(page).textContent()).toBe('Log in');
+      expect(new URL(page.url()).pathname + new URL(page.url()).search).toBe('/login');
+      expect(await page.locator('.notice').count()).toBe(0);
+      expect(requested).not.toContain('/favicon.ico');
+
       // A protected page without a session goes to Log in, which returns there afterwards.
       await page.goto(`${server.baseUrl}/dashboard`);
       expect(await notice(page)).toBe('Log in to see that page.');

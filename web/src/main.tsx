@@ -73,8 +73,10 @@ function App() {
 
   const needsLogin = restored && !authenticated && PROTECTED.has(loc.route);
   useEffect(() => {
-    if (needsLogin)
-      navigate(`/login?next=${encodeURIComponent(here())}`, { notice: 'Log in to see that page.' }, true);
+    if (!needsLogin) return;
+    // The site's own address is where everyone starts: Log in there needs no reason given.
+    if (location.pathname === '/') navigate('/login', null, true);
+    else navigate(`/login?next=${encodeURIComponent(here())}`, { notice: 'Log in to see that page.' }, true);
   }, [needsLogin]);
   useEffect(() => {
     if (restored && authenticated && GUEST_ONLY.has(loc.route)) {

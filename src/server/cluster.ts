@@ -4,8 +4,8 @@
  * The primary serves nothing itself. Before forking it opens the store once, which migrates it and
  * creates the signing keys and secrets, so that workers never race each other to do that. A worker
  * that exits is replaced after a pause that doubles with each exit of the last minute; when workers
- * keep exiting (a port taken, a database gone), the primary stops them all and says why, rather than
- * restarting them forever.
+ * keep exiting (a database gone), the primary stops them all and says why, rather than restarting
+ * them forever. One that refused its configuration (a port taken) stops them all at once.
  */
 import cluster, { type Worker } from 'node:cluster';
 import { once } from 'node:events';
@@ -18,6 +18,9 @@ import { createRuntime } from './runtime.js';
 export const MAX_WORKERS = 64;
 
 const WORKER_ENTRY = fileURLToPath(new URL('./cluster-worker.js', import.meta.url));
+/** The exit code of a server whose configuration is refused (main.ts). */
+const CONFIGURATION_REFUSED = 2;
+
 /** Exits counted for the pause before a restart and for the crash-loop limit. */
 const EXIT_WINDOW_MS = 60_000;
 const FIRST_RESTART_DELAY_MS = 100;
@@ -102,6 +105,18 @@ export async function startCluster(config: ServerConfig, options: ClusterOptions
       const now = Date.now();
       exits = [...exits.filter((at) => now - at < EXIT_WINDOW_MS), now];
       const how = describeExit(code, signal);
+      // Exit code 2 is a setting the worker refused (a taken port, say), which it has named: another
+      // worker would meet the same one.
+      if (code === CONFIGURATION_REFUSED) {
+        void stopAll().then(() =>
+          fail(
+            new Error(
+              `worker ${worker.process.pid} exited ${how}, refusing its configuration; stopped them all`,
+            ),
+          ),
+        );
+        return;
+      }
       if (exits.length > options.workers + EXITS_ALLOWED_BEYOND_WORKERS) {
         options.stderr(`latchkey: worker ${worker.process.pid} exited ${how}\n`);
         void stopAll().then(() =>

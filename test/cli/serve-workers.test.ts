@@ -3,7 +3,7 @@
  * two workers on a real port and a real SQLite file. Which worker answered is read from the access
  * log, whose lines carry the pid of the process that wrote them.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
@@ -86,6 +86,18 @@ async function startCluster(
     stderr += chunk.toString('utf8');
   });
   return { child, baseUrl: `http://127.0.0.1:${port}`, stdout: () => stdout, stderr: () => stderr };
+}
+
+/** The processes whose parent is `pid` (pgrep exits 1 when there are none). */
+function childrenOf(pid: number): number[] {
+  try {
+    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+      .split('\n')
+      .filter((line) => line !== '')
+      .map(Number);
+  } catch {
+    return [];
+  }
 }
 
 async function until<T>(what: string, check: () => T | undefined | false, timeoutMs = 20_000): Promise<T> {
@@ -210,7 +222,35 @@ describe('latchkey serve --workers 2', () => {
     30_000,
   );
 
-  it('stops with a clear error when workers keep exiting (the port is taken)', async () => {
+  it('stops them all with a clear error when workers keep dying', async () => {
+    const cluster = await startCluster(await freePort());
+    await until('listening', () => cluster.stdout().includes('Latchkey is listening'));
+    const primary = cluster.child.pid as number;
+    const exited = once(cluster.child, 'exit');
+    let done = false;
+    void exited.then(() => {
+      done = true;
+    });
+    // Every worker killed as soon as it is there, replacements too, until the primary gives up.
+    while (!done) {
+      for (const pid of childrenOf(primary)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // Gone (and reaped) since pgrep saw it.
+        }
+      }
+      await sleep(30);
+    }
+    const [code] = await exited;
+    expect(code).toBe(1);
+    expect(cluster.stderr()).toMatch(/latchkey: worker \d+ exited by SIGKILL; starting another in 100 ms\n/);
+    expect(cluster.stderr()).toMatch(
+      /\nlatchkey: workers keep exiting \(6 exits within 60 s, the last by SIGKILL\); stopped them all\n$/,
+    );
+  }, 60_000);
+
+  it('stops at once, naming the setting, when a worker refuses its configuration (the port is taken)', async () => {
     const port = await freePort();
     const squatter: Server = createServer();
     await new Promise<void>((resolve) => squatter.listen(port, '127.0.0.1', resolve));
@@ -223,11 +263,9 @@ describe('latchkey serve --workers 2', () => {
         `latchkey: invalid configuration: PORT: 127.0.0.1:${port} is in use by another process (EADDRINUSE)`,
       );
       expect(cluster.stderr()).not.toContain('    at ');
+      expect(cluster.stderr()).not.toContain('starting another');
       expect(cluster.stderr()).toMatch(
-        /latchkey: worker \d+ exited with code 2; starting another in 100 ms\n/,
-      );
-      expect(cluster.stderr()).toMatch(
-        /\nlatchkey: workers keep exiting \(6 exits within 60 s, the last with code 2\); stopped them all\n$/,
+        /\nlatchkey: worker \d+ exited with code 2, refusing its configuration; stopped them all\n$/,
       );
       expect(cluster.stdout()).not.toContain('Latchkey is listening');
     } finally {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
@@ -307,6 +307,64 @@ describe('commands on a database that is not there', () => {
     ).toBe(before);
     expect((await db.run(['migrate'])).stdout).toContain('applied migration 0003_user_roles');
     expect(await db.run(['users', 'list'])).toEqual({ code: 0, stdout: 'no users\n', stderr: '' });
+  });
+});
+
+describe('commands on a database another version or program made', () => {
+  it('refuse a schema a newer version made, and change nothing', async () => {
+    const file = db.env.DATABASE_URL?.replace(/^sqlite:/, '') ?? '';
+    const raw = new BetterSqlite3(file);
+    raw
+      .prepare('INSERT INTO kysely_migration (name, timestamp) VALUES (?, ?)')
+      .run('9999_from_the_future', new Date().toISOString());
+    raw.close();
+    const before = await readFile(file);
+    expect(await db.run(['users', 'list'])).toEqual({
+      code: 1,
+      stdout: '',
+      stderr:
+        `latchkey: ${file} has migration 9999_from_the_future, which this version of Latchkey does not ` +
+        'know: a newer version made it; use that one\n',
+    });
+    expect((await readFile(file)).equals(before)).toBe(true);
+  });
+
+  it("leave another program's SQLite file, or an empty one, exactly as it was", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'latchkey-other-'));
+    try {
+      const other = join(dir, 'other.sqlite');
+      const raw = new BetterSqlite3(other);
+      raw.exec('CREATE TABLE notes (text TEXT)');
+      raw.close();
+      const empty = join(dir, 'empty.sqlite');
+      await writeFile(empty, '');
+      for (const file of [other, empty]) {
+        const before = await readFile(file);
+        expect(await runCLI(['keys', 'list'], { DATABASE_URL: `sqlite:${file}` })).toEqual({
+          code: 1,
+          stdout: '',
+          stderr: `latchkey: ${file} holds no Latchkey database: start the server or run \`latchkey migrate\` to create one\n`,
+        });
+        // Still in its own journal mode, not switched to WAL; the empty file still empty.
+        expect((await readFile(file)).equals(before)).toBe(true);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('name a directory where the database should be as no database', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'latchkey-dir-'));
+    try {
+      const result = await runCLI(['migrate'], { DATABASE_URL: `sqlite:${dir}` });
+      expect(result).toEqual({
+        code: 1,
+        stdout: '',
+        stderr: `latchkey: ${dir} is not a SQLite database, or a part of its path is a file, not a directory (EISDIR)\n`,
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

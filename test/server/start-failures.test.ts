@@ -69,13 +69,13 @@ describe('a server that cannot start', () => {
   });
 
   it('names the database path when its directory cannot be created', async () => {
-    // Not even root may make a directory in /sys.
+    // Not even root may make a directory in /sys (read-only in some containers: EROFS).
     const path = '/sys/latchkey-test/latchkey.sqlite';
     const { code, stderr } = await start({ PORT: '0', LATCHKEY_DATA_DIR: '/sys/latchkey-test' });
     expect(code).toBe(1);
     expect(stderr).toMatch(
       new RegExp(
-        `^latchkey: cannot start: cannot create or write the SQLite database ${path} \\((EPERM|EACCES)\\): ` +
+        `^latchkey: cannot start: cannot create or write the SQLite database ${path} \\((EPERM|EACCES|EROFS)\\): ` +
           'this user needs to be able to write it and its directory \\(LATCHKEY_DATA_DIR, or the path in ' +
           'DATABASE_URL\\) \\(ERR_STORE_PERMISSION_DENIED\\)\\n$',
       ),

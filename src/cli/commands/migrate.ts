@@ -16,13 +16,13 @@ export function registerMigrateCommand(program: Command, context: CLIContext): v
     .description('create or update the database schema (the server also does this at start)')
     .action(async () => {
       const config = context.config();
-      let before: string[] | null;
+      // undefined: not known (the first read failed where the store's own opening did not).
+      let before: string[] | null | undefined;
       try {
         before = await appliedMigrations(config);
-      } catch (error) {
-        // A database that cannot be opened: the store's own error says why, for people.
-        await context.withStore(async () => {}, 'create');
-        throw error;
+      } catch {
+        // A database that cannot be opened: the store's own error (next) says why, for people.
+        before = undefined;
       }
       await context.withStore(async () => {}, 'create');
       const after = await appliedMigrations(config);
@@ -31,10 +31,14 @@ export function registerMigrateCommand(program: Command, context: CLIContext): v
         context.print(`${where}: migrations ran, but an in-memory database keeps nothing after this command`);
         return;
       }
+      const latest = after?.at(-1) ?? 'none';
+      if (before === undefined) {
+        context.print(`${where}: schema at ${latest}`);
+        return;
+      }
       const applied = (after ?? []).filter((name) => !(before ?? []).includes(name));
       if (before === null) context.print(`created ${where}`);
       for (const name of applied) context.print(`applied migration ${name}`);
-      const latest = after?.at(-1) ?? 'none';
       context.print(
         applied.length === 0 ? `${where} is up to date (schema ${latest})` : `schema is now at ${latest}`,
       );
@@ -71,7 +75,9 @@ async function appliedMigrations(config: ServerConfig): Promise<string[] | null>
 }
 
 async function appliedOnPostgres(url: string): Promise<string[]> {
-  const client = new pg.Client({ connectionString: url });
+  // As the store connects: bounded, and a connection dropped meanwhile is an error, not a crash.
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+  client.on('error', () => {});
   await client.connect();
   try {
     const found = await client.query<{ name: string | null }>(

@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { MAX_WORKERS, startCluster } from '../../server/cluster.js';
 import { startServer } from '../../server/main.js';
+import { guardStandardStreams } from '../../server/standard-streams.js';
 import { type CLIContext, usageError } from '../context.js';
 
 export function registerServeCommand(program: Command, context: CLIContext): void {
@@ -17,6 +18,8 @@ export function registerServeCommand(program: Command, context: CLIContext): voi
       '1',
     )
     .action(async (options: { workers: string }) => {
+      // A server (a cluster's primary too) keeps serving when its stdout's reader goes away.
+      guardStandardStreams();
       const workers = parseWorkers(options.workers);
       const config = context.config();
       if (workers === 1) {

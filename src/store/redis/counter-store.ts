@@ -66,24 +66,26 @@ export class RedisCounterStore implements CounterStore {
   async recordFailures(failures: readonly CounterFailure[], now: number): Promise<CounterState[]> {
     assertDistinctKeys(failures.map(({ key }) => key));
     if (failures.length === 0) return [];
-    const replies = await this.#redis.run((client) => {
+    // The answers are read inside run(): exec() resolves with a failed command's error as its answer,
+    // and run() must see that failure to count it.
+    const answers = await this.#redis.run(async (client) => {
       const pipeline = client.pipeline() as unknown as CounterPipeline;
       for (const { key, windowMs } of failures) {
         pipeline.latchkeyRecordFailure(this.#key(key), String(now), String(now + windowMs));
       }
-      return pipeline.exec();
+      return answersOf(await pipeline.exec(), failures.length);
     });
-    return answersOf(replies, failures.length).map(toCounterState);
+    return answers.map(toCounterState);
   }
 
   async readCounters(keys: readonly string[], now: number): Promise<(CounterState | null)[]> {
     if (keys.length === 0) return [];
-    const replies = await this.#redis.run((client) => {
+    const answers = await this.#redis.run(async (client) => {
       const pipeline = client.pipeline();
       for (const key of keys) pipeline.hmget(this.#key(key), 'count', 'start', 'last', 'end');
-      return pipeline.exec();
+      return answersOf(await pipeline.exec(), keys.length);
     });
-    return answersOf(replies, keys.length).map((answer) => {
+    return answers.map((answer) => {
       const reply = answer as (string | null)[];
       return reply[0] === null || Number(reply[3]) <= now ? null : toCounterState(reply);
     });

@@ -135,7 +135,8 @@ export class SQLCounterStore implements CounterStore {
     if (failures.length === 0) return [];
     const values: Record<string, unknown> = { now };
     // In key order: two batches sharing keys then lock their rows in the same order, so on PostgreSQL
-    // neither can wait for a row the other holds while holding one it waits for.
+    // neither can wait for a row the other holds while holding one it waits for. (The hourly delete of
+    // ended counters locks in its own order; a deadlock with it is rare and retried, withPostgresTransaction.)
     const ordered = [...failures].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     ordered.forEach(({ key, windowMs }, i) => {
       values[`key${i}`] = key;

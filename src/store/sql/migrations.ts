@@ -172,6 +172,19 @@ export async function assertSchemaCurrent<DB>(db: Kysely<DB>, where: string, sch
         '`latchkey migrate` first',
     );
   }
+  // Applied migrations this version does not know: a newer Latchkey made the schema, and this one
+  // must not read or write it (migrateToLatest refuses it too).
+  const table = sql.table(schema === undefined ? 'kysely_migration' : `${schema}.kysely_migration`);
+  const applied = await sql<{ name: string }>`select name from ${table}`.execute(db);
+  const names = new Set(known.map(({ name }) => name));
+  const unknown = applied.rows.map(({ name }) => name).filter((name) => !names.has(name));
+  if (unknown.length > 0) {
+    throw new StoreError(
+      'ERR_STORE_SCHEMA_OUTDATED',
+      `${where} has migration ${unknown.sort().join(', ')}, which this version of Latchkey does not ` +
+        'know: a newer version made it; use that one',
+    );
+  }
 }
 
 function migratorOf<DB>(db: Kysely<DB>, schema: string | undefined): Migrator {

@@ -11,7 +11,7 @@
  * disk, as with synchronous=FULL, but concurrent writes share one flush and the event loop never waits
  * for the disk: neither for those flushes nor for checkpoints (checkpointer.ts).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { type FileHandle, mkdir, open, realpath } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
@@ -72,6 +72,13 @@ export async function openSQLiteDatabase(path: string, options: SQLiteOptions = 
   }
 }
 
+function noLatchkeyDatabase(path: string): StoreError {
+  return new StoreError(
+    'ERR_STORE_DATABASE_MISSING',
+    `${path} holds no Latchkey database: start the server or run \`latchkey migrate\` to create one`,
+  );
+}
+
 const DENIED = /^(EACCES|EPERM|EROFS|SQLITE_CANTOPEN|SQLITE_READONLY|SQLITE_PERM|SQLITE_AUTH)/;
 const NOT_A_DATABASE = /^(ENOTDIR|EISDIR|EEXIST|SQLITE_NOTADB)/;
 
@@ -84,6 +91,8 @@ function openFailure(path: string, error: unknown): StoreError | null {
     if (typeof own === 'string') code = own;
   }
   if (code === undefined) return null;
+  // SQLite says only that it cannot open a directory, as it says for one it may not write.
+  if (code.startsWith('SQLITE_CANTOPEN') && isDirectory(path)) code = 'EISDIR';
   if (DENIED.test(code)) {
     return new StoreError(
       'ERR_STORE_PERMISSION_DENIED',
@@ -102,22 +111,29 @@ function openFailure(path: string, error: unknown): StoreError | null {
   return null;
 }
 
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 async function openChecked(path: string, options: SQLiteOptions): Promise<SQLiteDatabase> {
   const onDisk = path !== IN_MEMORY;
   const existing = options.existing === true;
-  if (existing && !(onDisk && existsSync(path))) {
-    throw new StoreError(
-      'ERR_STORE_DATABASE_MISSING',
-      `${path} holds no Latchkey database: start the server or run \`latchkey migrate\` to create one`,
-    );
-  }
+  if (existing && !(onDisk && existsSync(path))) throw noLatchkeyDatabase(path);
   if (onDisk && !existing) await mkdir(dirname(path), { recursive: true });
   const database = new BetterSqlite3(path, { fileMustExist: existing });
   try {
     // First, so that even the switch to WAL waits for another process instead of failing.
     database.pragma('busy_timeout = 5000');
-    // Readers never block the writer, nor the writer readers.
-    const mode = database.pragma('journal_mode = WAL', { simple: true });
+    // Readers never block the writer, nor the writer readers. A database that must exist already is
+    // only read: every Latchkey database is in WAL mode, and one that is not is left as it is.
+    const mode = existing
+      ? database.pragma('journal_mode', { simple: true })
+      : database.pragma('journal_mode = WAL', { simple: true });
+    if (existing && mode !== 'wal') throw noLatchkeyDatabase(path);
     // A file system without the shared memory WAL needs keeps the rollback journal: our flush of the
     // WAL file would then make nothing durable.
     if (onDisk && mode !== 'wal')

@@ -6,6 +6,7 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { StoreError } from '../../errors.js';
+import { causeChain } from './cause-chain.js';
 import { assertSchemaCurrent, migrateToLatest } from './migrations.js';
 import { OwnSchemaPostgresDialect } from './postgres-migration-dialect.js';
 import { PostgresStatements } from './postgres-statements.js';
@@ -147,7 +148,7 @@ function sqlStateOf(error: unknown): string | undefined {
 
 /** The first SQLSTATE in an error's cause chain (migration failures wrap the database's error). */
 function causeSQLState(error: unknown): { code: string; message: string } | null {
-  for (let cause = error, depth = 0; cause instanceof Error && depth < 5; cause = cause.cause, depth++) {
+  for (const cause of causeChain(error)) {
     const code = sqlStateOf(cause);
     if (code !== undefined) return { code, message: cause.message };
   }

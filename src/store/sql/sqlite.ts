@@ -18,6 +18,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { type CompiledQuery, Kysely, SqliteDialect } from 'kysely';
 import { StoreError } from '../../errors.js';
 import type { Store } from '../types.js';
+import { causeChain } from './cause-chain.js';
 import { Checkpointer } from './checkpointer.js';
 import { GroupSync } from './group-sync.js';
 import { assertSchemaCurrent, migrateToLatest } from './migrations.js';
@@ -85,11 +86,9 @@ const NOT_A_DATABASE = /^(ENOTDIR|EISDIR|EEXIST|SQLITE_NOTADB)/;
 function openFailure(path: string, error: unknown): StoreError | null {
   if (error instanceof StoreError) return null;
   // The system's or SQLite's code, on the error or (a failed migration) on its cause.
-  let code: string | undefined;
-  for (let cause = error; code === undefined && cause instanceof Error; cause = cause.cause) {
-    const own = (cause as { code?: unknown }).code;
-    if (typeof own === 'string') code = own;
-  }
+  let code = causeChain(error)
+    .map((cause) => (cause as { code?: unknown }).code)
+    .find((own): own is string => typeof own === 'string');
   if (code === undefined) return null;
   // SQLite says only that it cannot open a directory, as it says for one it may not write.
   if (code.startsWith('SQLITE_CANTOPEN') && isDirectory(path)) code = 'EISDIR';

@@ -11,7 +11,11 @@ import { toCounterState } from './rows.js';
 import { COUNTER_COLUMNS, type Database } from './schema.js';
 import type { ReadQuery, WriteStrategy, WriteTransaction } from './write-transaction.js';
 
-/** `key` of the failures' counters, set when their window ended before the failure (`excluded`). */
+/**
+ * The counters' statements, each compiled once per batch size (prepared-query.ts): a login reads its
+ * three counters at least twice, and across instances counts itself in flight through them, so they
+ * run on every login.
+ */
 function prepareCounterQueries(db: Kysely<Database>) {
   return {
     /** The counters under `size` keys. */
@@ -86,6 +90,8 @@ function prepareCounterQueries(db: Kysely<Database>) {
   };
 }
 
+type CounterQueries = ReturnType<typeof prepareCounterQueries>;
+
 /** `name0`, `name1`, … : one parameter name for each of `size` values. */
 function indexed(name: string, size: number): string[] {
   return Array.from({ length: size }, (_, i) => `${name}${i}`);
@@ -116,9 +122,9 @@ class BySize<Query> {
 export class SQLCounterStore implements CounterStore {
   readonly #write: WriteTransaction;
   readonly #read: ReadQuery;
-  readonly #byKeys: BySize<ReturnType<ReturnType<typeof prepareCounterQueries>['byKeys']>>;
-  readonly #recordFailures: BySize<ReturnType<ReturnType<typeof prepareCounterQueries>['recordFailures']>>;
-  readonly #clear: ReturnType<typeof prepareCounterQueries>['clear'];
+  readonly #byKeys: BySize<ReturnType<CounterQueries['byKeys']>>;
+  readonly #recordFailures: BySize<ReturnType<CounterQueries['recordFailures']>>;
+  readonly #clear: CounterQueries['clear'];
 
   constructor(db: Kysely<Database>, { write, read }: WriteStrategy) {
     this.#write = write;

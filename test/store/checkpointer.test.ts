@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Checkpointer } from '../../src/store/sql/checkpointer.js';
+import { Checkpointer, type HoldWrites } from '../../src/store/sql/checkpointer.js';
 import { openSQLiteStore } from '../../src/store/sql/sqlite.js';
 import { recordFailure } from '../support/counters.js';
 
@@ -23,6 +23,25 @@ function nextResult(results: Array<(error: Error | null) => void>): Promise<Erro
 /** Enough commits for `checkpointer` to ask for a checkpoint at once. */
 function askForCheckpoint(checkpointer: Checkpointer): void {
   for (let i = 0; i < 250; i++) checkpointer.committed();
+}
+
+/**
+ * A checkpointer on `path` whose results come, in order, to the promises `result()` returns;
+ * `checkpoint()` asks for one at once and resolves with how it went.
+ */
+function watchedCheckpointer(path: string, holdWrites: HoldWrites | null = null) {
+  const waiters: Array<(error: Error | null) => void> = [];
+  const checkpointer = new Checkpointer(path, (error) => waiters.shift()?.(error), holdWrites);
+  const result = () => nextResult(waiters);
+  return {
+    checkpointer,
+    result,
+    checkpoint(): Promise<Error | null> {
+      const next = result();
+      askForCheckpoint(checkpointer);
+      return next;
+    },
+  };
 }
 
 /** A database in `name` whose WAL holds over 4,000 frames that no checkpoint has moved yet. */
@@ -68,15 +87,12 @@ describe('WAL checkpoints', () => {
   it('reports a worker that cannot open the database, again at every later attempt', async () => {
     const path = join(dir, 'a-directory');
     await mkdir(path);
-    const waiters: Array<(error: Error | null) => void> = [];
-    const checkpointer = new Checkpointer(path, (error) => waiters.shift()?.(error));
+    const { checkpointer, result, checkpoint } = watchedCheckpointer(path);
     try {
-      const first = await nextResult(waiters);
+      const first = await result();
       expect(first).toBeInstanceOf(Error);
       expect(first?.message).toMatch(/^the WAL checkpoint worker failed: .*SQLITE_CANTOPEN/);
-      const again = nextResult(waiters);
-      askForCheckpoint(checkpointer);
-      expect(await again).toBe(first);
+      expect(await checkpoint()).toBe(first);
     } finally {
       await checkpointer.close();
     }
@@ -90,23 +106,16 @@ describe('WAL checkpoints', () => {
       await work();
       held.push('released');
     };
-    const waiters: Array<(error: Error | null) => void> = [];
-    const checkpointer = new Checkpointer(path, (error) => waiters.shift()?.(error), holdWrites);
+    const { checkpointer, checkpoint } = watchedCheckpointer(path, holdWrites);
     try {
-      const first = nextResult(waiters);
-      askForCheckpoint(checkpointer);
-      expect(await first).toBeNull();
+      expect(await checkpoint()).toBeNull();
       expect(held).toEqual([]);
-      const second = nextResult(waiters);
-      askForCheckpoint(checkpointer);
-      expect(await second).toBeNull();
+      expect(await checkpoint()).toBeNull();
       await new Promise((resolve) => setImmediate(resolve));
       expect(held).toEqual(['held', 'released']);
       // The first write after it starts the WAL over, and the next checkpoint runs beside the writes.
       insert.run();
-      const third = nextResult(waiters);
-      askForCheckpoint(checkpointer);
-      expect(await third).toBeNull();
+      expect(await checkpoint()).toBeNull();
       expect(held).toEqual(['held', 'released']);
       const [after] = writer.pragma('wal_checkpoint(PASSIVE)') as { log: number }[];
       expect(after?.log).toBeLessThan(10);
@@ -129,12 +138,9 @@ describe('WAL checkpoints', () => {
       await work();
       released = true;
     };
-    const waiters: Array<(error: Error | null) => void> = [];
-    const checkpointer = new Checkpointer(path, (error) => waiters.shift()?.(error), holdWrites);
+    const { checkpointer, checkpoint } = watchedCheckpointer(path, holdWrites);
     try {
-      const first = nextResult(waiters);
-      askForCheckpoint(checkpointer);
-      expect(await first).toBeNull();
+      expect(await checkpoint()).toBeNull();
       askForCheckpoint(checkpointer);
       await checkpointer.close();
       closed();

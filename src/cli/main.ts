@@ -5,7 +5,7 @@
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
-import { LatchkeyError } from '../errors.js';
+import { LatchkeyError, StoreError } from '../errors.js';
 import { ConfigError } from '../server/config.js';
 import { standardStreamsGuarded } from '../server/standard-streams.js';
 import { registerKeysCommand } from './commands/keys.js';
@@ -93,6 +93,12 @@ function report(error: unknown, io: CLIIO, args: readonly string[]): number {
   if (error instanceof CLIError) {
     io.stderr(`latchkey: ${error.message}\n`);
     return error.exitCode;
+  }
+  // The store's failures are the environment's; their code names the entry of docs/errors.md that
+  // says what to do, as the server's start-up line does.
+  if (error instanceof StoreError) {
+    io.stderr(`latchkey: ${error.message} (${error.code})\n`);
+    return 1;
   }
   // Domain errors (a bad email, a short password) carry messages written for people, without secrets.
   if (error instanceof LatchkeyError) {

@@ -272,7 +272,7 @@ describe('commands on a database that is not there', () => {
           stdout: '',
           stderr:
             `latchkey: ${join(missing, 'latchkey.sqlite')} holds no Latchkey database: start the server ` +
-            'or run `latchkey migrate` to create one\n',
+            'or run `latchkey migrate` to create one (ERR_STORE_DATABASE_MISSING)\n',
         });
         expect(existsSync(join(missing, '..')), args.join(' ')).toBe(false);
       }
@@ -297,7 +297,7 @@ describe('commands on a database that is not there', () => {
         stdout: '',
         stderr:
           `latchkey: ${file} lacks migration 0003_user_roles: start the server of this version or run ` +
-          '`latchkey migrate` first\n',
+          '`latchkey migrate` first (ERR_STORE_SCHEMA_OUTDATED)\n',
       });
     }
     expect(
@@ -324,7 +324,7 @@ describe('commands on a database another version or program made', () => {
       stdout: '',
       stderr:
         `latchkey: ${file} has migration 9999_from_the_future, which this version of Latchkey does not ` +
-        'know: a newer version made it; use that one\n',
+        'know: a newer version made it; use that one (ERR_STORE_SCHEMA_OUTDATED)\n',
     });
     expect((await readFile(file)).equals(before)).toBe(true);
   });
@@ -343,7 +343,7 @@ describe('commands on a database another version or program made', () => {
         expect(await runCLI(['keys', 'list'], { DATABASE_URL: `sqlite:${file}` })).toEqual({
           code: 1,
           stdout: '',
-          stderr: `latchkey: ${file} holds no Latchkey database: start the server or run \`latchkey migrate\` to create one\n`,
+          stderr: `latchkey: ${file} holds no Latchkey database: start the server or run \`latchkey migrate\` to create one (ERR_STORE_DATABASE_MISSING)\n`,
         });
         // Still in its own journal mode, not switched to WAL; the empty file still empty.
         expect((await readFile(file)).equals(before)).toBe(true);
@@ -360,7 +360,7 @@ describe('commands on a database another version or program made', () => {
       expect(result).toEqual({
         code: 1,
         stdout: '',
-        stderr: `latchkey: ${dir} is not a SQLite database, or a part of its path is a file, not a directory (EISDIR)\n`,
+        stderr: `latchkey: ${dir} is not a SQLite database, or a part of its path is a file, not a directory (EISDIR) (ERR_STORE_DATABASE_MISSING)\n`,
       });
     } finally {
       await rm(dir, { recursive: true, force: true });

@@ -73,7 +73,7 @@ describe('latchkey on PostgreSQL', () => {
       expect(await runCLI(args, env), args.join(' ')).toEqual({
         code: 1,
         stdout: '',
-        stderr: `latchkey: schema ${database.schema} holds no Latchkey database: start the server or run \`latchkey migrate\` to create one\n`,
+        stderr: `latchkey: schema ${database.schema} holds no Latchkey database: start the server or run \`latchkey migrate\` to create one (ERR_STORE_DATABASE_MISSING)\n`,
       });
     }
     const client = new pg.Client({ connectionString: database.url });
@@ -99,7 +99,7 @@ describe('latchkey on PostgreSQL', () => {
     expect(result).toEqual({
       code: 1,
       stdout: '',
-      stderr: `latchkey: cannot reach PostgreSQL at 127.0.0.1:${port}/latchkey: connect ECONNREFUSED 127.0.0.1:${port}\n`,
+      stderr: `latchkey: cannot reach PostgreSQL at 127.0.0.1:${port}/latchkey: connect ECONNREFUSED 127.0.0.1:${port} (ERR_STORE_UNAVAILABLE)\n`,
     });
   });
 
@@ -111,7 +111,7 @@ describe('latchkey on PostgreSQL', () => {
     expect(result).toEqual({
       code: 1,
       stdout: '',
-      stderr: `latchkey: cannot reach PostgreSQL at 127.0.0.1:${port}/latchkey: connect ECONNREFUSED 127.0.0.1:${port}\n`,
+      stderr: `latchkey: cannot reach PostgreSQL at 127.0.0.1:${port}/latchkey: connect ECONNREFUSED 127.0.0.1:${port} (ERR_STORE_UNAVAILABLE)\n`,
     });
   });
 

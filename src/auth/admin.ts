@@ -92,6 +92,12 @@ export class AdminService {
     return { user, changed: true };
   }
 
+  /** The user's sessions that are neither revoked nor expired, newest first. */
+  async listUserSessions(emailInput: string): Promise<{ user: UserRecord; sessions: SessionRecord[] }> {
+    const user = await this.#requireUser(emailInput);
+    return { user, sessions: await this.#store.listActiveSessions(user.id, this.#now()) };
+  }
+
   /** Revokes one session by its id (the sid claim). */
   async revokeSession(id: string): Promise<SessionRevocation> {
     const before = await this.#store.findSession(id);

@@ -368,6 +368,62 @@ describe('commands on a database another version or program made', () => {
   });
 });
 
+describe('latchkey sessions list', () => {
+  beforeEach(async () => {
+    await db.run(['users', 'add', 'ann@example.com', '--password-stdin'], { stdin: PASSWORD });
+  });
+
+  it("lists a user's live sessions, newest first, and leaves out the revoked ones", async () => {
+    const [first, second, third] = await db.withRuntime(async ({ service }) => {
+      const logins = [];
+      for (const userAgent of ['first agent', 'second\nagent', 'third agent']) {
+        logins.push(await service.login('ann@example.com', PASSWORD, { ...CLIENT, userAgent }));
+        // Each its own millisecond, so that newest first is one order.
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      return logins;
+    });
+    if (first === undefined || second === undefined || third === undefined)
+      throw new Error('three logins expected');
+    expect((await db.run(['sessions', 'revoke', second.sessionId])).code).toBe(0);
+
+    const result = await db.run(['sessions', 'list', 'ANN@example.com']);
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+    const [header] = result.stdout.split('\n');
+    expect(header?.split(/ {2,}/)).toEqual(['ID', 'CREATED', 'LAST USED', 'ENDS', 'IP', 'USER AGENT']);
+    const listed = rows(result.stdout);
+    expect(listed.map((row) => [row[0], row[4], row[5]])).toEqual([
+      [third.sessionId, '127.0.0.1', 'third agent'],
+      [first.sessionId, '127.0.0.1', 'first agent'],
+    ]);
+    for (const row of listed) {
+      for (const time of row.slice(1, 4)) expect(time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    }
+
+    // A user agent is the client's to choose: a newline in it stays in its cell.
+    await db.withRuntime(({ service }) =>
+      service.login('ann@example.com', PASSWORD, { ...CLIENT, userAgent: 'evil\nFAKE  row' }),
+    );
+    const crafted = await db.run(['sessions', 'list', 'ann@example.com']);
+    expect(crafted.stdout.trimEnd().split('\n')).toHaveLength(4);
+    expect(crafted.stdout).toContain('evil\\u{a}FAKE  row');
+  });
+
+  it('says when a user has no live session, and names an unknown user (exit 1)', async () => {
+    expect(await db.run(['sessions', 'list', 'ann@example.com'])).toEqual({
+      code: 0,
+      stdout: 'no live sessions of ann@example.com\n',
+      stderr: '',
+    });
+    expect(await db.run(['sessions', 'list', 'bob@example.com'])).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'latchkey: no user with email bob@example.com\n',
+    });
+    expect((await db.run(['sessions', 'list'])).code).toBe(2);
+  });
+});
+
 describe('latchkey sessions revoke', () => {
   beforeEach(async () => {
     await db.run(['users', 'add', 'ann@example.com', '--password-stdin'], { stdin: PASSWORD });

@@ -1,5 +1,5 @@
 /**
- * `latchkey sessions revoke <sid>` and `--user <email>`. Revoked sessions reach every running
+ * `latchkey sessions list <email>`, `latchkey sessions revoke <sid>` and `--user <email>`. Revoked sessions reach every running
  * instance at once over Redis when REDIS_URL is set, and through the store's revocation feed within a
  * second in any case; their refresh tokens stop working at once, and their access tokens are refused
  * by the instances' own routes.
@@ -7,12 +7,36 @@
 import type { Command } from 'commander';
 import type { CLIContext } from '../context.js';
 import { CLIError, usageError } from '../context.js';
-import { countOf, formatTime } from '../format.js';
+import { countOf, formatTable, formatTime } from '../format.js';
 
 const whose = (owner: { email: string } | null) => (owner === null ? '' : ` of ${owner.email}`);
 
 export function registerSessionsCommand(program: Command, context: CLIContext): void {
-  const sessions = program.command('sessions').description('revoke sessions (logins)');
+  const sessions = program.command('sessions').description('list and revoke sessions (logins)');
+
+  sessions
+    .command('list')
+    .description("list a user's live sessions, newest first: neither revoked nor expired")
+    .argument('<email>')
+    .action(async (emailInput: string) => {
+      await context.withAdmin(async (admin) => {
+        const { user, sessions: live } = await admin.listUserSessions(emailInput);
+        if (live.length === 0) {
+          context.print(`no live sessions of ${user.email}`);
+          return;
+        }
+        // The session ends at whichever comes first: idle (each refresh moves it) or absolute.
+        const rows = live.map((session) => [
+          session.id,
+          formatTime(session.createdAt),
+          formatTime(session.lastUsedAt),
+          formatTime(Math.min(session.idleExpiresAt, session.expiresAt)),
+          session.ip ?? '',
+          session.userAgent ?? '',
+        ]);
+        context.io.stdout(formatTable(['ID', 'CREATED', 'LAST USED', 'ENDS', 'IP', 'USER AGENT'], rows));
+      });
+    });
 
   sessions
     .command('revoke')

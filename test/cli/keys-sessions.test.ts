@@ -253,6 +253,7 @@ describe('commands on a database that is not there', () => {
     ['users', 'disable', 'ann@example.com'],
     ['users', 'roles', 'ann@example.com'],
     ['users', 'roles', 'ann@example.com', 'add', 'admin'],
+    ['sessions', 'list', 'ann@example.com'],
     ['sessions', 'revoke', '--user', 'ann@example.com'],
     ['keys', 'list'],
     ['keys', 'rotate'],

@@ -36,8 +36,16 @@ export interface VerifierOptions {
   clockToleranceSeconds?: number;
   /** Refuse tokens whose `iat` is older than this; makes `iat` required. */
   maxTokenAgeSeconds?: number;
-  /** Claims that must be present; default `['exp']`, since a token without expiry is valid forever. */
+  /**
+   * Claims that must be present besides `exp`, such as `['sub', 'sid']`: added to `exp`, never in its
+   * place, so that naming the claims an API needs cannot make expiry optional by accident.
+   */
   requiredClaims?: readonly string[];
+  /**
+   * Default true. False lets a token without `exp` through, and such a token is valid forever (RFC
+   * 8725 §3.10): only for tokens that by design carry none.
+   */
+  requireExpiry?: boolean;
   /** Longest token accepted, checked before any decoding; default 16 KiB. */
   maxTokenBytes?: number;
   /** Milliseconds since the epoch; default `Date.now`. */
@@ -77,6 +85,17 @@ function stringList(value: unknown, name: string): readonly string[] | null {
     throw new TypeError(`${name} must be a non-empty string or a non-empty array of them`);
   }
   return Object.freeze([...list]);
+}
+
+/** `exp` (unless the caller opted out by name) and the caller's claims, each once. */
+function requiredClaimsOf(options: VerifierOptions): readonly string[] {
+  const { requireExpiry } = options;
+  if (requireExpiry !== undefined && typeof requireExpiry !== 'boolean')
+    throw new TypeError('requireExpiry must be a boolean');
+  // An empty list names no claim to add; stringList refuses it only as a list of values to match.
+  const extra =
+    options.requiredClaims?.length === 0 ? [] : (stringList(options.requiredClaims, 'requiredClaims') ?? []);
+  return Object.freeze([...new Set([...(requireExpiry === false ? [] : ['exp']), ...extra])]);
 }
 
 function requireClock(now: unknown): () => number {
@@ -128,11 +147,7 @@ export function createVerifier(options: VerifierOptions): JWTVerifier {
       1,
       10 * 365 * 86400,
     ),
-    // An explicit empty list is how a caller opts out of requiring exp.
-    requiredClaims:
-      options.requiredClaims?.length === 0
-        ? []
-        : (stringList(options.requiredClaims, 'requiredClaims') ?? ['exp']),
+    requiredClaims: requiredClaimsOf(options),
   });
   const maxTokenBytes =
     optionalInteger(options.maxTokenBytes, 'maxTokenBytes', 256, 1024 * 1024) ?? DEFAULT_MAX_TOKEN_BYTES;

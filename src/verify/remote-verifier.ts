@@ -43,7 +43,7 @@ export interface RemoteVerifierOptions {
   /** Accepted algorithms. Default: every asymmetric one; secrets (HS*) never come from a JWKS. */
   algorithms?: readonly AsymmetricAlgorithm[];
   clockToleranceSeconds?: number;
-  /** Claims every token must carry. Default `exp`, `iat`, `sub`. */
+  /** Claims every token must carry besides `exp`, `iat` and `sub`, which it always must. */
   requiredClaims?: readonly string[];
   /** Poll the revocation feed and refuse tokens of revoked sessions and keys. Default off. */
   revocations?: boolean | RevocationOptions;
@@ -194,6 +194,20 @@ interface ResolvedOptions {
   now: () => number;
 }
 
+/** What every Latchkey access token carries (RFC 9068 §2.2); a verifier requires them whatever it adds. */
+const DEFAULT_REQUIRED_CLAIMS = ['exp', 'iat', 'sub'] as const;
+
+/**
+ * The caller's claims added to the defaults, never in their place: naming `sid` must not make expiry
+ * optional. A value that is no list of names goes on as it came, for the JWT core to refuse by name.
+ */
+function withDefaultClaims(extra: readonly string[] | undefined): readonly string[] {
+  if (extra === undefined) return DEFAULT_REQUIRED_CLAIMS;
+  const given: unknown = extra;
+  if (typeof given === 'string') return [...DEFAULT_REQUIRED_CLAIMS, given];
+  return Array.isArray(given) ? [...DEFAULT_REQUIRED_CLAIMS, ...given] : extra;
+}
+
 function resolveOptions(options: RemoteVerifierOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
   const allowInsecureHttp = options.allowInsecureHttp === true;
@@ -233,7 +247,7 @@ function resolveOptions(options: RemoteVerifierOptions): ResolvedOptions {
     typ: options.typ ?? ACCESS_TOKEN_TYP,
     algorithms: Object.freeze([...algorithms]),
     clockToleranceSeconds: options.clockToleranceSeconds,
-    requiredClaims: options.requiredClaims ?? ['exp', 'iat', 'sub'],
+    requiredClaims: withDefaultClaims(options.requiredClaims),
     revocations,
     cache: options.cache ?? true,
     fetch: options.fetch ?? ((input, init) => fetch(input, init)),

@@ -86,14 +86,28 @@ describe('createVerifier', () => {
     expect(result.header.kid).toBe('k1');
   });
 
-  it('requires exp by default and lets the caller opt out explicitly', () => {
+  it('requires exp by default, whatever claims the caller names, unless it opts out by name', () => {
     const sign = createSigner({ key: pair.privateKey, now });
-    const token = sign({ sub: 'u' });
-    expect(() => createVerifier({ key: pair.publicKey, now })(token)).toThrow('"exp" claim is missing');
-    expect(createVerifier({ key: pair.publicKey, now, requiredClaims: [] })(token).payload.sub).toBe('u');
+    const token = sign({ sub: 'u', sid: 's' });
+    const verify = (options: Partial<Parameters<typeof createVerifier>[0]>) =>
+      createVerifier({ key: pair.publicKey, now, ...options })(token);
+    expect(() => verify({})).toThrow('"exp" claim is missing');
+    // Naming the claims an API needs adds them: it does not make expiry optional.
+    expect(() => verify({ requiredClaims: ['sid'] })).toThrow('"exp" claim is missing');
+    expect(() => verify({ requiredClaims: 'sub' } as never)).toThrow('"exp" claim is missing');
+    expect(() => verify({ requiredClaims: [] })).toThrow('"exp" claim is missing');
+    expect(() => verify({ requireExpiry: true })).toThrow('"exp" claim is missing');
+    expect(verify({ requireExpiry: false }).payload.sub).toBe('u');
+    expect(verify({ requireExpiry: false, requiredClaims: ['sid'] }).payload.sid).toBe('s');
+    expect(() => verify({ requireExpiry: false, requiredClaims: ['sid', 'jti'] })).toThrow(
+      '"jti" claim is missing',
+    );
     expect(() =>
       createVerifier({ key: pair.publicKey, now, requiredClaims: ['exp', 'sid'] })(sign({ exp: 2e9 })),
     ).toThrow('"sid" claim is missing');
+    for (const requireExpiry of ['false', 0, null]) {
+      expect(() => verify({ requireExpiry } as never)).toThrow('requireExpiry must be a boolean');
+    }
   });
 
   it.each([

@@ -420,3 +420,40 @@ describe('a kid the revocation feed names', () => {
     expect(jwksStatus(verifier).keys).toBe(1);
   });
 });
+
+describe('the claims a token must carry', () => {
+  /** A token of `first` with these claims (iss, aud and typ as the verifier expects), signed now. */
+  function tokenWith(claims: Record<string, unknown>, expiresInSeconds?: number): string {
+    return createSigner({
+      key: first.privateKey,
+      typ: 'at+jwt',
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      now: () => clock,
+      ...(expiresInSeconds === undefined ? {} : { expiresInSeconds }),
+    })(claims);
+  }
+
+  it('are exp, iat and sub, and naming more adds to them rather than replacing them', async () => {
+    const server = await serve(routes({ '/jwks': json(jwksOf(first)) }));
+    // A lone string as well as a list: JavaScript callers pass either.
+    for (const requiredClaims of [undefined, ['sid'], 'sid', []] as (string[] | string | undefined)[]) {
+      const verifier = verifierOf(
+        server,
+        requiredClaims === undefined ? {} : ({ requiredClaims } as Partial<RemoteVerifierOptions>),
+      );
+      const missing = (claims: Record<string, unknown>, expiresIn?: number) =>
+        verifier.verify(tokenWith(claims, expiresIn)).then(
+          () => null,
+          (error: unknown) => (error as { claim?: string }).claim ?? error,
+        );
+      const label = JSON.stringify(requiredClaims);
+      // No exp: valid forever, had the verifier let it through.
+      expect(await missing({ sub: 'user-1', sid: 's-1' }), label).toBe('exp');
+      expect(await missing({ sid: 's-1' }, 300), label).toBe('sub');
+      expect(await missing({ sub: 'user-1', sid: 's-1' }, 300), label).toBeNull();
+      const sidRequired = requiredClaims !== undefined && requiredClaims.length > 0;
+      expect(await missing({ sub: 'user-1' }, 300), label).toBe(sidRequired ? 'sid' : null);
+    }
+  });
+});

@@ -145,6 +145,36 @@ function previousMasterKey(env: Env, current: Buffer | null): Buffer | null {
 }
 
 /** A PostgreSQL URL checked as the store will read it; the message never repeats the URL. */
+/**
+ * REDIS_URL, read now as ioredis will read it (WHATWG URL, percent-decoded credentials, the path as a
+ * database number), so that a bad one stops the start naming the variable rather than as a TypeError
+ * from inside ioredis, and a CLI command refuses it before it changes anything. No message repeats it:
+ * it may hold a password.
+ */
+function redisURL(raw: string): string {
+  if (!/^rediss?:\/\//.test(raw)) throw new ConfigError('REDIS_URL', 'must be redis://… or rediss://…');
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(
+      'REDIS_URL',
+      'is not a valid URL: the port must be a number, and reserved characters in a password percent-encoded',
+    );
+  }
+  try {
+    decodeURIComponent(url.username);
+    decodeURIComponent(url.password);
+  } catch {
+    throw new ConfigError('REDIS_URL', 'has a user name or password whose percent-encoding is malformed');
+  }
+  const database = url.pathname.slice(1);
+  if (database !== '' && !/^\d{1,5}$/.test(database)) {
+    throw new ConfigError('REDIS_URL', 'must name its database as a number, as in redis://host:6379/0');
+  }
+  return raw;
+}
+
 function postgresURL(raw: string): string {
   try {
     parsePostgresURL(raw);
@@ -225,9 +255,8 @@ export function loadConfig(env: Env = process.env): ServerConfig {
       'must be fatal, error, warn, info, debug, trace or off',
     );
   }
-  const redisUrl = env.REDIS_URL?.trim() || null;
-  if (redisUrl !== null && !/^rediss?:\/\//.test(redisUrl))
-    throw new ConfigError('REDIS_URL', 'must be redis://… or rediss://…');
+  const rawRedisUrl = env.REDIS_URL?.trim() || null;
+  const redisUrl = rawRedisUrl === null ? null : redisURL(rawRedisUrl);
   const redisPrefix = env.LATCHKEY_REDIS_PREFIX ?? 'latchkey:';
   // Glob characters would make the prefix match other deployments' keys in a scan.
   if (!/^[A-Za-z0-9:._-]{1,64}$/.test(redisPrefix)) {

@@ -480,6 +480,19 @@ describe('latchkey sessions revoke', () => {
     });
   });
 
+  it('refuses a malformed REDIS_URL before it revokes anything (exit 2)', async () => {
+    const login = await db.withRuntime(({ service }) => service.login('ann@example.com', PASSWORD, CLIENT));
+    const result = await runCLI(['sessions', 'revoke', '--user', 'ann@example.com'], {
+      ...db.env,
+      REDIS_URL: 'redis://127.0.0.1:notaport',
+    });
+    expect(result).toMatchObject({ code: 2, stdout: '' });
+    expect(result.stderr).toMatch(/^latchkey: invalid configuration: REDIS_URL: is not a valid URL/);
+    await db.withRuntime(async ({ store }) => {
+      expect((await store.findSession(login.sessionId))?.revokedAt).toBeNull();
+    });
+  });
+
   it('names unknown sessions and users (exit 1) and wrong usage (exit 2)', async () => {
     expect(await db.run(['sessions', 'revoke', 'nope'])).toEqual({
       code: 1,

@@ -195,6 +195,22 @@ describe('loadConfig', () => {
     ],
     [{ REDIS_URL: 'localhost:6379' }, 'REDIS_URL', 'REDIS_URL: must be redis://… or rediss://…'],
     [
+      { REDIS_URL: 'redis://127.0.0.1:notaport' },
+      'REDIS_URL',
+      'REDIS_URL: is not a valid URL: the port must be a number, and reserved characters in a password percent-encoded',
+    ],
+    [
+      // The password is in no message: the whole URL stays out of logs.
+      { REDIS_URL: 'redis://:s3cret%zz@127.0.0.1:6379' },
+      'REDIS_URL',
+      'REDIS_URL: has a user name or password whose percent-encoding is malformed',
+    ],
+    [
+      { REDIS_URL: 'redis://127.0.0.1:6379/sessions' },
+      'REDIS_URL',
+      'REDIS_URL: must name its database as a number, as in redis://host:6379/0',
+    ],
+    [
       { LATCHKEY_REDIS_PREFIX: '' },
       'LATCHKEY_REDIS_PREFIX',
       'LATCHKEY_REDIS_PREFIX: must be 1 to 64 letters, digits or the characters : . _ - (as in latchkey:)',

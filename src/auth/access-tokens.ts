@@ -6,7 +6,14 @@
  */
 
 import { JWTClaimError } from '../errors.js';
-import { createSigner, createVerifier, type JWTPayload, type JWTSigner, type Key } from '../jwt/index.js';
+import {
+  createSigner,
+  createVerifier,
+  type JWTPayload,
+  type JWTSigner,
+  type Key,
+  type VerifierOptions,
+} from '../jwt/index.js';
 import type { SigningKeys } from './signing-keys.js';
 
 export interface AccessTokenOptions {
@@ -39,6 +46,28 @@ export const ACCESS_TOKEN_REQUIRED_CLAIMS: readonly string[] = Object.freeze([
   'client_id',
 ]);
 
+/**
+ * How this issuer judges its own access tokens, for the server and for `latchkey token inspect` alike.
+ * The age bound matters only for a token this server would never have issued (signed with a stolen
+ * key, or an `exp` far beyond the lifetime): it is refused once the lifetime and the tolerance have
+ * passed since its `iat`, and so is an `iat` in the future.
+ */
+export function accessTokenRules(options: {
+  issuer: string;
+  audience: string;
+  ttlSeconds: number;
+  clockToleranceSeconds: number;
+}): Omit<VerifierOptions, 'key' | 'now' | 'cache'> {
+  return {
+    issuer: options.issuer,
+    audience: options.audience,
+    typ: ACCESS_TOKEN_TYP,
+    requiredClaims: ACCESS_TOKEN_REQUIRED_CLAIMS,
+    clockToleranceSeconds: options.clockToleranceSeconds,
+    maxTokenAgeSeconds: options.ttlSeconds,
+  };
+}
+
 export class AccessTokens {
   readonly #keys: SigningKeys;
   readonly #options: AccessTokenOptions;
@@ -50,11 +79,7 @@ export class AccessTokens {
     this.#options = options;
     this.#verify = createVerifier({
       key: keys.verificationKeys,
-      issuer: options.issuer,
-      audience: options.audience,
-      typ: ACCESS_TOKEN_TYP,
-      requiredClaims: ACCESS_TOKEN_REQUIRED_CLAIMS,
-      clockToleranceSeconds: options.clockToleranceSeconds,
+      ...accessTokenRules(options),
       now: options.now,
       // Safe to cache: revocation is checked after verification, on every request.
       cache: { maxEntries: 10_000 },

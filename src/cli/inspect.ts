@@ -5,7 +5,12 @@
  * so the checks run here one by one and every problem is named. Claims are checked even when the
  * signature fails, and such findings say that the payload they judge is unverified.
  */
-import { ACCESS_TOKEN_REQUIRED_CLAIMS, ACCESS_TOKEN_TYP, isRoleList } from '../auth/access-tokens.js';
+import {
+  ACCESS_TOKEN_REQUIRED_CLAIMS,
+  ACCESS_TOKEN_TYP,
+  accessTokenRules,
+  isRoleList,
+} from '../auth/access-tokens.js';
 import { JOSEError, JWTClaimError } from '../errors.js';
 import { findAlgorithm } from '../jwt/algorithms.js';
 import { isBase64url } from '../jwt/base64url.js';
@@ -21,6 +26,8 @@ export interface ServerRules {
   revokedKeys?: ReadonlyMap<string, number>;
   issuer: string;
   audience: string;
+  /** LATCHKEY_ACCESS_TTL: no token of this server is older than that (plus the tolerance). */
+  ttlSeconds: number;
   clockToleranceSeconds: number;
   nowMs: number;
 }
@@ -101,15 +108,7 @@ export function inspectToken(token: string, rules: ServerRules): Inspection {
 
 /** A verifier built as src/auth/access-tokens.ts builds it (no cache: one token, once). */
 function serverVerifier(rules: ServerRules) {
-  return createVerifier({
-    key: rules.keys,
-    issuer: rules.issuer,
-    audience: rules.audience,
-    typ: ACCESS_TOKEN_TYP,
-    requiredClaims: ACCESS_TOKEN_REQUIRED_CLAIMS,
-    clockToleranceSeconds: rules.clockToleranceSeconds,
-    now: () => rules.nowMs,
-  });
+  return createVerifier({ key: rules.keys, ...accessTokenRules(rules), now: () => rules.nowMs });
 }
 
 function describeSignature(part: string, header: SegmentResult): SignatureInfo {
@@ -189,7 +188,7 @@ function claimProblems(payload: JWTPayload, typ: string | undefined, typKnown: b
     // Without a readable header there is no typ to judge; that part is reported as malformed.
     typ: typKnown ? normalizeTyp(ACCESS_TOKEN_TYP) : null,
     clockToleranceSeconds: server.clockToleranceSeconds,
-    maxTokenAgeSeconds: null,
+    maxTokenAgeSeconds: server.ttlSeconds,
     requiredClaims: ACCESS_TOKEN_REQUIRED_CLAIMS,
   };
   const problems: { name: string; detail: string }[] = [];
@@ -208,6 +207,8 @@ function claimProblems(payload: JWTPayload, typ: string | undefined, typKnown: b
       rules = {
         ...rules,
         requiredClaims: rules.requiredClaims.filter((name) => name !== claim),
+        // An expired token is not also "too old": the age bound speaks of tokens whose exp lies ahead.
+        maxTokenAgeSeconds: claim === 'iat' || claim === 'exp' ? null : rules.maxTokenAgeSeconds,
         issuers: claim === 'iss' ? null : rules.issuers,
         audiences: claim === 'aud' ? null : rules.audiences,
         typ: claim === 'typ' ? null : rules.typ,
@@ -238,6 +239,20 @@ function describeClaimError(
   const when = (time: number) =>
     `${formatRelative(time, nowSeconds)} (${claim} ${formatTime(time * 1000)}, ` +
     `clock tolerance ${server.clockToleranceSeconds} s)`;
+  // The age bound: iat too long ago for this server's lifetime, or ahead of the clock.
+  if (claim === 'iat' && typeof value === 'number' && Number.isFinite(value)) {
+    if (error.code === 'ERR_JWT_EXPIRED') {
+      return {
+        name: 'too old',
+        detail:
+          `the token was issued ${when(value)}, longer ago than this server's access-token lifetime ` +
+          `(LATCHKEY_ACCESS_TTL ${server.ttlSeconds} s): this server did not issue it with that exp`,
+      };
+    }
+    if (error.code === 'ERR_JWT_CLAIM_INVALID' && value > nowSeconds) {
+      return { name: 'issued in the future', detail: `the token says it was issued ${when(value)}` };
+    }
+  }
   if (error.code === 'ERR_JWT_EXPIRED' && typeof value === 'number') {
     return {
       name: 'expired',

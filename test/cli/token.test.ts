@@ -131,6 +131,31 @@ describe('latchkey token inspect', () => {
     expect(result.stdout).toContain('Result: invalid, 1 problem: expired');
   });
 
+  it('names a token that claims a longer life than the server gives, or an iat ahead, as this server does', async () => {
+    const nowSeconds = Math.floor(Date.now() / 1000);
+    // As only a stolen key would sign it: issued 3 hours ago, expiring in 10 years.
+    const longLived = await signWithServerKey(
+      { issuedAt: Date.now() - 3 * HOUR },
+      { exp: nowSeconds + 10 * 365 * 86400 },
+    );
+    const old = await db.run(['token', 'inspect', longLived]);
+    expect(old.code).toBe(1);
+    expect(problems(old.stdout)).toEqual(['too old']);
+    expect(old.stdout).toMatch(
+      /✗ too old: the token was issued 3 hours ago \(iat \S+Z, clock tolerance 30 s\), longer ago than this server's access-token lifetime \(LATCHKEY_ACCESS_TTL 900 s\)/,
+    );
+    expect(old.stdout).toContain('✓ signature verified');
+
+    // Half a minute past the hour, so that the seconds the command takes do not make it 59 minutes.
+    const ahead = await signWithServerKey({ issuedAt: Date.now() + HOUR + 30_000 });
+    const future = await db.run(['token', 'inspect', ahead]);
+    expect(future.code).toBe(1);
+    expect(problems(future.stdout)).toEqual(['issued in the future']);
+    expect(future.stdout).toMatch(
+      /✗ issued in the future: the token says it was issued in 1 hour \(iat \S+Z, clock tolerance 30 s\)$/m,
+    );
+  });
+
   it('names every problem at once: wrong aud and expired, and wrong typ with a missing claim', async () => {
     const token = await signWithServerKey({
       audience: 'https://api.other.example',

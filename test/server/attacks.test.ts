@@ -208,6 +208,20 @@ describe('token attacks on /api/me', () => {
     ['no exp', () => ownKey({ ...claims, exp: undefined })],
     ['exp as a string', () => ownKey({ ...claims, exp: String(claims.exp) })],
     ['an nbf in the future', () => ownKey({ ...claims, nbf: Math.floor(Date.now() / 1000) + 3600 })],
+    // Only a stolen key makes these: longer lives than this server gives (15 min) are refused.
+    [
+      'an iat 10 days ago with an exp 10 years ahead',
+      () => {
+        const now = Math.floor(Date.now() / 1000);
+        return ownKey({ ...claims, iat: now - 10 * 86400, exp: now + 10 * 365 * 86400 });
+      },
+    ],
+    [
+      'an iat 16 minutes ago (past the lifetime and the tolerance) with an exp ahead',
+      () => ownKey({ ...claims, iat: Math.floor(Date.now() / 1000) - 16 * 60 }),
+    ],
+    ['an iat an hour ahead', () => ownKey({ ...claims, iat: Math.floor(Date.now() / 1000) + 3600 })],
+    ['no iat', () => ownKey({ ...claims, iat: undefined })],
     ['no sid', () => ownKey({ ...claims, sid: undefined })],
     ['no sub', () => ownKey({ ...claims, sub: undefined })],
     ['no client_id', () => ownKey({ ...claims, client_id: undefined })],

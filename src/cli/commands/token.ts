@@ -41,6 +41,7 @@ export function registerTokenCommand(program: Command, context: CLIContext): voi
           ),
           issuer: config.issuer,
           audience: config.audience,
+          ttlSeconds: config.accessTtlSeconds,
           clockToleranceSeconds: config.clockToleranceSeconds,
           nowMs,
         });

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -89,6 +89,42 @@ describe('SQLite store', () => {
       expect((await sql`pragma busy_timeout`.execute(db)).rows).toEqual([{ timeout: 5000 }]);
     } finally {
       await database.close();
+    }
+  });
+
+  it("creates its directory and files for the owner alone, and leaves existing ones' modes as they are", async () => {
+    const path = nextPath();
+    // The usual umask, which left the files readable by every local user before.
+    const umask = process.umask(0o022);
+    try {
+      const store = await openSQLiteStore(path);
+      try {
+        await seedSession(store);
+        const modes = Object.fromEntries(
+          await Promise.all(
+            [dirname(path), path, `${path}-wal`, `${path}-shm`].map(async (file) => [
+              file.slice(dirname(path).length),
+              ((await stat(file)).mode & 0o777).toString(8),
+            ]),
+          ),
+        );
+        expect(modes).toEqual({
+          '': '700',
+          '/latchkey.db': '600',
+          '/latchkey.db-wal': '600',
+          '/latchkey.db-shm': '600',
+        });
+      } finally {
+        await store.close();
+      }
+      // An operator's choice stands: a database made readable by a group on purpose stays so.
+      await chmod(path, 0o640);
+      await chmod(dirname(path), 0o750);
+      await (await openSQLiteStore(path)).close();
+      expect((await stat(path)).mode & 0o777).toBe(0o640);
+      expect((await stat(dirname(path))).mode & 0o777).toBe(0o750);
+    } finally {
+      process.umask(umask);
     }
   });
 

@@ -118,11 +118,24 @@ function isDirectory(path: string): boolean {
   }
 }
 
+/**
+ * The database holds password hashes, refresh-token hashes and, without a master key, the private
+ * signing keys: a directory this creates is the owner's alone (0700), and so is a new database file
+ * (0600), whose mode SQLite gives its -wal and -shm files too. What exists already keeps its mode: an
+ * operator may have shared it on purpose (with a backup user, say).
+ */
+async function createPrivately(path: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  // 'a' creates the file if it is missing and changes nothing if it is there; SQLite takes an empty
+  // file for a new database.
+  await (await open(path, 'a', 0o600)).close();
+}
+
 async function openChecked(path: string, options: SQLiteOptions): Promise<SQLiteDatabase> {
   const onDisk = path !== IN_MEMORY;
   const existing = options.existing === true;
   if (existing && !(onDisk && existsSync(path))) throw noLatchkeyDatabase(path);
-  if (onDisk && !existing) await mkdir(dirname(path), { recursive: true });
+  if (onDisk && !existing) await createPrivately(path);
   const database = new BetterSqlite3(path, { fileMustExist: existing });
   try {
     // First, so that even the switch to WAL waits for another process instead of failing.

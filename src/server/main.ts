@@ -91,19 +91,27 @@ export async function main(options: StartServerOptions = {}): Promise<void> {
     throw error;
   }
   let stopping = false;
-  const shutdown = () => {
+  // A cluster's primary speaks for its workers, as it does when they start.
+  const say = (line: string) => {
+    if (!options.clusterWorker) process.stdout.write(`${line}\n`);
+  };
+  const shutdown = (why: string) => {
     // Once: Ctrl-C reaches a cluster's workers and its primary, which then sends SIGTERM as well.
     if (stopping) return;
     stopping = true;
+    say(`Latchkey is stopping (${why}): finishing the requests in flight`);
     stop().then(
-      () => process.exit(0),
+      () => {
+        say('Latchkey stopped');
+        process.exit(0);
+      },
       () => process.exit(1),
     );
   };
-  process.once('SIGINT', shutdown);
-  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
   // A cluster worker whose primary is gone (killed, say) has no one to restart it or to stop it.
-  if (options.clusterWorker) process.once('disconnect', shutdown);
+  if (options.clusterWorker) process.once('disconnect', () => shutdown('its primary is gone'));
 }
 
 const script = process.argv[1];

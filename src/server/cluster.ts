@@ -41,10 +41,18 @@ export interface ClusterOptions {
 }
 
 export interface RunningCluster {
-  /** Rejects when workers kept exiting and the primary stopped them all; never resolves. */
+  /**
+   * Rejects when workers kept exiting and the primary stopped them all (with ConfigurationRefused when
+   * one refused its configuration); never resolves.
+   */
   failed: Promise<never>;
   /** Stops every worker (SIGTERM: each finishes its requests and closes its store) and waits for them. */
   stop(): Promise<void>;
+}
+
+/** How `failed` rejects when a worker refused its configuration: the command exits 2, as a server does. */
+export class ConfigurationRefused extends Error {
+  override readonly name = 'ConfigurationRefused';
 }
 
 function describeExit(code: number | null, signal: string | null): string {
@@ -110,7 +118,7 @@ export async function startCluster(config: ServerConfig, options: ClusterOptions
       if (code === CONFIGURATION_REFUSED) {
         void stopAll().then(() =>
           fail(
-            new Error(
+            new ConfigurationRefused(
               `worker ${worker.process.pid} exited ${how}, refusing its configuration; stopped them all`,
             ),
           ),

@@ -257,7 +257,8 @@ describe('latchkey serve --workers 2', () => {
     try {
       const cluster = await startCluster(port);
       const [code] = await once(cluster.child, 'exit');
-      expect(code).toBe(1);
+      // As a single server refusing the same port: 2 is a configuration error, 1 a crash.
+      expect(code).toBe(2);
       // Each worker names the setting in one line (exit code 2, a configuration error), no stack trace.
       expect(cluster.stderr()).toContain(
         `latchkey: invalid configuration: PORT: 127.0.0.1:${port} is in use by another process (EADDRINUSE)`,

@@ -3,10 +3,10 @@
  * `--workers N` (N > 1), N processes share the port (src/server/cluster.ts); one is the default.
  */
 import type { Command } from 'commander';
-import { MAX_WORKERS, startCluster } from '../../server/cluster.js';
+import { ConfigurationRefused, MAX_WORKERS, startCluster } from '../../server/cluster.js';
 import { startServer } from '../../server/main.js';
 import { guardStandardStreams } from '../../server/standard-streams.js';
-import { type CLIContext, usageError } from '../context.js';
+import { type CLIContext, CLIError, usageError } from '../context.js';
 
 export function registerServeCommand(program: Command, context: CLIContext): void {
   program
@@ -36,6 +36,10 @@ export function registerServeCommand(program: Command, context: CLIContext): voi
       });
       try {
         await Promise.race([untilStopped(context.options.stopServe), cluster.failed]);
+      } catch (error) {
+        // Exit code 2, as a single server refusing the same setting: scripts tell it from a crash.
+        if (error instanceof ConfigurationRefused) throw new CLIError(error.message, 2);
+        throw error;
       } finally {
         await cluster.stop();
       }

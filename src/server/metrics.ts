@@ -55,12 +55,16 @@ export class Metrics {
     help: 'Redis commands that failed or timed out (the store answered instead)',
     registers: [this.registry],
   });
-  /** Whether Redis answers now; set by `watchRedis`, 0 without REDIS_URL. */
+  /** Whether Redis answers now; set by `watchRedis`. */
   #redisAvailable: () => boolean = () => false;
+  /**
+   * Registered by `watchRedis` only: without REDIS_URL there is no such series, rather than a 0 that
+   * an alert on "Redis is down" would fire on for every single-instance deployment.
+   */
   readonly redisAvailable = new Gauge({
     name: 'latchkey_redis_available',
-    help: '1 while Redis (REDIS_URL) answers; 0 while it is away or not configured',
-    registers: [this.registry],
+    help: '1 while Redis (REDIS_URL) answers; 0 while it is away',
+    registers: [],
     // Across the workers of `serve --workers N`: 1 only while every worker reaches Redis (a sum says N).
     aggregator: 'min',
     collect: () => {
@@ -94,6 +98,8 @@ export class Metrics {
 
   watchRedis(available: () => boolean): void {
     this.#redisAvailable = available;
+    if (this.registry.getSingleMetric('latchkey_redis_available') === undefined)
+      this.registry.registerMetric(this.redisAvailable);
   }
 
   /** One answered request. Routes are Fastify's patterns, so the series stay few. */

@@ -1222,6 +1222,8 @@ describe('operations', () => {
     expect(res.body).toMatch(/^latchkey_logins_total\{result="success"\} 1$/m);
     expect(res.body).toContain('# TYPE latchkey_http_request_duration_seconds histogram');
     expect(res.body).toMatch(/^latchkey_http_request_duration_seconds_count\{[^}]*route="\/auth\/login"/m);
+    // No REDIS_URL, no Redis series: a 0 would read as "Redis is down" to an alert.
+    expect(res.body).not.toContain('latchkey_redis_available');
   });
 });
 

@@ -76,8 +76,11 @@ export interface AuthServiceDependencies {
   throttle: Throttle;
   accessTokens: AccessTokens;
   revocations: RevokedSessions;
-  /** Server secret from which refresh-token successors are derived. */
-  refreshSecret: Buffer;
+  /**
+   * Server secret from which refresh-token successors are derived; asked for at each refresh, so that
+   * a process that never refreshes (the CLI) need not be able to open it.
+   */
+  refreshSecret: () => Buffer;
   options: ResolvedAuthOptions;
   now?: () => number;
   onEvent?: (event: AuthEvent) => void;
@@ -182,7 +185,7 @@ export class AuthService {
       throw invalidGrant();
     }
     const { store, now, options, refreshSecret } = this.#d;
-    const successor = deriveSuccessor(refreshSecret, refreshToken);
+    const successor = deriveSuccessor(refreshSecret(), refreshToken);
     const successorHash = hashRefreshToken(successor);
     const at = now();
     const policy = { idleTtlMs: options.sessions.idleTtlMs, graceMs: options.sessions.refreshGraceMs };

@@ -12,7 +12,7 @@ import { loadConfig, type ServerConfig } from '../server/config.js';
 import { createRuntime, type Runtime, type RuntimeOptions, signingKeyPolicy } from '../server/runtime.js';
 import { openStore } from '../store/open.js';
 import { publishingChanges } from '../store/redis/publishing-store.js';
-import type { SessionStore, Store, UserStore } from '../store/types.js';
+import type { KeyStore, SessionStore, Store, UserStore } from '../store/types.js';
 import { CommandFanOut } from './fan-out.js';
 import { terminalSafe } from './format.js';
 
@@ -145,10 +145,10 @@ export class CLIContext {
   /**
    * The stored keys as a server sees them: no maintenance runs, so nothing is created, rotated or
    * deleted (`keys list` and `token inspect` must leave the database as it is; `keys reseal` changes
-   * only how stored keys are sealed), and there is nothing to publish, so Redis is never needed.
+   * only how stored keys and secrets are sealed), and there is nothing to publish, so Redis is never needed.
    */
   async withStoredKeys<T>(
-    work: (keys: SigningKeys, store: UserStore & SessionStore, config: ServerConfig) => Promise<T>,
+    work: (keys: SigningKeys, store: UserStore & SessionStore & KeyStore, config: ServerConfig) => Promise<T>,
   ): Promise<T> {
     return this.#withOpenStore(async (store, config) => {
       const keys = new SigningKeys(store, signingKeyPolicy(config), config.masterKey, {
@@ -173,6 +173,7 @@ export class CLIContext {
       now: this.now,
       adoptAlgorithm: false,
       matchStoredSealing: true,
+      refreshes: false,
     };
     if (this.options.argon2 !== undefined) options.argon2 = this.options.argon2;
     return this.#withFanOut((fanOut) =>

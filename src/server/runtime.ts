@@ -9,6 +9,7 @@ import { LocalAttemptsInFlight } from '../auth/local-attempts-in-flight.js';
 import { DEFAULT_SESSION_POLICY, type ResolvedAuthOptions } from '../auth/options.js';
 import { type Argon2Parameters, DEFAULT_ARGON2, PasswordHasher } from '../auth/passwords.js';
 import { RevokedSessions } from '../auth/revocations.js';
+import { SecretUnreadable, sharedSecret } from '../auth/sealed-secrets.js';
 import { type AuthEvent, AuthService } from '../auth/service.js';
 import { type SigningKeyPolicy, SigningKeys, signingAlgorithmOf } from '../auth/signing-keys.js';
 import { DEFAULT_THROTTLE, Throttle, type ThrottlePolicy } from '../auth/throttle.js';
@@ -48,6 +49,11 @@ export interface RuntimeOptions {
   adoptAlgorithm?: boolean;
   /** Refuse to write keys the servers may not read (see `SigningKeysOptions`). Default false. */
   matchStoredSealing?: boolean;
+  /**
+   * Whether it refreshes tokens, and so must open the stored refresh secret to start. Servers do; the
+   * CLI does not, and so revokes a key even without the master key at hand. Default true.
+   */
+  refreshes?: boolean;
   /** Told once when Redis (REDIS_URL) goes away, with why, and once when it is back. */
   onRedisAvailabilityChange?: (available: boolean, reason: string) => void;
   /** A worker of `latchkey serve --workers N`: /metrics answers the sum over every worker. */
@@ -95,10 +101,36 @@ export function signingKeyPolicy(config: ServerConfig): SigningKeyPolicy {
   };
 }
 
-/** Every refresh secret is 32 random bytes, created by the first instance and shared through the store. */
-async function refreshSecret(store: KeyStore): Promise<Buffer> {
-  const stored = await store.ensureSecret('refresh-token-successor', randomBytes(32).toString('base64url'));
-  return Buffer.from(stored, 'base64url');
+/** The refresh secret: 32 random bytes, created by the first instance and shared through the store. */
+export const REFRESH_SECRET = {
+  name: 'refresh-token-successor',
+  create: () => randomBytes(32).toString('base64url'),
+} as const;
+
+/**
+ * The refresh secret, sealed with the master key as the signing keys are. A master key that opens it
+ * not is a setting to fix: a server refuses to start; a runtime that never refreshes (the CLI, which
+ * must still revoke a key without the master key at hand) fails only if it ever tries.
+ */
+async function refreshSecret(
+  store: KeyStore,
+  config: ServerConfig,
+  refreshes: boolean,
+): Promise<() => Buffer> {
+  try {
+    const secret = Buffer.from(
+      await sharedSecret(store, REFRESH_SECRET.name, config, REFRESH_SECRET.create),
+      'base64url',
+    );
+    return () => secret;
+  } catch (error) {
+    if (!(error instanceof SecretUnreadable)) throw error;
+    const refused = new ConfigError('LATCHKEY_MASTER_KEY', error.message);
+    if (refreshes) throw refused;
+    return () => {
+      throw refused;
+    };
+  }
 }
 
 export async function createRuntime(config: ServerConfig, options: RuntimeOptions = {}): Promise<Runtime> {
@@ -244,7 +276,7 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
     throttle: new Throttle(counters, auth.throttle, inFlight),
     accessTokens,
     revocations,
-    refreshSecret: await closingOnFailure(refreshSecret(store)),
+    refreshSecret: await closingOnFailure(refreshSecret(store, config, options.refreshes ?? true)),
     options: auth,
     now,
     onEvent: (event) => {

@@ -52,6 +52,7 @@ export function composeStore({ users, sessions, counters, keys, ping, close }: S
     resealSigningKey: (kid, from, to) => keys.resealSigningKey(kid, from, to),
     deleteSigningKeys: (kids) => keys.deleteSigningKeys(kids),
     ensureSecret: (name, value) => keys.ensureSecret(name, value),
+    replaceSecret: (name, from, to) => keys.replaceSecret(name, from, to),
 
     ping,
     close,

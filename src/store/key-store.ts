@@ -43,4 +43,9 @@ export interface KeyStore {
 
   /** The value stored under `name`, storing `value` first if there is none (first writer wins). */
   ensureSecret(name: string, value: string): Promise<string>;
+  /**
+   * Replaces the secret `name` with `to` (the same secret sealed anew) only if it still holds `from`:
+   * false, and nothing changed, when another process replaced it first.
+   */
+  replaceSecret(name: string, from: string, to: string): Promise<boolean>;
 }

@@ -315,6 +315,12 @@ export class MemoryStore implements Store {
     return deleted;
   }
 
+  async replaceSecret(name: string, from: string, to: string): Promise<boolean> {
+    if (this.#secrets.get(name) !== from) return false;
+    this.#secrets.set(name, to);
+    return true;
+  }
+
   async ensureSecret(name: string, value: string): Promise<string> {
     const stored = this.#secrets.get(name);
     if (stored !== undefined) return stored;

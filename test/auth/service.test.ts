@@ -42,7 +42,7 @@ async function build(argon2 = FAST, inFlight?: AttemptsInFlight) {
       now: () => now,
     }),
     revocations,
-    refreshSecret: Buffer.alloc(32, 9),
+    refreshSecret: () => Buffer.alloc(32, 9),
     options: { sessions: DEFAULT_SESSION_POLICY, throttle: DEFAULT_THROTTLE },
     now: () => now,
     onEvent: (event) => events.push(event),

@@ -4,8 +4,9 @@
  * to the new one, after which the previous key is no longer needed, and no longer opens anything.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isSealed, isSealedWith } from '../../src/auth/key-encryption.js';
+import { isSealed, isSealedWith, sealPrivateKey } from '../../src/auth/key-encryption.js';
 import { ConfigError, loadConfig } from '../../src/server/config.js';
+import { REFRESH_SECRET } from '../../src/server/runtime.js';
 import { openStore } from '../../src/store/open.js';
 import { CLIENT, createTestDatabase, PASSWORD, runCLI, type TestDatabase, withRuntimeOn } from './run-cli.js';
 
@@ -25,21 +26,36 @@ function envWith(changes: Record<string, string>): Record<string, string> {
   return { ...db.env, ...changes };
 }
 
-/** How each stored private key is sealed: 'old', 'new', 'plain' or 'other'. */
+/** 'old', 'new', 'plain' or 'other': which master key sealed `stored` (under associated data `aad`). */
+const sealedBy = (aad: string, stored: string) =>
+  !isSealed(stored)
+    ? 'plain'
+    : isSealedWith(keyOf(OLD), aad, stored)
+      ? 'old'
+      : isSealedWith(keyOf(NEW), aad, stored)
+        ? 'new'
+        : 'other';
+
+/** How each stored private key is sealed, by kid. */
 async function sealing(env: Record<string, string>): Promise<Record<string, string>> {
   const store = await openStore(loadConfig(env).database);
   try {
     const sealed: Record<string, string> = {};
     for (const record of await store.listSigningKeys()) {
-      sealed[record.kid] = !isSealed(record.privateKey)
-        ? 'plain'
-        : isSealedWith(keyOf(OLD), record.kid, record.privateKey)
-          ? 'old'
-          : isSealedWith(keyOf(NEW), record.kid, record.privateKey)
-            ? 'new'
-            : 'other';
+      sealed[record.kid] = sealedBy(record.kid, record.privateKey);
     }
     return sealed;
+  } finally {
+    await store.close();
+  }
+}
+
+/** How the stored refresh-token secret is sealed (a server start has made it). */
+async function secretSealing(env: Record<string, string>): Promise<string> {
+  const store = await openStore(loadConfig(env).database);
+  try {
+    const stored = await store.ensureSecret(REFRESH_SECRET.name, 'none stored');
+    return sealedBy(`secret:${REFRESH_SECRET.name}`, stored);
   } finally {
     await store.close();
   }
@@ -55,6 +71,7 @@ describe('changing LATCHKEY_MASTER_KEY', () => {
     const [oldKid = ''] = Object.keys(await sealing(db.env));
     expect(oldKid).not.toBe('');
     expect(await sealing(db.env)).toEqual({ [oldKid]: 'old' });
+    expect(await secretSealing(db.env)).toBe('old');
 
     // The new key alone opens nothing that is stored: the start is refused, as before.
     await expect(withRuntimeOn(envWith({ LATCHKEY_MASTER_KEY: NEW }), async () => {})).rejects.toThrow(
@@ -74,10 +91,14 @@ describe('changing LATCHKEY_MASTER_KEY', () => {
     const resealed = await runCLI(['keys', 'reseal'], changing);
     expect(resealed).toEqual({
       code: 0,
-      stdout: `resealed ${oldKid}\n${newKid} is sealed with LATCHKEY_MASTER_KEY already\n`,
-      stderr: 'every stored key is sealed with LATCHKEY_MASTER_KEY: LATCHKEY_MASTER_KEY_PREVIOUS can go\n',
+      stdout:
+        `resealed ${oldKid}\n${newKid} is sealed with LATCHKEY_MASTER_KEY already\n` +
+        'resealed the refresh-token secret\n',
+      stderr:
+        'every stored key and secret is sealed with LATCHKEY_MASTER_KEY: LATCHKEY_MASTER_KEY_PREVIOUS can go\n',
     });
     expect(await sealing(db.env)).toEqual({ [oldKid]: 'new', [newKid]: 'new' });
+    expect(await secretSealing(db.env)).toBe('new');
     expect((await runCLI(['keys', 'reseal'], changing)).stderr).toBe('nothing to reseal\n');
 
     // Now the new key alone is enough: the old token verifies and the session refreshes.
@@ -106,14 +127,59 @@ describe('changing LATCHKEY_MASTER_KEY', () => {
       const withKey = { ...fresh.env, LATCHKEY_MASTER_KEY: NEW };
       const resealed = await runCLI(['keys', 'reseal'], withKey);
       expect(resealed.code, resealed.stderr).toBe(0);
-      expect(resealed.stdout.match(/^resealed /gm)).toHaveLength(2);
+      expect(resealed.stdout.match(/^resealed [\w-]+$/gm)).toHaveLength(2);
+      expect(resealed.stdout).toContain('\nresealed the refresh-token secret\n');
+      // No previous master key was set, so none is said to be done with.
+      expect(resealed.stderr).toBe('every stored key and secret is sealed with LATCHKEY_MASTER_KEY\n');
       expect(Object.values(await sealing(fresh.env))).toEqual(['new', 'new']);
+      expect(await secretSealing(fresh.env)).toBe('new');
       // The servers need the master key from now on.
       const keysList = await runCLI(['keys', 'list'], fresh.env);
       expect(keysList.code).toBe(0);
       expect((await runCLI(['keys', 'rotate'], fresh.env)).stderr).toMatch(
         /the keys in the database are encrypted, but LATCHKEY_MASTER_KEY is not set here/,
       );
+    } finally {
+      await fresh.remove();
+    }
+  });
+
+  it('refuses to start a server whose master key does not open the refresh secret; the CLI still revokes', async () => {
+    const fresh = await createTestDatabase();
+    try {
+      // Keys and secret made unsealed; then the secret alone sealed with OLD, as a partial reseal would leave it.
+      await withRuntimeOn(fresh.env, async () => {});
+      const store = await openStore(loadConfig(fresh.env).database);
+      try {
+        const plain = await store.ensureSecret(REFRESH_SECRET.name, 'unused');
+        const sealed = sealPrivateKey(keyOf(OLD), `secret:${REFRESH_SECRET.name}`, plain);
+        expect(await store.replaceSecret(REFRESH_SECRET.name, plain, sealed)).toBe(true);
+      } finally {
+        await store.close();
+      }
+      await expect(withRuntimeOn(fresh.env, async () => {})).rejects.toThrow(
+        new ConfigError(
+          'LATCHKEY_MASTER_KEY',
+          'the stored refresh-token-successor secret is encrypted, but LATCHKEY_MASTER_KEY is not set',
+        ),
+      );
+      await expect(withRuntimeOn({ ...fresh.env, LATCHKEY_MASTER_KEY: NEW }, async () => {})).rejects.toThrow(
+        'the stored refresh-token-successor secret cannot be decrypted: is LATCHKEY_MASTER_KEY the key it was stored with?',
+      );
+      // A compromised key is revoked without the master key at hand: the CLI never refreshes.
+      const [kid = ''] = Object.keys(await sealing(fresh.env));
+      const revoked = await fresh.run(['keys', 'revoke', kid]);
+      expect(revoked.code, revoked.stderr).toBe(0);
+      // With the key it was sealed with, the secret opens and sessions refresh.
+      const withOld = { ...fresh.env, LATCHKEY_MASTER_KEY: OLD };
+      expect(
+        (await runCLI(['users', 'add', 'bo@example.com', '--password-stdin'], withOld, { stdin: PASSWORD }))
+          .code,
+      ).toBe(0);
+      await withRuntimeOn(withOld, async ({ service }) => {
+        const login = await service.login('bo@example.com', PASSWORD, CLIENT);
+        await expect(service.refresh(login.refreshToken)).resolves.toBeDefined();
+      });
     } finally {
       await fresh.remove();
     }
@@ -130,9 +196,12 @@ describe('changing LATCHKEY_MASTER_KEY', () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toBe(
       `latchkey: not resealed, as neither master key opens them: ${kid} (signing key ${kid} cannot be ` +
-        'decrypted with LATCHKEY_MASTER_KEY nor with LATCHKEY_MASTER_KEY_PREVIOUS)\n',
+        'decrypted with LATCHKEY_MASTER_KEY nor with LATCHKEY_MASTER_KEY_PREVIOUS); the refresh-token ' +
+        'secret (the stored refresh-token-successor secret cannot be decrypted with LATCHKEY_MASTER_KEY ' +
+        'nor with LATCHKEY_MASTER_KEY_PREVIOUS)\n',
     );
     expect(await sealing(db.env)).toEqual({ [kid]: 'old' });
+    expect(await secretSealing(db.env)).toBe('old');
   });
 
   it.each([

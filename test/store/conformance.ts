@@ -969,6 +969,24 @@ export function describeKeyStore(name: string, open: () => Promise<KeyStore & Cl
         );
         expect(new Set(values).size).toBe(1);
       });
+
+      it('replaces a secret only while it holds what the caller read', async () => {
+        await store.ensureSecret('cookie', 'plain');
+        await store.ensureSecret('other', 'plain');
+        expect(await store.replaceSecret('cookie', 'stale', 'sealed')).toBe(false);
+        expect(await store.replaceSecret('missing', 'plain', 'sealed')).toBe(false);
+        expect(await store.ensureSecret('cookie', 'x')).toBe('plain');
+        expect(await store.replaceSecret('cookie', 'plain', 'sealed')).toBe(true);
+        expect(await store.ensureSecret('cookie', 'x')).toBe('sealed');
+        // The other secret, with the same value, stays as it was.
+        expect(await store.ensureSecret('other', 'x')).toBe('plain');
+        // Two processes resealing at once: one wins, the other is told it lost.
+        const both = await Promise.all([
+          store.replaceSecret('cookie', 'sealed', 'a'),
+          store.replaceSecret('cookie', 'sealed', 'b'),
+        ]);
+        expect(both.filter(Boolean)).toHaveLength(1);
+      });
     });
 
     describe('copies', () => {

@@ -4,7 +4,9 @@
  * material.
  */
 import type { Command } from 'commander';
+import { resealSecret } from '../../auth/sealed-secrets.js';
 import type { KeyRevocation } from '../../auth/signing-keys.js';
+import { REFRESH_SECRET } from '../../server/runtime.js';
 import type { CLIContext } from '../context.js';
 import { CLIError } from '../context.js';
 import { formatTable, formatTime } from '../format.js';
@@ -75,28 +77,39 @@ export function registerKeysCommand(program: Command, context: CLIContext): void
   keys
     .command('reseal')
     .description(
-      'after LATCHKEY_MASTER_KEY changed: seal every stored key with it, from LATCHKEY_MASTER_KEY_PREVIOUS ' +
+      'after LATCHKEY_MASTER_KEY changed: seal every stored key and secret with it, from LATCHKEY_MASTER_KEY_PREVIOUS ' +
         '(or from no sealing, when a master key is set for the first time); the keys themselves stay',
     )
     .action(async () => {
-      await context.withStoredKeys(async (keys) => {
+      await context.withStoredKeys(async (keys, store, config) => {
         const { resealed, unchanged, unreadable } = await keys.reseal();
+        // reseal() has refused a missing master key already.
+        const masterKeys = { ...config, masterKey: config.masterKey as Buffer };
+        const secret = await resealSecret(store, REFRESH_SECRET.name, masterKeys, REFRESH_SECRET.create);
         const lines = [
           ...resealed.map((kid) => `resealed ${kid}`),
           ...unchanged.map((kid) => `${kid} is sealed with LATCHKEY_MASTER_KEY already`),
+          secret === 'resealed'
+            ? 'resealed the refresh-token secret'
+            : secret === 'unchanged'
+              ? 'the refresh-token secret is sealed with LATCHKEY_MASTER_KEY already'
+              : null,
+        ].filter((line) => line !== null);
+        context.print(lines.join('\n'));
+        const unreadableLines = [
+          ...unreadable.map(({ kid, reason }) => `${kid} (${reason})`),
+          ...(typeof secret === 'object' ? [`the refresh-token secret (${secret.unreadable})`] : []),
         ];
-        if (lines.length > 0) context.print(lines.join('\n'));
-        if (unreadable.length > 0) {
-          throw new CLIError(
-            `not resealed, as neither master key opens them: ${unreadable
-              .map(({ kid, reason }) => `${kid} (${reason})`)
-              .join('; ')}`,
-          );
+        if (unreadableLines.length > 0) {
+          throw new CLIError(`not resealed, as neither master key opens them: ${unreadableLines.join('; ')}`);
         }
+        const anyResealed = resealed.length > 0 || secret === 'resealed';
         context.io.stderr(
-          resealed.length === 0
+          !anyResealed
             ? 'nothing to reseal\n'
-            : 'every stored key is sealed with LATCHKEY_MASTER_KEY: LATCHKEY_MASTER_KEY_PREVIOUS can go\n',
+            : config.previousMasterKey === null
+              ? 'every stored key and secret is sealed with LATCHKEY_MASTER_KEY\n'
+              : 'every stored key and secret is sealed with LATCHKEY_MASTER_KEY: LATCHKEY_MASTER_KEY_PREVIOUS can go\n',
         );
       });
     });

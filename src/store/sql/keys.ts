@@ -71,6 +71,18 @@ export class SQLKeyStore implements KeyStore {
     return Number(result.numDeletedRows);
   }
 
+  async replaceSecret(name: string, from: string, to: string): Promise<boolean> {
+    const result = await this.#write((trx) =>
+      trx
+        .updateTable('secrets')
+        .set({ value: to })
+        .where('name', '=', name)
+        .where('value', '=', from)
+        .executeTakeFirst(),
+    );
+    return result.numUpdatedRows > 0n;
+  }
+
   async ensureSecret(name: string, value: string): Promise<string> {
     await this.#write((trx) =>
       trx

@@ -129,6 +129,7 @@ describe('latchkey token inspect', () => {
     expect(result.stdout).toMatch(/^ {2}exp +\d+ +\S+: expired 2 hours ago$/m);
     expect(result.stdout).toContain('✓ signature verified');
     expect(result.stdout).toContain('Result: invalid, 1 problem: expired');
+    expect(result.stdout).toMatch(/^Verification \(1 server key; /m);
   });
 
   it('names a token that claims a longer life than the server gives, or an iat ahead, as this server does', async () => {

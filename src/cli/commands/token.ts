@@ -54,7 +54,8 @@ export function registerTokenCommand(program: Command, context: CLIContext): voi
           context.io.stdout(indent(formatTable(['CLAIM', 'VALUE', 'MEANING'], rows)));
           context.print();
         }
-        const keyCount = countOf(keys.verificationKeys.size, 'published key');
+        // Not "published": an HS256 secret verifies too, and is never in the JWKS.
+        const keyCount = countOf(keys.verificationKeys.size, 'server key');
         context.print(`Verification (${keyCount}; ${assumptions(context, config)})`);
         printVerdict(context, inspection, problems);
         context.exitCode = problems.length === 0 ? 0 : 1;

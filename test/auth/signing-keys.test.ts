@@ -168,6 +168,33 @@ describe('SigningKeys', () => {
     expect(await keys.revoke('no-such-kid')).toEqual({ outcome: 'unknown' });
   });
 
+  it('replaces a key scheduled to take over later: one change of signing key, not two', async () => {
+    let now = T0;
+    const keys = new SigningKeys(new MemoryStore(), policy, null, () => now);
+    await keys.maintain();
+    const first = keys.signingKey.kid;
+    // The regular next key, published two days before the first retires.
+    now = T0 + 28 * DAY + 1;
+    await keys.maintain();
+    const scheduled = keys.list().find((key) => key.state === 'next')?.kid;
+    expect(scheduled).toBeDefined();
+    now += 1000;
+    const urgent = await keys.rotate(0);
+    expect(keys.signingKey.kid).toBe(urgent);
+    expect(keys.list().find((key) => key.kid === scheduled)?.state).toBe('revoked');
+    expect(keys.verificationKeys.keys.map((key) => key.kid).sort()).toEqual([first, urgent].sort());
+    // Past the scheduled key's activation the rotated key still signs; maintenance plans its successor.
+    now = T0 + 31 * DAY;
+    await keys.maintain();
+    expect(keys.signingKey.kid).toBe(urgent);
+    // And an earlier rotate's pending key is replaced the same way by rotate --now.
+    const pending = await keys.rotate();
+    const now2 = await keys.rotate(0);
+    expect(keys.signingKey.kid).toBe(now2);
+    expect(keys.list().find((key) => key.kid === pending)?.state).toBe('revoked');
+    expect(keys.list().filter((key) => key.state === 'next')).toEqual([]);
+  });
+
   it('revokes the next key without a replacement: the active key goes on signing past its planned switch', async () => {
     let now = T0;
     const keys = new SigningKeys(new MemoryStore(), policy, null, () => now);

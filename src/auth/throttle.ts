@@ -27,6 +27,12 @@ export interface ThrottlePolicy {
   accountWindowMs: number;
   ipMaxFailures: number;
   ipWindowMs: number;
+  /**
+   * Logins from one address whose passwords are being checked at once; default 16. The hasher's queue
+   * is shared by everyone: without this, one address spreading its failures over many accounts could
+   * hold every place in it, and every other login would be answered 503.
+   */
+  ipMaxInFlight: number;
   registrationsPerIp: number;
   registrationWindowMs: number;
 }
@@ -42,6 +48,7 @@ export const DEFAULT_THROTTLE: Readonly<ThrottlePolicy> = Object.freeze({
   accountWindowMs: HOUR,
   ipMaxFailures: 300,
   ipWindowMs: HOUR,
+  ipMaxInFlight: 16,
   registrationsPerIp: 20,
   registrationWindowMs: HOUR,
 });
@@ -175,7 +182,7 @@ export class Throttle {
       // Past the free failures, one attempt at a time, each after its back-off.
       { key: pairKey, limit: Math.max(p.pairFreeFailures - pairFailures, 1) },
       { key: accountKey, limit: p.accountMaxFailures - (account?.count ?? 0) },
-      { key: ipKey, limit: p.ipMaxFailures - (source?.count ?? 0) },
+      { key: ipKey, limit: Math.min(p.ipMaxFailures - (source?.count ?? 0), p.ipMaxInFlight) },
     ];
   }
 

@@ -68,6 +68,30 @@ export function describeInFlightThrottle(name: string, open: () => Promise<InFli
       }
     });
 
+    it('holds one address to its own share of the checks in flight, whatever accounts it names', async () => {
+      const parts = await open();
+      try {
+        const throttle = new Throttle(
+          parts.counters,
+          { ...DEFAULT_THROTTLE, ipMaxInFlight: 4 },
+          parts.inFlight,
+        );
+        const spray = await Promise.all(
+          Array.from({ length: 4 }, (_, i) => throttle.beginLogin(`spray${i}@b.co`, '6.6.6.6', T0)),
+        );
+        // Nothing on record, hundreds of failures left: still only four at once from there.
+        expect(await retryAfter(() => throttle.beginLogin('spray4@b.co', '6.6.6.6', T0))).toBe(1);
+        // Another address is not held back by it.
+        const other = await throttle.beginLogin('spray4@b.co', '8.8.8.8', T0);
+        await other.end();
+        await spray[0]?.end();
+        const next = await throttle.beginLogin('spray4@b.co', '6.6.6.6', T0);
+        await Promise.all([next, ...spray].map((attempt) => attempt.end()));
+      } finally {
+        await parts.close?.();
+      }
+    });
+
     it('admits no more than the limit of a burst sent at once', async () => {
       const parts = await open();
       try {

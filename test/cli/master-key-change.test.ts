@@ -193,7 +193,8 @@ describe('changing LATCHKEY_MASTER_KEY', () => {
       ['keys', 'reseal'],
       envWith({ LATCHKEY_MASTER_KEY: NEW, LATCHKEY_MASTER_KEY_PREVIOUS: OTHER }),
     );
-    expect(result.code).toBe(1);
+    // Nothing resealed, nothing printed: not even an empty line.
+    expect(result).toMatchObject({ code: 1, stdout: '' });
     expect(result.stderr).toBe(
       `latchkey: not resealed, as neither master key opens them: ${kid} (signing key ${kid} cannot be ` +
         'decrypted with LATCHKEY_MASTER_KEY nor with LATCHKEY_MASTER_KEY_PREVIOUS); the refresh-token ' +

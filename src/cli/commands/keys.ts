@@ -95,7 +95,7 @@ export function registerKeysCommand(program: Command, context: CLIContext): void
               ? 'the refresh-token secret is sealed with LATCHKEY_MASTER_KEY already'
               : null,
         ].filter((line) => line !== null);
-        context.print(lines.join('\n'));
+        if (lines.length > 0) context.print(lines.join('\n'));
         const unreadableLines = [
           ...unreadable.map(({ kid, reason }) => `${kid} (${reason})`),
           ...(typeof secret === 'object' ? [`the refresh-token secret (${secret.unreadable})`] : []),

@@ -61,9 +61,21 @@ const keys = {
   registration: (ip: string) => `register:ip:${throttleSubject(ip)}`,
 };
 
+/** The wait as a person reads it; the exact seconds go in Retry-After. */
+function waitInWords(seconds: number): string {
+  if (seconds < 120) return `${seconds} second${seconds === 1 ? '' : 's'}`;
+  return `${Math.ceil(seconds / 60)} minutes`;
+}
+
 function rateLimited(untilMs: number, now: number): AuthError {
   const retryAfterSeconds = Math.max(1, Math.ceil((untilMs - now) / 1000));
-  return new AuthError('ERR_RATE_LIMITED', 'too many attempts; try again later', { retryAfterSeconds });
+  return new AuthError(
+    'ERR_RATE_LIMITED',
+    `too many attempts; try again in ${waitInWords(retryAfterSeconds)}`,
+    {
+      retryAfterSeconds,
+    },
+  );
 }
 
 /** A login that passed the throttle and is checking its password; `end()` it however it ends. */

@@ -204,7 +204,8 @@ describe('POST /auth/register', () => {
       expect(res.statusCode).toBe(201);
     }
     const limited = await registerFrom(app, 'flood', ip);
-    expectProblem(limited, 429, 'rate_limited', 'too many attempts; try again later');
+    // The hour's window: the wait in words a person reads, the seconds in Retry-After.
+    expectProblem(limited, 429, 'rate_limited', 'too many attempts; try again in 60 minutes');
     const retryAfter = Number(limited.headers['retry-after']);
     expect(Number.isInteger(retryAfter)).toBe(true);
     expect(retryAfter).toBeGreaterThan(0);
@@ -419,8 +420,14 @@ describe('POST /auth/login', () => {
       payload: { email: user.email, password: PASSWORD },
       remoteAddress: attacker,
     });
-    expectProblem(throttled, 429, 'rate_limited', 'too many attempts; try again later');
     expect(throttled.headers['retry-after']).toMatch(/^[1-9][0-9]*$/);
+    const wait = Number(throttled.headers['retry-after']);
+    expectProblem(
+      throttled,
+      429,
+      'rate_limited',
+      `too many attempts; try again in ${wait < 120 ? `${wait} second${wait === 1 ? '' : 's'}` : `${Math.ceil(wait / 60)} minutes`}`,
+    );
     expect(throttled.headers['set-cookie']).toBeUndefined();
     expect(throttled.body).not.toContain('access_token');
 

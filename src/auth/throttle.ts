@@ -28,7 +28,7 @@ export interface ThrottlePolicy {
   ipMaxFailures: number;
   ipWindowMs: number;
   /**
-   * Logins from one address whose passwords are being checked at once; default 16. The hasher's queue
+   * Logins from one address whose passwords are being checked at once; default 32. The hasher's queue
    * is shared by everyone: without this, one address spreading its failures over many accounts could
    * hold every place in it, and every other login would be answered 503.
    */
@@ -48,7 +48,7 @@ export const DEFAULT_THROTTLE: Readonly<ThrottlePolicy> = Object.freeze({
   accountWindowMs: HOUR,
   ipMaxFailures: 300,
   ipWindowMs: HOUR,
-  ipMaxInFlight: 16,
+  ipMaxInFlight: 32,
   registrationsPerIp: 20,
   registrationWindowMs: HOUR,
 });

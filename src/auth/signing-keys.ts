@@ -198,7 +198,7 @@ export class SigningKeys {
    * meets a kid it does not know yet. The key signing now stops when the new one starts, and stays
    * published until its tokens have expired. A compromised key needs `revoke()` instead. The new key
    * has the algorithm of the key it replaces (the servers' choice, whatever this process's is), and
-   * replaces any key that was scheduled to take over later.
+   * replaces any key that was scheduled to take over after it.
    */
   async rotate(activateInMs = DEFAULT_ROTATION_DELAY_MS, alg?: Algorithm): Promise<string> {
     if (!Number.isInteger(activateInMs) || activateInMs < 0)
@@ -208,14 +208,22 @@ export class SigningKeys {
     const algorithm = alg ?? (active?.record.alg as Algorithm | undefined) ?? this.#policy.alg;
     // Never a tie with the key it replaces (same millisecond): the order would fall to the kids.
     const activatesAt = Math.max(this.#now() + activateInMs, (active?.record.activatesAt ?? 0) + 1);
-    const pending = this.#schedule.filter((key) => key.state === 'next');
     const record = await this.#newKey(activatesAt, algorithm);
     await this.#insert(record);
-    // A key scheduled before (the next regular one, or an earlier rotate) would take over from this
-    // one soon after: two changes where one was asked for. It never signed, so withdrawing it (a
-    // revocation before activation) refuses no token; maintenance schedules the next one as usual.
-    if (pending.length > 0) {
-      for (const key of pending) await this.#store.revokeSigningKey(key.record.kid, this.#now(), null);
+    // A key scheduled before (the next regular one, or an earlier rotate) that would take over from
+    // this one later: two changes where one was asked for. Only one that has not signed yet, judged
+    // now that the new key is made (an RSA key takes a while), and none due before the new key: that
+    // one bridges the time until it, or from its planned retirement on nothing would sign.
+    const now = this.#now();
+    const later = this.#schedule.filter(
+      (key) =>
+        key.state === 'next' &&
+        key.record.kid !== record.kid &&
+        key.record.activatesAt > now &&
+        key.record.activatesAt >= record.activatesAt,
+    );
+    if (later.length > 0) {
+      for (const key of later) await this.#store.revokeSigningKey(key.record.kid, now, null);
       await this.reload();
     }
     return record.kid;

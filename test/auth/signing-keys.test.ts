@@ -195,6 +195,27 @@ describe('SigningKeys', () => {
     expect(keys.list().filter((key) => key.state === 'next')).toEqual([]);
   });
 
+  it('keeps a scheduled key due before the rotated one: something signs all along', async () => {
+    let now = T0;
+    const keys = new SigningKeys(new MemoryStore(), policy, null, () => now);
+    await keys.maintain();
+    now = T0 + 29 * DAY;
+    await keys.maintain();
+    const scheduled = keys.list().find((key) => key.state === 'next')?.kid;
+    expect(scheduled).toBeDefined();
+    // Five minutes before the first key retires, a rotation that starts in ten.
+    now = T0 + 30 * DAY - 5 * 60_000;
+    const rotated = await keys.rotate();
+    expect(keys.list().find((key) => key.kid === scheduled)?.state).toBe('next');
+    now = T0 + 30 * DAY + 60_000;
+    await keys.reload();
+    expect(keys.hasSigningKey).toBe(true);
+    expect(keys.signingKey.kid).toBe(scheduled);
+    now = T0 + 30 * DAY + 6 * 60_000;
+    await keys.reload();
+    expect(keys.signingKey.kid).toBe(rotated);
+  });
+
   it('revokes the next key without a replacement: the active key goes on signing past its planned switch', async () => {
     let now = T0;
     const keys = new SigningKeys(new MemoryStore(), policy, null, () => now);

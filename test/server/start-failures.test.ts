@@ -3,7 +3,7 @@
  * with exit code 2 for a setting (PORT, HOST) and 1 for a database it cannot use; never a stack trace.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -79,6 +79,18 @@ describe('a server that cannot start', () => {
           'this user needs to be able to write it and its directory \\(LATCHKEY_DATA_DIR, or the path in ' +
           'DATABASE_URL\\) \\(ERR_STORE_PERMISSION_DENIED\\)\\n$',
       ),
+    );
+  });
+
+  it('names the database path when it is a symbolic link into nothing (an unmounted volume)', async () => {
+    const file = join(dir, 'latchkey.sqlite');
+    await symlink(join(dir, 'not-mounted', 'latchkey.sqlite'), file);
+    const { code, stderr } = await start({ PORT: '0', LATCHKEY_DATA_DIR: dir });
+    expect(code).toBe(1);
+    expect(stderr).toBe(
+      `latchkey: cannot start: cannot create or write the SQLite database ${file} (ENOENT): ` +
+        'this user needs to be able to write it and its directory (LATCHKEY_DATA_DIR, or the path in ' +
+        'DATABASE_URL) (ERR_STORE_PERMISSION_DENIED)\n',
     );
   });
 

@@ -80,7 +80,9 @@ function noLatchkeyDatabase(path: string): StoreError {
   );
 }
 
-const DENIED = /^(EACCES|EPERM|EROFS|SQLITE_CANTOPEN|SQLITE_READONLY|SQLITE_PERM|SQLITE_AUTH)/;
+// ENOENT and ELOOP: a symbolic link on the path into nothing (an unmounted volume, say).
+const DENIED =
+  /^(EACCES|EPERM|EROFS|ENOENT|ELOOP|ENAMETOOLONG|SQLITE_CANTOPEN|SQLITE_READONLY|SQLITE_PERM|SQLITE_AUTH)/;
 const NOT_A_DATABASE = /^(ENOTDIR|EISDIR|EEXIST|SQLITE_NOTADB)/;
 
 function openFailure(path: string, error: unknown): StoreError | null {

@@ -31,12 +31,12 @@ export async function sharedSecret(
   name: string,
   keys: MasterKeys,
   create: () => string,
-): Promise<string> {
+): Promise<{ text: string; sealed: boolean }> {
   const stored = await store.ensureSecret(
     name,
     sealPrivateKey(keys.masterKey, associatedData(name), create()),
   );
-  return openSecret(name, stored, keys);
+  return { text: openSecret(name, stored, keys), sealed: isSealed(stored) };
 }
 
 function openSecret(name: string, stored: string, keys: MasterKeys): string {
@@ -79,6 +79,10 @@ export async function resealSecret(
     return { unreadable: (error as Error).message };
   }
   const sealed = sealPrivateKey(keys.masterKey, associatedData(name), text);
-  // Not replaced: another process resealed it meanwhile; it is done either way.
-  return (await store.replaceSecret(name, stored, sealed)) ? 'resealed' : 'unchanged';
+  if (await store.replaceSecret(name, stored, sealed)) return 'resealed';
+  // Another process replaced it meanwhile: done only if it sealed it with this master key too.
+  const now = await store.ensureSecret(name, sealed);
+  return isSealedWith(keys.masterKey, associatedData(name), now)
+    ? 'unchanged'
+    : { unreadable: `another process stored the ${name} secret meanwhile, sealed otherwise: run this again` };
 }

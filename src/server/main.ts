@@ -25,6 +25,7 @@ export async function startServer(
       'LATCHKEY_MASTER_KEY is not set: private signing keys are stored unencrypted. Set it to 32 random bytes (openssl rand -hex 32).',
     );
   }
+  for (const warning of app.latchkey.warnings) app.log.warn(warning);
   try {
     await app.listen({ host: config.host, port: config.port });
   } catch (error) {

@@ -88,6 +88,8 @@ export interface Runtime {
   now: () => number;
   /** Background tasks whose last run failed, with how many runs in a row. */
   failingBackgroundWork(): BackgroundHealth[];
+  /** What the operator should fix, found at start (a server logs each once). */
+  warnings: readonly string[];
   close(): Promise<void>;
 }
 
@@ -107,29 +109,46 @@ export const REFRESH_SECRET = {
   create: () => randomBytes(32).toString('base64url'),
 } as const;
 
+/** What a server's refresh secret is, for the runtime to hand on and to warn about. */
+interface RefreshSecret {
+  get: () => Buffer;
+  /** Something for the operator to do, said once at start; null when there is nothing. */
+  warning: string | null;
+}
+
 /**
- * The refresh secret, sealed with the master key as the signing keys are. A master key that opens it
- * not is a setting to fix: a server refuses to start; a runtime that never refreshes (the CLI, which
- * must still revoke a key without the master key at hand) fails only if it ever tries.
+ * The refresh secret, sealed with the master key as the signing keys are; a master key that opens it
+ * not is a setting to fix, and a server refuses to start. A runtime that never refreshes (the CLI,
+ * which must revoke a key even without the master key at hand) neither reads nor creates it: a CLI
+ * with another master key than the servers' would seal a new one they could not open.
  */
 async function refreshSecret(
   store: KeyStore,
   config: ServerConfig,
   refreshes: boolean,
-): Promise<() => Buffer> {
-  try {
-    const secret = Buffer.from(
-      await sharedSecret(store, REFRESH_SECRET.name, config, REFRESH_SECRET.create),
-      'base64url',
-    );
-    return () => secret;
-  } catch (error) {
-    if (!(error instanceof SecretUnreadable)) throw error;
-    const refused = new ConfigError('LATCHKEY_MASTER_KEY', error.message);
-    if (refreshes) throw refused;
-    return () => {
-      throw refused;
+): Promise<RefreshSecret> {
+  if (!refreshes) {
+    return {
+      get: () => {
+        throw new Error('this runtime does not refresh tokens (RuntimeOptions.refreshes is false)');
+      },
+      warning: null,
     };
+  }
+  try {
+    const { text, sealed } = await sharedSecret(store, REFRESH_SECRET.name, config, REFRESH_SECRET.create);
+    const secret = Buffer.from(text, 'base64url');
+    return {
+      get: () => secret,
+      // Made before the master key was set (or by a version that did not seal it): a dump gives it away.
+      warning:
+        config.masterKey !== null && !sealed
+          ? 'the refresh-token secret is stored unencrypted although LATCHKEY_MASTER_KEY is set: run `latchkey keys reseal` once'
+          : null,
+    };
+  } catch (error) {
+    if (error instanceof SecretUnreadable) throw new ConfigError('LATCHKEY_MASTER_KEY', error.message);
+    throw error;
   }
 }
 
@@ -270,13 +289,14 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
     clockToleranceSeconds: config.clockToleranceSeconds,
     now,
   });
+  const secret = await closingOnFailure(refreshSecret(store, config, options.refreshes ?? true));
   const service = new AuthService({
     store,
     passwords,
     throttle: new Throttle(counters, auth.throttle, inFlight),
     accessTokens,
     revocations,
-    refreshSecret: await closingOnFailure(refreshSecret(store, config, options.refreshes ?? true)),
+    refreshSecret: secret.get,
     options: auth,
     now,
     onEvent: (event) => {
@@ -352,6 +372,7 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
     metrics,
     now,
     failingBackgroundWork: () => [...failing.values()],
+    warnings: secret.warning === null ? [] : [secret.warning],
     async close() {
       closed = true;
       for (const timer of timers) clearInterval(timer);

@@ -3,6 +3,7 @@
  * sealed with either and seal new ones with the new key; `latchkey keys reseal` moves every stored key
  * to the new one, after which the previous key is no longer needed, and no longer opens anything.
  */
+import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isSealed, isSealedWith, sealPrivateKey } from '../../src/auth/key-encryption.js';
 import { ConfigError, loadConfig } from '../../src/server/config.js';
@@ -47,6 +48,20 @@ async function sealing(env: Record<string, string>): Promise<Record<string, stri
     return sealed;
   } finally {
     await store.close();
+  }
+}
+
+/** The names in the secrets table, read without creating any. */
+function storedSecrets(env: Record<string, string>): string[] {
+  const database = loadConfig(env).database;
+  if (database.kind !== 'sqlite') throw new Error('a SQLite test database expected');
+  const raw = new BetterSqlite3(database.path, { readonly: true });
+  try {
+    return (raw.prepare('select name from secrets order by name').all() as { name: string }[]).map(
+      ({ name }) => name,
+    );
+  } finally {
+    raw.close();
   }
 }
 
@@ -119,12 +134,23 @@ describe('changing LATCHKEY_MASTER_KEY', () => {
       expect((await fresh.run(['migrate'])).code).toBe(0);
       expect((await fresh.run(['keys', 'rotate', '--now'])).code).toBe(0);
       expect(Object.values(await sealing(fresh.env))).toEqual(['plain', 'plain']);
+      // The command line makes no refresh secret (one sealed with its master key could be one the
+      // servers cannot open); a server start does.
+      expect(storedSecrets(fresh.env)).toEqual([]);
+      await withRuntimeOn(fresh.env, async () => {});
+      expect(storedSecrets(fresh.env)).toEqual([REFRESH_SECRET.name]);
+      const withKey = { ...fresh.env, LATCHKEY_MASTER_KEY: NEW };
+      // Until it is resealed, a server with the master key reads the secret and says what to do.
+      await withRuntimeOn(withKey, async ({ warnings }) => {
+        expect(warnings).toEqual([
+          'the refresh-token secret is stored unencrypted although LATCHKEY_MASTER_KEY is set: run `latchkey keys reseal` once',
+        ]);
+      });
       const sealedNow = await fresh.run(['keys', 'reseal']);
       expect(sealedNow.code).toBe(1);
       expect(sealedNow.stderr).toBe(
         'latchkey: LATCHKEY_MASTER_KEY is not set: there is nothing to seal with\n',
       );
-      const withKey = { ...fresh.env, LATCHKEY_MASTER_KEY: NEW };
       const resealed = await runCLI(['keys', 'reseal'], withKey);
       expect(resealed.code, resealed.stderr).toBe(0);
       expect(resealed.stdout.match(/^resealed [\w-]+$/gm)).toHaveLength(2);
@@ -133,6 +159,7 @@ describe('changing LATCHKEY_MASTER_KEY', () => {
       expect(resealed.stderr).toBe('every stored key and secret is sealed with LATCHKEY_MASTER_KEY\n');
       expect(Object.values(await sealing(fresh.env))).toEqual(['new', 'new']);
       expect(await secretSealing(fresh.env)).toBe('new');
+      await withRuntimeOn(withKey, async ({ warnings }) => expect(warnings).toEqual([]));
       // The servers need the master key from now on.
       const keysList = await runCLI(['keys', 'list'], fresh.env);
       expect(keysList.code).toBe(0);

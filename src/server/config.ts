@@ -144,7 +144,6 @@ function previousMasterKey(env: Env, current: Buffer | null): Buffer | null {
   return previous;
 }
 
-/** A PostgreSQL URL checked as the store will read it; the message never repeats the URL. */
 /**
  * REDIS_URL, read now as ioredis will read it (WHATWG URL, percent-decoded credentials, the path as a
  * database number), so that a bad one stops the start naming the variable rather than as a TypeError
@@ -175,6 +174,7 @@ function redisURL(raw: string): string {
   return raw;
 }
 
+/** A PostgreSQL URL checked as the store will read it; the message never repeats the URL. */
 function postgresURL(raw: string): string {
   try {
     parsePostgresURL(raw);

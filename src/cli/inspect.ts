@@ -5,19 +5,15 @@
  * so the checks run here one by one and every problem is named. Claims are checked even when the
  * signature fails, and such findings say that the payload they judge is unverified.
  */
-import {
-  ACCESS_TOKEN_REQUIRED_CLAIMS,
-  ACCESS_TOKEN_TYP,
-  accessTokenRules,
-  isRoleList,
-} from '../auth/access-tokens.js';
+import { ACCESS_TOKEN_TYP, accessTokenRules, isRoleList } from '../auth/access-tokens.js';
 import { JOSEError, JWTClaimError } from '../errors.js';
 import { findAlgorithm } from '../jwt/algorithms.js';
 import { isBase64url } from '../jwt/base64url.js';
-import { type JWTPayload, normalizeTyp, type ResolvedClaimRules, validateClaims } from '../jwt/claims.js';
+import { type JWTPayload, type ResolvedClaimRules, validateClaims } from '../jwt/claims.js';
 import { createVerifier, type Key, type KeySet } from '../jwt/index.js';
 import { decodeJSONSegment, type SegmentResult } from '../jwt/json.js';
 import { verifyJWS } from '../jwt/jws.js';
+import { resolveClaimRules } from '../jwt/jwt.js';
 import { formatJSON, formatRelative, formatTime } from './format.js';
 
 export interface ServerRules {
@@ -181,15 +177,11 @@ function signatureProblem(error: unknown, header: Record<string, unknown>, rules
 function claimProblems(payload: JWTPayload, typ: string | undefined, typKnown: boolean, server: ServerRules) {
   const nowSeconds = Math.floor(server.nowMs / 1000);
   const working: JWTPayload = { ...payload };
+  const serverRules = resolveClaimRules(accessTokenRules(server));
   let rules: ResolvedClaimRules = {
-    issuers: [server.issuer],
-    audiences: [server.audience],
-    subject: null,
+    ...serverRules,
     // Without a readable header there is no typ to judge; that part is reported as malformed.
-    typ: typKnown ? normalizeTyp(ACCESS_TOKEN_TYP) : null,
-    clockToleranceSeconds: server.clockToleranceSeconds,
-    maxTokenAgeSeconds: server.ttlSeconds,
-    requiredClaims: ACCESS_TOKEN_REQUIRED_CLAIMS,
+    typ: typKnown ? serverRules.typ : null,
   };
   const problems: { name: string; detail: string }[] = [];
   const seen = new Set<string>();

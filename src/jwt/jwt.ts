@@ -88,7 +88,7 @@ function stringList(value: unknown, name: string): readonly string[] | null {
 }
 
 /** `exp` (unless the caller opted out by name) and the caller's claims, each once. */
-function requiredClaimsOf(options: VerifierOptions): readonly string[] {
+function requiredClaimsOf(options: Omit<VerifierOptions, 'key'>): readonly string[] {
   const { requireExpiry } = options;
   if (requireExpiry !== undefined && typeof requireExpiry !== 'boolean')
     throw new TypeError('requireExpiry must be a boolean');
@@ -116,10 +116,11 @@ function clockSeconds(now: () => number): number {
   return Math.floor(ms / 1000);
 }
 
-export function createVerifier(options: VerifierOptions): JWTVerifier {
-  const keys = options.key;
-  if (!(keys instanceof Key) && !(keys instanceof KeySet))
-    throw new TypeError('key must be a Key or a KeySet');
+/**
+ * The claim rules of `options`, checked: what `createVerifier` validates every payload against, and
+ * what `latchkey token inspect` runs the core's checks with, one claim at a time.
+ */
+export function resolveClaimRules(options: Omit<VerifierOptions, 'key'>): ResolvedClaimRules {
   if (options.subject !== undefined && (typeof options.subject !== 'string' || options.subject === '')) {
     throw new TypeError('subject must be a non-empty string');
   }
@@ -129,7 +130,7 @@ export function createVerifier(options: VerifierOptions): JWTVerifier {
   ) {
     throw new TypeError('typ must be a non-empty string of printable ASCII');
   }
-  const rules: ResolvedClaimRules = Object.freeze({
+  return Object.freeze({
     issuers: stringList(options.issuer, 'issuer'),
     audiences: stringList(options.audience, 'audience'),
     subject: options.subject ?? null,
@@ -149,6 +150,13 @@ export function createVerifier(options: VerifierOptions): JWTVerifier {
     ),
     requiredClaims: requiredClaimsOf(options),
   });
+}
+
+export function createVerifier(options: VerifierOptions): JWTVerifier {
+  const keys = options.key;
+  if (!(keys instanceof Key) && !(keys instanceof KeySet))
+    throw new TypeError('key must be a Key or a KeySet');
+  const rules = resolveClaimRules(options);
   const maxTokenBytes =
     optionalInteger(options.maxTokenBytes, 'maxTokenBytes', 256, 1024 * 1024) ?? DEFAULT_MAX_TOKEN_BYTES;
   const now = requireClock(options.now);

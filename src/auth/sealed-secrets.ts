@@ -32,11 +32,18 @@ export async function sharedSecret(
   keys: MasterKeys,
   create: () => string,
 ): Promise<{ text: string; sealed: boolean }> {
-  const stored = await store.ensureSecret(
-    name,
-    sealPrivateKey(keys.masterKey, associatedData(name), create()),
-  );
+  const stored = await storedOrCreated(store, name, keys.masterKey, create);
   return { text: openSecret(name, stored, keys), sealed: isSealed(stored) };
+}
+
+/** What is stored under `name`, or else a new secret from `create`, sealed with `masterKey` when set. */
+function storedOrCreated(
+  store: KeyStore,
+  name: string,
+  masterKey: Buffer | null,
+  create: () => string,
+): Promise<string> {
+  return store.ensureSecret(name, sealPrivateKey(masterKey, associatedData(name), create()));
 }
 
 function openSecret(name: string, stored: string, keys: MasterKeys): string {
@@ -67,10 +74,7 @@ export async function resealSecret(
   keys: MasterKeys & { masterKey: Buffer },
   create: () => string,
 ): Promise<SecretResealing> {
-  const stored = await store.ensureSecret(
-    name,
-    sealPrivateKey(keys.masterKey, associatedData(name), create()),
-  );
+  const stored = await storedOrCreated(store, name, keys.masterKey, create);
   if (isSealedWith(keys.masterKey, associatedData(name), stored)) return 'unchanged';
   let text: string;
   try {

@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { LatchkeyError, StoreError } from '../errors.js';
-import { ConfigError } from '../server/config.js';
+import { CONFIGURATION_REFUSED, ConfigError } from '../server/config.js';
 import { standardStreamsGuarded } from '../server/standard-streams.js';
 import { registerKeysCommand } from './commands/keys.js';
 import { registerMigrateCommand } from './commands/migrate.js';
@@ -88,7 +88,7 @@ function report(error: unknown, io: CLIIO, args: readonly string[]): number {
   }
   if (error instanceof ConfigError) {
     io.stderr(`latchkey: invalid configuration: ${error.message}\n`);
-    return 2;
+    return CONFIGURATION_REFUSED;
   }
   if (error instanceof CLIError) {
     io.stderr(`latchkey: ${error.message}\n`);

@@ -11,16 +11,13 @@ import cluster, { type Worker } from 'node:cluster';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { serveWorkerMetrics } from './cluster-metrics.js';
-import type { ServerConfig } from './config.js';
+import { CONFIGURATION_REFUSED, type ServerConfig } from './config.js';
 import { listeningLine } from './main.js';
 import { createRuntime } from './runtime.js';
 
 export const MAX_WORKERS = 64;
 
 const WORKER_ENTRY = fileURLToPath(new URL('./cluster-worker.js', import.meta.url));
-/** The exit code of a server whose configuration is refused (main.ts). */
-const CONFIGURATION_REFUSED = 2;
-
 /** Exits counted for the pause before a restart and for the crash-loop limit. */
 const EXIT_WINDOW_MS = 60_000;
 const FIRST_RESTART_DELAY_MS = 100;

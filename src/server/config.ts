@@ -46,6 +46,9 @@ export interface ServerConfig {
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 export type AccessLogLevel = (typeof LOG_LEVELS)[number] | 'off';
 
+/** The exit code of a process that refuses its configuration: the server, a cluster, the CLI alike. */
+export const CONFIGURATION_REFUSED = 2;
+
 export class ConfigError extends Error {
   readonly variable: string;
 

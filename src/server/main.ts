@@ -2,7 +2,7 @@
 import { pathToFileURL } from 'node:url';
 import { LatchkeyError } from '../errors.js';
 import { type BuildAppOptions, buildApp } from './app.js';
-import { ConfigError, loadConfig, type ServerConfig } from './config.js';
+import { CONFIGURATION_REFUSED, ConfigError, loadConfig, type ServerConfig } from './config.js';
 import { guardStandardStreams } from './standard-streams.js';
 
 export interface StartServerOptions extends BuildAppOptions {
@@ -82,7 +82,7 @@ export async function main(options: StartServerOptions = {}): Promise<void> {
     // that opens no stored key).
     if (error instanceof ConfigError) {
       process.stderr.write(`latchkey: invalid configuration: ${error.message}\n`);
-      process.exit(2);
+      process.exit(CONFIGURATION_REFUSED);
     }
     // A database that cannot be opened (unreachable, login refused, …): its message says why, for people.
     if (error instanceof LatchkeyError) {

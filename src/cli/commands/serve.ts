@@ -4,6 +4,7 @@
  */
 import type { Command } from 'commander';
 import { ConfigurationRefused, MAX_WORKERS, startCluster } from '../../server/cluster.js';
+import { CONFIGURATION_REFUSED } from '../../server/config.js';
 import { startServer } from '../../server/main.js';
 import { guardStandardStreams } from '../../server/standard-streams.js';
 import { type CLIContext, CLIError, usageError } from '../context.js';
@@ -38,7 +39,7 @@ export function registerServeCommand(program: Command, context: CLIContext): voi
         await Promise.race([untilStopped(context.options.stopServe), cluster.failed]);
       } catch (error) {
         // Exit code 2, as a single server refusing the same setting: scripts tell it from a crash.
-        if (error instanceof ConfigurationRefused) throw new CLIError(error.message, 2);
+        if (error instanceof ConfigurationRefused) throw new CLIError(error.message, CONFIGURATION_REFUSED);
         throw error;
       } finally {
         await cluster.stop();

@@ -99,6 +99,42 @@ describe('SQLite group commit', () => {
     }
   });
 
+  it('answers the writes of a shared commit (writeNow) only after one flush that holds them all', async () => {
+    const path = nextPath();
+    const database = await openSQLiteDatabase(path);
+    let open = () => {};
+    try {
+      flushes.gate = new Promise((resolve) => {
+        open = resolve;
+      });
+      flushes.paths.length = 0;
+      let answered = 0;
+      const writes = ['a', 'b', 'c'].map((name) =>
+        database
+          .writeNow((connection) => {
+            connection.prepare('insert into secrets (name, value) values (?, ?)').run(name, 'v');
+          })
+          .then(() => {
+            answered += 1;
+          }),
+      );
+      await settle();
+      const other = new BetterSqlite3(path, { readonly: true });
+      expect(other.prepare('select count(*) as n from secrets').get()).toEqual({ n: 3 });
+      other.close();
+      expect(answered).toBe(0);
+      expect(flushes.paths).toEqual([`${path}-wal`]);
+      flushes.gate = null;
+      open();
+      await Promise.all(writes);
+      expect(answered).toBe(3);
+    } finally {
+      flushes.gate = null;
+      open();
+      await database.close();
+    }
+  });
+
   it('lets concurrent writes share flushes', async () => {
     const store = await openSQLiteStore(nextPath());
     try {

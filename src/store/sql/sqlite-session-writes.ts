@@ -1,9 +1,10 @@
 /**
- * The hottest writes on SQLite, a refresh and a login's new session, each as one synchronous
- * transaction on the connection itself. better-sqlite3 runs every statement synchronously anyway;
- * going through Kysely made each statement an asynchronous round of its own, which cost the event
- * loop more than SQLite took to run them. The write lock, taken at BEGIN IMMEDIATE, keeps every other
- * writer out until COMMIT, so what a transaction reads is what it changes.
+ * The hottest writes on SQLite, a refresh and a login's new session, each run synchronously on the
+ * connection itself, as a transaction of its own or a savepoint of one shared with the others asked
+ * for in the same turn of the event loop (shared-commits.ts). better-sqlite3 runs every statement
+ * synchronously anyway; going through Kysely made each statement an asynchronous round of its own,
+ * which cost the event loop more than SQLite took to run them. The write lock, taken at BEGIN
+ * IMMEDIATE, keeps every other writer out until COMMIT, so what a transaction reads is what it changes.
  *
  * A refresh: one SELECT of the token with its session and user, `decide`, the decision's writes.
  */
@@ -16,8 +17,9 @@ import { type StateRow as RefreshStateRow, readStateSQL, toOwner, toState } from
 import { type SessionQueries, stillVerified } from './session-queries.js';
 
 /**
- * Runs `work` inside BEGIN IMMEDIATE … COMMIT and resolves once the commit is durable (sqlite.ts).
- * `work` must not be async: what it did after its first await would run outside the transaction.
+ * Runs `work` under SQLite's write lock (BEGIN IMMEDIATE), rolled back alone when it throws, and
+ * resolves once the commit holding it is durable (sqlite.ts). `work` must not be async: what it did
+ * after its first await would run outside the transaction.
  */
 export type SyncWriteTransaction = <T>(
   work: (connection: BetterSqlite3Database) => T extends PromiseLike<unknown> ? never : T,

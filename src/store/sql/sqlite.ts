@@ -9,7 +9,9 @@
  * synchronous=NORMAL) and then waits for a flush of the WAL file that runs on libuv's thread pool and
  * covers every commit made before it began (group-sync.ts). So a write is answered only once it is on
  * disk, as with synchronous=FULL, but concurrent writes share one flush and the event loop never waits
- * for the disk: neither for those flushes nor for checkpoints (checkpointer.ts).
+ * for the disk: neither for those flushes nor for checkpoints (checkpointer.ts). The hottest writes
+ * (`writeNow`: refreshes, logins) asked for in one turn of the event loop also share one transaction
+ * and so one commit, each in a savepoint of its own (shared-commits.ts).
  */
 import { existsSync, statSync } from 'node:fs';
 import { type FileHandle, mkdir, open, realpath } from 'node:fs/promises';
@@ -24,6 +26,7 @@ import { GroupSync } from './group-sync.js';
 import { assertSchemaCurrent, migrateToLatest } from './migrations.js';
 import type { Database } from './schema.js';
 import { prepareSessionQueries } from './session-queries.js';
+import { SharedCommits } from './shared-commits.js';
 import { createSQLStore } from './sql-store.js';
 import { createSQLiteSessionWrites, type SyncWriteTransaction } from './sqlite-session-writes.js';
 import { SQLiteStatements } from './sqlite-statements.js';
@@ -201,12 +204,10 @@ async function openChecked(path: string, options: SQLiteOptions): Promise<SQLite
     await madeDurable();
     return result;
   };
-  const transaction = database.transaction((work: (connection: BetterSqlite3.Database) => unknown) =>
-    work(database),
-  );
+  // Called inside an open transaction, better-sqlite3 runs it as a savepoint of that transaction.
+  const transaction = database.transaction((work: () => unknown) => work());
   /** BEGIN IMMEDIATE, `work`, COMMIT; or ROLLBACK when `work` throws. */
-  const immediately = <T>(work: (connection: BetterSqlite3.Database) => T): T => {
-    // better-sqlite3 would nest it as a savepoint, committed (or rolled back) by the other.
+  const immediately = <T>(work: () => T): T => {
     if (database.inTransaction) throw new Error('a write transaction is already open on the connection');
     return transaction.immediate(work) as T;
   };
@@ -217,13 +218,21 @@ async function openChecked(path: string, options: SQLiteOptions): Promise<SQLite
     if (database.inTransaction) return (await db.executeQuery(query)).rows;
     return statements.prepare(query.sql).all(query.parameters) as Row[];
   };
+  const shared = new SharedCommits({
+    transaction: (work) =>
+      // Between Kysely's uses of the connection: a write transaction of Kysely's holds it across its
+      // awaits, and this one must not run inside it.
+      db.connection().execute(async () => {
+        if (flushFailure !== null) throw brokenByFlush(flushFailure);
+        return immediately(work);
+      }),
+    savepoint: (work) => transaction(work) as ReturnType<typeof work>,
+    open: () => database.inTransaction,
+    durable: madeDurable,
+  });
   const writeNow: SyncWriteTransaction = async (work) => {
     if (flushFailure !== null) throw brokenByFlush(flushFailure);
-    // Between Kysely's uses of the connection: a write transaction of Kysely's holds it across its
-    // awaits, and this one must not run inside it.
-    const result = await db.connection().execute(async () => immediately(work));
-    await madeDurable();
-    return result;
+    return shared.run(() => work(database));
   };
   try {
     // Kysely runs SQLite migrations outside a transaction; under the write lock a failed migration
@@ -253,6 +262,7 @@ async function openChecked(path: string, options: SQLiteOptions): Promise<SQLite
       if (flushFailure !== null) throw brokenByFlush(flushFailure);
     },
     async close() {
+      await shared.settled();
       await durable?.settled();
       // Before the connection closes: as the last one, SQLite deletes the WAL file then.
       await wal?.close();

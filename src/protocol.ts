@@ -230,9 +230,18 @@ export const revocationFeedSchema = {
         properties: { kid: { type: 'string' }, revoked_at: { type: 'integer' } },
       },
     },
+    /**
+     * Only when the request gave `limit` and more sessions remain: ask again with the same `since` and
+     * `after` set to this, until an answer has none.
+     */
+    next: { type: 'string' },
   },
 } as const;
 export type RevocationFeed = Infer<typeof revocationFeedSchema>;
+
+/** Sessions per page a verifier asks the revocation feed for, and the most it may ask. */
+export const REVOCATION_FEED_PAGE = 1000;
+export const REVOCATION_FEED_MAX_PAGE = 10_000;
 
 /**
  * The JWK Set at `/.well-known/jwks.json` (RFC 7517 §5): the public keys that verify access tokens,

@@ -38,7 +38,7 @@ export function composeStore({ users, sessions, counters, keys, ping, close }: S
     revokeSession: (id, now, reason) => sessions.revokeSession(id, now, reason),
     revokeUserSessions: (userId, now, reason, exceptSessionId) =>
       sessions.revokeUserSessions(userId, now, reason, exceptSessionId),
-    listRevokedSessionsSince: (since) => sessions.listRevokedSessionsSince(since),
+    listRevokedSessionsSince: (since, page) => sessions.listRevokedSessionsSince(since, page),
     deleteExpiredSessions: (before) => sessions.deleteExpiredSessions(before),
 
     recordFailures: (failures, now) => counters.recordFailures(failures, now),

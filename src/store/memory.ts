@@ -16,6 +16,7 @@ import type {
   RefreshTokenRecord,
   RefreshTokenState,
   RevokedSession,
+  RevokedSessionsPage,
   SessionRecord,
   SigningKeyRecord,
   Store,
@@ -217,14 +218,20 @@ export class MemoryStore implements Store {
     return this.#revokeLiveSessions(userId, now, reason, exceptSessionId ?? null);
   }
 
-  async listRevokedSessionsSince(since: number): Promise<RevokedSession[]> {
+  async listRevokedSessionsSince(since: number, page?: RevokedSessionsPage): Promise<RevokedSession[]> {
     const revoked: RevokedSession[] = [];
     for (const session of this.#sessions.values()) {
       if (session.revokedAt !== null && session.revokedAt >= since) {
         revoked.push({ id: session.id, revokedAt: session.revokedAt });
       }
     }
-    return revoked.sort((a, b) => a.revokedAt - b.revokedAt || compareText(a.id, b.id));
+    const order = (a: RevokedSession, b: RevokedSession) =>
+      a.revokedAt - b.revokedAt || compareText(a.id, b.id);
+    revoked.sort(order);
+    if (page === undefined) return revoked;
+    const { after } = page;
+    const from = after === null ? 0 : revoked.findIndex((session) => order(session, after) > 0);
+    return from === -1 ? [] : revoked.slice(from, from + page.limit);
   }
 
   async deleteExpiredSessions(before: number): Promise<number> {

@@ -66,6 +66,15 @@ export interface RevokedSession {
   revokedAt: number;
 }
 
+/**
+ * Part of the revoked sessions, in their list's order (revocation time, then id): at most `limit`,
+ * those after `after` when it is given.
+ */
+export interface RevokedSessionsPage {
+  after: RevokedSession | null;
+  limit: number;
+}
+
 export interface SessionStore {
   /** Stores a new session with its first refresh token, in one transaction. */
   createSession(session: NewSession, refreshTokenHash: string): Promise<SessionRecord>;
@@ -99,8 +108,11 @@ export interface SessionStore {
     reason: string,
     exceptSessionId?: string,
   ): Promise<string[]>;
-  /** Sessions revoked at or after `since`, for the revocation feed of every instance. */
-  listRevokedSessionsSince(since: number): Promise<RevokedSession[]>;
+  /**
+   * Sessions revoked at or after `since`, oldest revocation first (ties by id), for the revocation
+   * feed of every instance: all of them, or one `page`.
+   */
+  listRevokedSessionsSince(since: number, page?: RevokedSessionsPage): Promise<RevokedSession[]>;
   /** Deletes sessions (and their tokens) that expired before `before`; the number deleted. */
   deleteExpiredSessions(before: number): Promise<number>;
 }

@@ -16,6 +16,7 @@ export type {
   RefreshTokenRecord,
   RefreshTokenState,
   RevokedSession,
+  RevokedSessionsPage,
   SessionRecord,
   SessionStore,
 } from './session-store.js';

@@ -4,7 +4,7 @@
  * one poll interval, with no call per request. When the feed cannot be read for longer than the
  * bound, the verifier fails closed (refuses every token) or open (accepts them), as its owner chose.
  */
-import type { RevocationFeed } from '../protocol.js';
+import { REVOCATION_FEED_PAGE, type RevocationFeed } from '../protocol.js';
 import { type FetchLike, fetchJSON } from './fetch-json.js';
 
 export type FeedFailureMode = 'fail-closed' | 'fail-open';
@@ -40,6 +40,8 @@ export interface RevocationFeedStatus {
 
 /** Re-read this much before the last answer's time, for revocations that commit out of clock order. */
 const OVERLAP_MS = 5_000;
+/** Pages one poll reads at most: a million revoked sessions in the window. */
+const MAX_PAGES = 1_000;
 
 export class RevocationFeedPoller {
   readonly #options: RevocationFeedOptions;
@@ -99,29 +101,52 @@ export class RevocationFeedPoller {
     };
   }
 
+  /**
+   * Reads the feed a page at a time: a logout of thousands of sessions would otherwise make one answer
+   * larger than this verifier takes, and every poll would fail until it aged out of the window. Each
+   * page counts as soon as it is read; the position moves on only once the last page is in.
+   */
   async #pollOnce(): Promise<void> {
     const { feedUri, now } = this.#options;
-    const url = new URL(feedUri);
-    if (this.#cursor !== null) url.searchParams.set('since', String(Math.max(0, this.#cursor - OVERLAP_MS)));
+    const since = this.#cursor === null ? null : String(Math.max(0, this.#cursor - OVERLAP_MS));
     try {
-      const { body } = await fetchJSON(url.href, this.#options);
-      const feed = parseFeed(body);
-      // Kept for the feed's whole window counted from when we heard of it, by our own clock, plus our
-      // tolerance: a token of the session is accepted here no longer than that (for a clock lagging
-      // the issuer's by up to the issuer's own tolerance).
-      const receivedAt = now();
-      const keepUntil = receivedAt + feed.retention_seconds * 1000 + this.#options.extraRetentionMs;
-      for (const { sid } of feed.sessions) {
-        if (!this.#sessions.has(sid)) this.#sessions.set(sid, keepUntil);
+      let first: RevocationFeed | null = null;
+      let after: string | null = null;
+      for (let pages = 1; ; pages++) {
+        const url = new URL(feedUri);
+        if (since !== null) url.searchParams.set('since', since);
+        url.searchParams.set('limit', String(REVOCATION_FEED_PAGE));
+        if (after !== null) url.searchParams.set('after', after);
+        const { body } = await fetchJSON(url.href, this.#options);
+        const feed = parseFeed(body);
+        first ??= feed;
+        this.#take(feed);
+        // An issuer older than paging sends everything at once, and no `next`.
+        if (feed.next === undefined) break;
+        if (feed.next === after) throw new Error('the revocation feed answered the same page again');
+        if (pages >= MAX_PAGES) throw new Error(`the revocation feed did not end within ${MAX_PAGES} pages`);
+        after = feed.next;
       }
-      for (const { kid } of feed.keys) this.#options.onRevokedKey(kid);
-      for (const [sid, until] of this.#sessions) if (until < receivedAt) this.#sessions.delete(sid);
-      this.#cursor = feed.generated_at;
+      // From the first page's time: what was revoked while the later pages were read comes next time.
+      this.#cursor = first.generated_at;
       this.#lastSuccessAt = now();
       this.#lastError = null;
     } catch (error) {
       this.#lastError = error instanceof Error ? error.message : String(error);
     }
+  }
+
+  #take(feed: RevocationFeed): void {
+    // Kept for the feed's whole window counted from when we heard of it, by our own clock, plus our
+    // tolerance: a token of the session is accepted here no longer than that (for a clock lagging
+    // the issuer's by up to the issuer's own tolerance).
+    const receivedAt = this.#options.now();
+    const keepUntil = receivedAt + feed.retention_seconds * 1000 + this.#options.extraRetentionMs;
+    for (const { sid } of feed.sessions) {
+      if (!this.#sessions.has(sid)) this.#sessions.set(sid, keepUntil);
+    }
+    for (const { kid } of feed.keys) this.#options.onRevokedKey(kid);
+    for (const [sid, until] of this.#sessions) if (until < receivedAt) this.#sessions.delete(sid);
   }
 }
 
@@ -141,5 +166,8 @@ function parseFeed(body: unknown): RevocationFeed {
   }
   // Older issuers send no keys.
   const keys = Array.isArray(feed.keys) ? feed.keys.filter((entry) => typeof entry?.kid === 'string') : [];
+  if (feed.next !== undefined && (typeof feed.next !== 'string' || feed.next === '')) {
+    throw new Error('the revocation feed answered a `next` that is not a position');
+  }
   return { ...feed, keys } as RevocationFeed;
 }

@@ -1181,6 +1181,52 @@ describe('discovery documents', () => {
     const bad = await app.inject({ url: '/.well-known/revoked-sessions?since=yesterday' });
     expectProblem(bad, 400, 'invalid_request');
   });
+
+  it('pages the revocation feed with limit and next, a logout-all of many sessions included', async () => {
+    const app = await makeApp();
+    const user = await registerUser(app);
+    const sessions = [];
+    for (let i = 0; i < 5; i++) sessions.push(await login(app, user));
+    const logoutAll = await app.inject({
+      method: 'POST',
+      url: '/auth/logout-all',
+      headers: bearer((sessions[0] as { accessToken: string }).accessToken),
+    });
+    expect(logoutAll.statusCode).toBe(204);
+    const whole = (await app.inject({ url: '/.well-known/revoked-sessions' })).json();
+    expect(whole.sessions).toHaveLength(5);
+    expect(whole.next).toBeUndefined();
+
+    const pages: { sid: string }[][] = [];
+    let query = 'limit=2';
+    for (;;) {
+      const page = await app.inject({ url: `/.well-known/revoked-sessions?${query}` });
+      expect(page.statusCode).toBe(200);
+      const body = page.json();
+      expect(body.sessions.length).toBeLessThanOrEqual(2);
+      pages.push(body.sessions);
+      if (body.next === undefined) break;
+      expect(body.next).toMatch(/^[0-9]+\.[A-Za-z0-9_-]+$/);
+      query = `limit=2&after=${encodeURIComponent(body.next)}`;
+    }
+    expect(pages.map((page) => page.length)).toEqual([2, 2, 1]);
+    expect(pages.flat()).toEqual(whole.sessions);
+
+    for (const refused of [
+      'limit=0',
+      'limit=10001',
+      'limit=-1',
+      'limit=two',
+      'after=1.abc',
+      'limit=2&after=x',
+    ]) {
+      expectProblem(
+        await app.inject({ url: `/.well-known/revoked-sessions?${refused}` }),
+        400,
+        'invalid_request',
+      );
+    }
+  });
 });
 
 describe('operations', () => {

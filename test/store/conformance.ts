@@ -383,6 +383,45 @@ export function describeSessionStore(
         expect(await store.listRevokedSessionsSince(T0 + 31)).toEqual([]);
       });
 
+      it('lists them a page at a time, in order, ties at one time by id', async () => {
+        const ids = ['e', 'a', 'd', 'b', 'c', 'f', 'live'];
+        for (const id of ids) await store.createSession(newSession(id), `rt-${id}`);
+        // Four at one instant (as a logout-all revokes them), one before and one after.
+        for (const id of ['e', 'a', 'd', 'b']) await store.revokeSession(id, T0 + 20, 'logout_all');
+        await store.revokeSession('f', T0 + 10, 'logout');
+        await store.revokeSession('c', T0 + 30, 'logout');
+        const first = await store.listRevokedSessionsSince(T0 + 10, { after: null, limit: 2 });
+        expect(first).toEqual([
+          { id: 'f', revokedAt: T0 + 10 },
+          { id: 'a', revokedAt: T0 + 20 },
+        ]);
+        const second = await store.listRevokedSessionsSince(T0 + 10, { after: first[1] ?? null, limit: 2 });
+        expect(second).toEqual([
+          { id: 'b', revokedAt: T0 + 20 },
+          { id: 'd', revokedAt: T0 + 20 },
+        ]);
+        const third = await store.listRevokedSessionsSince(T0 + 10, { after: second[1] ?? null, limit: 2 });
+        expect(third).toEqual([
+          { id: 'e', revokedAt: T0 + 20 },
+          { id: 'c', revokedAt: T0 + 30 },
+        ]);
+        expect(await store.listRevokedSessionsSince(T0 + 10, { after: third[1] ?? null, limit: 2 })).toEqual(
+          [],
+        );
+        // `since` still bounds the window, whatever `after` says.
+        expect(
+          await store.listRevokedSessionsSince(T0 + 25, { after: { id: 'a', revokedAt: T0 }, limit: 10 }),
+        ).toEqual([{ id: 'c', revokedAt: T0 + 30 }]);
+        // An `after` that is no longer listed (its session deleted) still pages from its place.
+        expect(
+          await store.listRevokedSessionsSince(T0, { after: { id: 'bb', revokedAt: T0 + 20 }, limit: 10 }),
+        ).toEqual([
+          { id: 'd', revokedAt: T0 + 20 },
+          { id: 'e', revokedAt: T0 + 20 },
+          { id: 'c', revokedAt: T0 + 30 },
+        ]);
+      });
+
       it('deletes expired, idle-expired and long-revoked sessions with their refresh tokens', async () => {
         const before = T0 + 5 * DAY;
         await store.createSession(newSession('expired', { expiresAt: before - 1 }), 'rt-expired');

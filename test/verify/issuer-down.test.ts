@@ -205,7 +205,7 @@ describe('the revocation feed goes down', () => {
       state: 'unavailable',
       mode: 'fail-closed',
       lastError: expect.stringMatching(
-        new RegExp(`^${issuerUrl}/\\.well-known/revoked-sessions\\?since=\\d+: \\S`),
+        new RegExp(`^${issuerUrl}/\\.well-known/revoked-sessions\\?since=\\d+&limit=1000: \\S`),
       ),
     });
     // What is wrong with the request itself is still said as it is.

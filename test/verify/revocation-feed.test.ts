@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { RevocationFeedPoller } from '../../src/verify/revocation-feed.js';
-import { type ControlledServer, startControlledServer } from './controlled-server.js';
+import { type ControlledServer, type Handler, startControlledServer } from './controlled-server.js';
 
 let server: ControlledServer | undefined;
 afterEach(async () => {
@@ -46,6 +46,107 @@ describe('RevocationFeedPoller', () => {
     now = T0 + 5_000 + 90_000 + 1;
     await poller.poll();
     expect(poller.isRevoked('s1')).toBe(false);
+    poller.stop();
+  });
+});
+
+describe('RevocationFeedPoller paging', () => {
+  /** An issuer's feed over `sessions`, a page at a time when asked for with `limit`, as Latchkey's. */
+  function pagingFeed(sessions: { sid: string; revoked_at: number }[], generatedAt: () => number) {
+    const asked: URLSearchParams[] = [];
+    const handler: Handler = (request, response) => {
+      const query = new URL(request.url ?? '/', 'http://feed').searchParams;
+      asked.push(query);
+      const limit = Number(query.get('limit') ?? Number.POSITIVE_INFINITY);
+      const after = query.get('after');
+      const from = after === null ? 0 : sessions.findIndex(({ sid }) => sid === after) + 1;
+      const page = sessions.slice(from, from + limit);
+      const more = from + page.length < sessions.length;
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(
+        JSON.stringify({
+          generated_at: generatedAt(),
+          retention_seconds: 930,
+          sessions: page,
+          keys: [],
+          ...(more ? { next: page.at(-1)?.sid } : {}),
+        }),
+      );
+    };
+    return { asked, handler };
+  }
+
+  const pollerOn = (url: string, maxBytes: number, now: () => number) =>
+    new RevocationFeedPoller({
+      feedUri: `${url}/feed`,
+      intervalMs: 1000,
+      maxStalenessMs: 60_000,
+      onUnavailable: 'fail-closed',
+      fetch: (input, init) => fetch(input, init),
+      timeoutMs: 5000,
+      maxBytes,
+      now,
+      extraRetentionMs: 30_000,
+      onRevokedKey: () => {},
+    });
+
+  it('reads a revocation of thousands of sessions a page at a time, each page under its byte limit', async () => {
+    const sessions = Array.from({ length: 2500 }, (_, i) => ({
+      sid: `sid-${String(i).padStart(5, '0')}-${'x'.repeat(16)}`,
+      revoked_at: T0,
+    }));
+    let generatedAt = T0 + 1000;
+    const feed = pagingFeed(sessions, () => generatedAt++);
+    server = await startControlledServer(feed.handler);
+    // The whole list is about 150 KB: one answer would be refused, as an attacker's logout-all meant to.
+    expect(JSON.stringify(sessions).length).toBeGreaterThan(120_000);
+    const poller = pollerOn(server.url, 100_000, () => T0 + 1000);
+    await poller.poll();
+    expect(poller.status()).toMatchObject({ state: 'fresh', lastError: null, revokedSessions: 2500 });
+    for (const { sid } of sessions) expect(poller.isRevoked(sid)).toBe(true);
+    expect(feed.asked.map((query) => [query.get('limit'), query.get('after')])).toEqual([
+      ['1000', null],
+      ['1000', sessions[999]?.sid],
+      ['1000', sessions[1999]?.sid],
+    ]);
+    // The next poll starts from the first page's time (less the overlap), not the last's.
+    await poller.poll();
+    expect(feed.asked[3]?.get('since')).toBe(String(T0 + 1000 - 5000));
+    poller.stop();
+  });
+
+  it('fails a poll whose pages do not move on, keeping what it read and its position', async () => {
+    const sessions = [{ sid: 's1', revoked_at: T0 }];
+    server = await startControlledServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      // The same page again and again.
+      response.end(
+        JSON.stringify({ generated_at: T0, retention_seconds: 930, sessions, keys: [], next: 's1' }),
+      );
+    });
+    const poller = pollerOn(server.url, 1 << 20, () => T0);
+    await poller.poll();
+    expect(poller.isRevoked('s1')).toBe(true);
+    expect(poller.status()).toMatchObject({
+      state: 'unavailable',
+      lastError: 'the revocation feed answered the same page again',
+    });
+    poller.stop();
+  });
+
+  it('refuses a next that is not a position', async () => {
+    server = await startControlledServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(
+        JSON.stringify({ generated_at: T0, retention_seconds: 930, sessions: [], keys: [], next: 7 }),
+      );
+    });
+    const poller = pollerOn(server.url, 1 << 20, () => T0);
+    await poller.poll();
+    expect(poller.status()).toMatchObject({
+      state: 'unavailable',
+      lastError: 'the revocation feed answered a `next` that is not a position',
+    });
     poller.stop();
   });
 });

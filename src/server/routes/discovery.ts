@@ -3,9 +3,29 @@
  * feed of revoked sessions and keys (so they can refuse such access tokens before they expire).
  */
 import type { FastifyInstance } from 'fastify';
-import { type DiscoveryDocument, type RevocationFeed, WELL_KNOWN } from '../../protocol.js';
+import { RequestError } from '../../errors.js';
+import {
+  type DiscoveryDocument,
+  REVOCATION_FEED_MAX_PAGE,
+  type RevocationFeed,
+  WELL_KNOWN,
+} from '../../protocol.js';
+import type { RevokedSession } from '../../store/types.js';
 import type { Runtime } from '../runtime.js';
 import { jsonResponse, problem, responses } from '../schemas.js';
+
+/** A page's `next`: the last session's revocation time and id, which order the feed. */
+const FEED_CURSOR = /^([0-9]{1,15})\.([A-Za-z0-9_-]{1,128})$/;
+
+const invalidRequest = (message: string) => new RequestError('ERR_BAD_REQUEST', message);
+
+const feedCursor = ({ revokedAt, id }: RevokedSession): string => `${revokedAt}.${id}`;
+
+function parseFeedCursor(cursor: string): RevokedSession {
+  const [, revokedAt, id] = FEED_CURSOR.exec(cursor) ?? [];
+  if (revokedAt === undefined || id === undefined) throw invalidRequest('after is not a `next` of this feed');
+  return { revokedAt: Number(revokedAt), id };
+}
 
 /** Resource servers may cache the key set this long; new keys are published days before they sign. */
 const JWKS_MAX_AGE_SECONDS = 300;
@@ -74,7 +94,8 @@ export function registerDiscoveryRoutes(app: FastifyInstance, runtime: Runtime):
         description:
           'The sessions (`sid`) and signing keys revoked since `since`, reaching back one access-token ' +
           'lifetime plus the clock tolerance: a resource server that polls it refuses their access ' +
-          'tokens before they expire.',
+          'tokens before they expire. With `limit`, the sessions come a page at a time (every key on ' +
+          'each page): a logout of thousands of sessions never makes one answer too large to take.',
         querystring: {
           type: 'object',
           additionalProperties: false,
@@ -84,22 +105,48 @@ export function registerDiscoveryRoutes(app: FastifyInstance, runtime: Runtime):
               pattern: '^[0-9]{1,15}$',
               description: 'Milliseconds since the epoch: `generated_at` of the previous answer.',
             },
+            limit: {
+              type: 'string',
+              pattern: '^[0-9]{1,5}$',
+              description:
+                `At most this many sessions (1 to ${REVOCATION_FEED_MAX_PAGE}); \`next\` says where to go on ` +
+                'when more remain. Without it, every session of the window in one answer.',
+            },
+            after: {
+              type: 'string',
+              pattern: FEED_CURSOR.source,
+              description: '`next` of the previous page: the sessions after it, with the same `since`.',
+            },
           },
         },
         response: responses({
           200: jsonResponse('The revocations.', 'RevocationFeed'),
-          400: problem('`invalid_request`: `since` is not a number of milliseconds, or another parameter.', [
-            'invalid_request',
-          ]),
+          400: problem(
+            '`invalid_request`: `since` is not a number of milliseconds, `limit` is out of range, `after` ' +
+              'is not a `next` or comes without `limit`, or another parameter.',
+            ['invalid_request'],
+          ),
         }),
       },
     },
     async (request, reply): Promise<RevocationFeed> => {
       const retentionMs = (config.accessTtlSeconds + config.clockToleranceSeconds) * 1000;
       const now = runtime.now();
-      const requested = Number((request.query as { since?: string }).since ?? 0);
-      const since = Math.max(requested, now - retentionMs);
-      const revoked = await store.listRevokedSessionsSince(since);
+      const query = request.query as { since?: string; limit?: string; after?: string };
+      const since = Math.max(Number(query.since ?? 0), now - retentionMs);
+      const limit = query.limit === undefined ? null : Number(query.limit);
+      if (limit !== null && (limit < 1 || limit > REVOCATION_FEED_MAX_PAGE)) {
+        throw invalidRequest(`limit must be 1 to ${REVOCATION_FEED_MAX_PAGE}`);
+      }
+      if (query.after !== undefined && limit === null) throw invalidRequest('after goes with limit');
+      const after = query.after === undefined ? null : parseFeedCursor(query.after);
+      // One more than asked for: whether another page follows.
+      const listed = await store.listRevokedSessionsSince(
+        since,
+        limit === null ? undefined : { after, limit: limit + 1 },
+      );
+      const revoked = limit === null ? listed : listed.slice(0, limit);
+      const last = revoked.at(-1);
       reply.header('cache-control', 'no-store');
       return {
         generated_at: now,
@@ -111,6 +158,7 @@ export function registerDiscoveryRoutes(app: FastifyInstance, runtime: Runtime):
           .flatMap(({ kid, revokedAt }) =>
             revokedAt !== null && revokedAt >= since ? [{ kid, revoked_at: revokedAt }] : [],
           ),
+        ...(listed.length > revoked.length && last !== undefined ? { next: feedCursor(last) } : {}),
       };
     },
   );

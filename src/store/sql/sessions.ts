@@ -7,6 +7,7 @@ import type {
   RefreshOutcome,
   RefreshTokenState,
   RevokedSession,
+  RevokedSessionsPage,
   SessionRecord,
   SessionStore,
 } from '../session-store.js';
@@ -122,15 +123,24 @@ export class SQLSessionStore implements SessionStore {
     return this.#write((trx) => revokeLiveSessions(trx, userId, now, reason, exceptSessionId ?? null));
   }
 
-  async listRevokedSessionsSince(since: number): Promise<RevokedSession[]> {
-    const rows = await this.#db
+  async listRevokedSessionsSince(since: number, page?: RevokedSessionsPage): Promise<RevokedSession[]> {
+    const after = page?.after ?? null;
+    let query = this.#db
       .selectFrom('sessions')
       .select(['id', 'revoked_at'])
       .where('revoked_at', '>=', since)
       .orderBy('revoked_at')
       .orderBy('id')
-      .$narrowType<{ revoked_at: number }>()
-      .execute();
+      .$narrowType<{ revoked_at: number }>();
+    if (after !== null) {
+      query = query.where((eb) =>
+        eb.or([
+          eb('revoked_at', '>', after.revokedAt),
+          eb.and([eb('revoked_at', '=', after.revokedAt), eb('id', '>', after.id)]),
+        ]),
+      );
+    }
+    const rows = await (page === undefined ? query : query.limit(page.limit)).execute();
     return rows.map((row) => ({ id: row.id, revokedAt: row.revoked_at }));
   }
 

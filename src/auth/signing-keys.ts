@@ -210,23 +210,39 @@ export class SigningKeys {
     const activatesAt = Math.max(this.#now() + activateInMs, (active?.record.activatesAt ?? 0) + 1);
     const record = await this.#newKey(activatesAt, algorithm);
     await this.#insert(record);
-    // A key scheduled before (the next regular one, or an earlier rotate) that would take over from
-    // this one later: two changes where one was asked for. Only one that has not signed yet, judged
-    // now that the new key is made (an RSA key takes a while), and none due before the new key: that
-    // one bridges the time until it, or from its planned retirement on nothing would sign.
+    // Keys scheduled before (the next regular one, or an earlier rotate) that have not signed yet and
+    // would take over before or after this one: two changes where one was asked for. Judged now that
+    // the new key is made (an RSA key takes a while). One due before the new key stays only when it
+    // must bridge the time until it: without it, from the active key's planned retirement on,
+    // nothing would sign.
     const now = this.#now();
-    const later = this.#schedule.filter(
-      (key) =>
-        key.state === 'next' &&
-        key.record.kid !== record.kid &&
-        key.record.activatesAt > now &&
-        key.record.activatesAt >= record.activatesAt,
+    const pending = this.#schedule.filter(
+      (key) => key.state === 'next' && key.record.kid !== record.kid && key.record.activatesAt > now,
     );
-    if (later.length > 0) {
-      for (const key of later) await this.#store.revokeSigningKey(key.record.kid, now, null);
+    const later = pending.filter((key) => key.record.activatesAt >= record.activatesAt);
+    const withdrawn = this.#signsUntil(pending, record.activatesAt, now) ? pending : later;
+    if (withdrawn.length > 0) {
+      for (const key of withdrawn) await this.#store.revokeSigningKey(key.record.kid, now, null);
       await this.reload();
     }
     return record.kid;
+  }
+
+  /** Whether, with `withdrawn` revoked now, some key of this family signs at every moment until `until`. */
+  #signsUntil(withdrawn: readonly ScheduledKey[], until: number, now: number): boolean {
+    const gone = new Set(withdrawn.map((key) => key.record.kid));
+    const records = this.#schedule.map(({ record }) =>
+      gone.has(record.kid) ? { ...record, revokedAt: now } : record,
+    );
+    const signing = scheduleSigningKeys(records, now, this.#policy.retentionMs)
+      .filter((key) => key.record.revokedAt === null)
+      .sort((a, b) => a.record.activatesAt - b.record.activatesAt);
+    let covered = now;
+    for (const key of signing) {
+      if (key.record.activatesAt > covered) break;
+      covered = Math.max(covered, key.retiresAt);
+    }
+    return covered >= until;
   }
 
   /**

@@ -47,6 +47,9 @@ export class TabSync {
     const Channel = (globalThis as unknown as { BroadcastChannel?: new (name: string) => ChannelLike })
       .BroadcastChannel;
     this.#channel = Channel === undefined ? null : new Channel(name);
+    // Node: a channel that listens keeps the process alive, and a script that used a client (in
+    // cookie mode, cross-tab sync is on) would never end. Browsers have no unref.
+    (this.#channel as { unref?: () => void } | null)?.unref?.();
     this.#locks = (globalThis as { navigator?: { locks?: LockManagerLike } }).navigator?.locks ?? null;
     if (this.#channel !== null) {
       this.#channel.onmessage = (event) => this.#receive(event.data as TabMessage);

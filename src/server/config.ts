@@ -95,10 +95,22 @@ function trustProxy(env: Env): TrustProxy {
   const name = 'LATCHKEY_TRUST_PROXY';
   const raw = (env[name] ?? '').trim().toLowerCase();
   if (['', '0', 'false', 'no', 'off'].includes(raw)) return false;
-  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+  if (['true', 'yes', 'on'].includes(raw)) return true;
+  // Express reads a number as the proxies in front of it; taking `1` for `true` would silently give
+  // whoever copies that setting the mode in which any client picks its own address.
+  if (/^\d+$/.test(raw)) {
+    throw new ConfigError(
+      name,
+      "a number of proxies is not supported: give the proxies' addresses or CIDR ranges (or loopback, " +
+        'linklocal, uniquelocal), or true to believe every X-Forwarded-For',
+    );
+  }
   const ranges = raw.split(',').map((entry) => entry.trim());
   if (ranges.every(isProxyRange)) return ranges;
-  throw new ConfigError(name, "must be true, false, or the proxies' addresses or CIDR ranges");
+  throw new ConfigError(
+    name,
+    "must be true, false, or the proxies' addresses or CIDR ranges (or loopback, linklocal, uniquelocal)",
+  );
 }
 
 function httpUrl(name: string, raw: string): URL {

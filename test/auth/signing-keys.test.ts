@@ -195,6 +195,30 @@ describe('SigningKeys', () => {
     expect(keys.list().filter((key) => key.state === 'next')).toEqual([]);
   });
 
+  it('withdraws an earlier rotate still pending when the active key signs until the new one: one change', async () => {
+    let now = T0;
+    const keys = new SigningKeys(new MemoryStore(), policy, null, () => now);
+    await keys.maintain();
+    const active = keys.signingKey.kid;
+    const first = await keys.rotate();
+    now += 4000;
+    const second = await keys.rotate();
+    expect(keys.list().find((key) => key.kid === first)?.state).toBe('revoked');
+    expect(
+      keys
+        .list()
+        .filter((key) => key.state === 'next')
+        .map((key) => key.kid),
+    ).toEqual([second]);
+    // The active key signs on until the second takes over, and nothing comes between them.
+    now += 10 * 60_000 - 2000;
+    await keys.reload();
+    expect(keys.signingKey.kid).toBe(active);
+    now += 3000;
+    await keys.reload();
+    expect(keys.signingKey.kid).toBe(second);
+  });
+
   it('keeps a scheduled key due before the rotated one: something signs all along', async () => {
     let now = T0;
     const keys = new SigningKeys(new MemoryStore(), policy, null, () => now);

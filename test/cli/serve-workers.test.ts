@@ -204,6 +204,10 @@ describe('latchkey serve --workers 2', () => {
     expect({ code, signal }).toEqual({ code: 0, signal: null });
     expect(isAlive(survivor)).toBe(false);
     expect(isAlive(replacement)).toBe(false);
+    // The lines `npm start` prints too, so a supervisor's log shows the stop asked for and done.
+    expect(cluster.stdout()).toMatch(
+      /^Latchkey is stopping \(SIGTERM\): finishing the requests in flight\n(?:.*\n)*Latchkey stopped$/m,
+    );
   }, 60_000);
 
   // Summed, two workers that reach Redis would report 2: the gauge is 1 only while every worker does.

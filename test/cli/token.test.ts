@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSigner, type JWTPayload, signJWS } from '../../src/jwt/index.js';
 import type { Runtime } from '../../src/server/runtime.js';
-import { CLIENT, createTestDatabase, PASSWORD, type TestDatabase } from './run-cli.js';
+import { CLIENT, createTestDatabase, PASSWORD, runCLI, type TestDatabase } from './run-cli.js';
 
 const HOUR = 3_600_000;
 
@@ -169,6 +169,16 @@ describe('latchkey token inspect', () => {
       '✗ wrong aud: the audience is "https://api.other.example"; this server accepts "http://localhost:3000"',
     );
     expect(result.stdout).toContain('Result: invalid, 2 problems: wrong aud, expired');
+    // The issuer was only this command's default: it says so, and how to judge as the server does.
+    expect(result.stdout).toContain(
+      'Hint: this command took the issuer http://localhost:3000 from its default port, not from a server',
+    );
+    const asServer = await runCLI(['token', 'inspect', token], {
+      ...db.env,
+      LATCHKEY_ISSUER: 'http://localhost:3000',
+    });
+    expect(problems(asServer.stdout)).toEqual(['wrong aud', 'expired']);
+    expect(asServer.stdout).not.toContain('Hint:');
 
     const other = await signWithServerKey({ typ: 'JWT', issuer: 'https://evil.example' }, { sid: undefined });
     const second = await db.run(['token', 'inspect', other]);

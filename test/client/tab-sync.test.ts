@@ -79,3 +79,36 @@ describe('TabSync with Web Locks', () => {
     for (const tab of tabs) tab.close();
   });
 });
+
+describe('TabSync in Node', () => {
+  it('does not keep a script alive that made a client and is done with it', async () => {
+    const { spawn } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    const client = fileURLToPath(new URL('../../src/client/index.ts', import.meta.url));
+    // Cookie mode (the default) turns on cross-tab sync; the script neither logs in nor closes.
+    const script = `import { createClient } from ${JSON.stringify(client)};
+      const c = createClient({ baseUrl: 'http://127.0.0.1:9' });
+      console.log(typeof c.login);`;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const exited = await new Promise<number | null>((resolve) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        resolve(null);
+      }, 15_000);
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        resolve(code);
+      });
+    });
+    expect({ exited, output: output.trim() }).toEqual({ exited: 0, output: 'function' });
+  }, 20_000);
+});

@@ -113,7 +113,7 @@ describe('loadConfig', () => {
 
   it.each([
     ['off', false],
-    ['1', true],
+    ['0', false],
     ['ON', true],
     ['10.0.0.0/8', ['10.0.0.0/8']],
     [' 10.1.2.3 , fd00::/8,uniquelocal ', ['10.1.2.3', 'fd00::/8', 'uniquelocal']],
@@ -247,7 +247,6 @@ describe('loadConfig', () => {
     ],
     ...[
       'maybe',
-      '2',
       '10.0.0.0/33',
       '10.0.0.1/8/1',
       '10.0.0.1,',
@@ -260,7 +259,16 @@ describe('loadConfig', () => {
         [
           { LATCHKEY_TRUST_PROXY: raw },
           'LATCHKEY_TRUST_PROXY',
-          "LATCHKEY_TRUST_PROXY: must be true, false, or the proxies' addresses or CIDR ranges",
+          "LATCHKEY_TRUST_PROXY: must be true, false, or the proxies' addresses or CIDR ranges (or loopback, linklocal, uniquelocal)",
+        ] as [Record<string, string>, string, string],
+    ),
+    // A hop count, as Express takes it: `1` is never read as `true`.
+    ...['1', '2', '01'].map(
+      (raw) =>
+        [
+          { LATCHKEY_TRUST_PROXY: raw },
+          'LATCHKEY_TRUST_PROXY',
+          "LATCHKEY_TRUST_PROXY: a number of proxies is not supported: give the proxies' addresses or CIDR ranges (or loopback, linklocal, uniquelocal), or true to believe every X-Forwarded-For",
         ] as [Record<string, string>, string, string],
     ),
     [

@@ -1633,6 +1633,27 @@ describe('access tokens', () => {
     expect((await me(app, accessToken)).statusCode).toBe(200);
   });
 
+  it('are advertised, during a change of LATCHKEY_ALG, with every algorithm whose tokens are valid', async () => {
+    const store = await openSQLiteStore(':memory:');
+    const before = await createTestApp({ LATCHKEY_ALG: 'ES256' }, { store });
+    const after = await createTestApp({ LATCHKEY_ALG: 'EdDSA' }, { store });
+    try {
+      const user = await registerUser(before);
+      const { accessToken } = await login(before, user);
+      expect(decodeUnverified(accessToken).header.alg).toBe('ES256');
+      // The instance started with EdDSA signs with it, and the ES256 key's tokens stay valid there.
+      expect(decodeUnverified((await login(after, user)).accessToken).header.alg).toBe('EdDSA');
+      expect((await me(after, accessToken)).statusCode).toBe(200);
+      const discovery = (await after.inject({ url: '/.well-known/openid-configuration' })).json();
+      expect([...discovery.id_token_signing_alg_values_supported].sort()).toEqual(['ES256', 'EdDSA']);
+      expect([...discovery.access_token_signing_alg_values_supported].sort()).toEqual(['ES256', 'EdDSA']);
+    } finally {
+      await after.close();
+      await before.close();
+      await store.close();
+    }
+  });
+
   it('are HS256 with an empty JWKS when LATCHKEY_ALG=HS256', async () => {
     const app = await makeApp({ LATCHKEY_ALG: 'HS256' });
     const user = await registerUser(app);

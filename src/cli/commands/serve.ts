@@ -23,10 +23,14 @@ export function registerServeCommand(program: Command, context: CLIContext): voi
       guardStandardStreams();
       const workers = parseWorkers(options.workers);
       const config = context.config();
+      // The lines `npm start` prints too: a supervisor's log shows the stop was asked for and done.
+      const stopping = (why: string) =>
+        context.print(`Latchkey is stopping (${why}): finishing the requests in flight`);
       if (workers === 1) {
         const stop = await startServer(config);
-        await untilStopped(context.options.stopServe);
+        stopping(await untilStopped(context.options.stopServe));
         await stop();
+        context.print('Latchkey stopped');
         return;
       }
       const cluster = await startCluster(config, {
@@ -36,7 +40,7 @@ export function registerServeCommand(program: Command, context: CLIContext): voi
         stderr: context.io.stderr,
       });
       try {
-        await Promise.race([untilStopped(context.options.stopServe), cluster.failed]);
+        stopping(await Promise.race([untilStopped(context.options.stopServe), cluster.failed]));
       } catch (error) {
         // Exit code 2, as a single server refusing the same setting: scripts tell it from a crash.
         if (error instanceof ConfigurationRefused) throw new CLIError(error.message, CONFIGURATION_REFUSED);
@@ -44,6 +48,7 @@ export function registerServeCommand(program: Command, context: CLIContext): voi
       } finally {
         await cluster.stop();
       }
+      context.print('Latchkey stopped');
     });
 }
 
@@ -55,17 +60,21 @@ export function parseWorkers(raw: string): number {
   return workers;
 }
 
-function untilStopped(signal: AbortSignal | undefined): Promise<void> {
+/** Resolves with what asked the server to stop. */
+function untilStopped(signal: AbortSignal | undefined): Promise<string> {
   return new Promise((resolve) => {
-    const done = () => {
-      process.removeListener('SIGINT', done);
-      process.removeListener('SIGTERM', done);
-      signal?.removeEventListener('abort', done);
-      resolve();
+    const onInterrupt = () => done('SIGINT');
+    const onTerminate = () => done('SIGTERM');
+    const onAbort = () => done('asked to stop');
+    const done = (why: string) => {
+      process.removeListener('SIGINT', onInterrupt);
+      process.removeListener('SIGTERM', onTerminate);
+      signal?.removeEventListener('abort', onAbort);
+      resolve(why);
     };
-    process.once('SIGINT', done);
-    process.once('SIGTERM', done);
-    if (signal?.aborted) done();
-    else signal?.addEventListener('abort', done);
+    process.once('SIGINT', onInterrupt);
+    process.once('SIGTERM', onTerminate);
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort);
   });
 }

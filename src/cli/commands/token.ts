@@ -58,6 +58,13 @@ export function registerTokenCommand(program: Command, context: CLIContext): voi
         const keyCount = countOf(keys.verificationKeys.size, 'server key');
         context.print(`Verification (${keyCount}; ${assumptions(context, config)})`);
         printVerdict(context, inspection, problems);
+        const wrongPlace = problems.some(({ name }) => name === 'wrong iss' || name === 'wrong aud');
+        if (wrongPlace && context.io.env.LATCHKEY_ISSUER === undefined) {
+          context.print(
+            `Hint: this command took the issuer ${config.issuer} from ${context.io.env.PORT === undefined ? 'its default port' : 'PORT'}, ` +
+              "not from a server: run it with the server's LATCHKEY_ISSUER (or PORT) to judge the token as that server does.",
+          );
+        }
         context.exitCode = problems.length === 0 ? 0 : 1;
       });
     });

@@ -35,6 +35,15 @@ export function registerDiscoveryRoutes(app: FastifyInstance, runtime: Runtime):
   const feedUri = `${config.issuer}${WELL_KNOWN.revocationFeed}`;
   // The key set changes a few times a month; its JSON is made once per change, not per request.
   let jwks = { version: -1, body: '' };
+  /**
+   * Every algorithm of the keys whose tokens may be valid, not this instance's LATCHKEY_ALG: during a
+   * change of algorithm, instances with either setting sign with the new key while the old key's
+   * tokens live on, and a resource server reads this list as the algorithms it accepts.
+   */
+  const algorithms = () => {
+    const published = new Set(keys.verificationKeys.keys.map((key) => key.alg));
+    return published.size === 0 ? [config.alg] : [...published];
+  };
 
   app.get(
     WELL_KNOWN.jwks,
@@ -75,8 +84,8 @@ export function registerDiscoveryRoutes(app: FastifyInstance, runtime: Runtime):
       return {
         issuer: config.issuer,
         jwks_uri: `${config.issuer}${WELL_KNOWN.jwks}`,
-        id_token_signing_alg_values_supported: [config.alg],
-        access_token_signing_alg_values_supported: [config.alg],
+        id_token_signing_alg_values_supported: algorithms(),
+        access_token_signing_alg_values_supported: algorithms(),
         revocation_feed_uri: feedUri,
         login_endpoint: `${config.issuer}/auth/login`,
         refresh_endpoint: `${config.issuer}/auth/refresh`,

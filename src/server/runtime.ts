@@ -266,7 +266,10 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
       const kids = keys.problems.map(({ kid }) => kid).join(', ');
       throw new ConfigError(
         'LATCHKEY_MASTER_KEY',
-        `does not decrypt the stored signing keys (${kids}): start with the master key they were stored with`,
+        config.masterKey === null
+          ? `is not set, and the stored signing keys (${kids}) are encrypted: start with the master key ` +
+              'they were stored with'
+          : `does not decrypt the stored signing keys (${kids}): start with the master key they were stored with`,
       );
     }
   };

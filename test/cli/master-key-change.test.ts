@@ -110,7 +110,8 @@ describe('changing LATCHKEY_MASTER_KEY', () => {
         `resealed ${oldKid}\n${newKid} is sealed with LATCHKEY_MASTER_KEY already\n` +
         'resealed the refresh-token secret\n',
       stderr:
-        'every stored key and secret is sealed with LATCHKEY_MASTER_KEY: LATCHKEY_MASTER_KEY_PREVIOUS can go\n',
+        'every stored key and secret is sealed with LATCHKEY_MASTER_KEY: LATCHKEY_MASTER_KEY_PREVIOUS can go\n' +
+        'every server must now start with this LATCHKEY_MASTER_KEY; one started without it cannot open them\n',
     });
     expect(await sealing(db.env)).toEqual({ [oldKid]: 'new', [newKid]: 'new' });
     expect(await secretSealing(db.env)).toBe('new');
@@ -125,6 +126,11 @@ describe('changing LATCHKEY_MASTER_KEY', () => {
     // And the old master key opens nothing any more: a leaked copy of it is of no use from here on.
     await expect(withRuntimeOn(envWith({ LATCHKEY_MASTER_KEY: OLD }), async () => {})).rejects.toThrow(
       'does not decrypt the stored signing keys',
+    );
+    // Without any master key the message says that one is missing, not that the one given is wrong.
+    const { LATCHKEY_MASTER_KEY: _set, ...withoutKey } = envWith({});
+    await expect(withRuntimeOn(withoutKey, async () => {})).rejects.toThrow(
+      /^LATCHKEY_MASTER_KEY: is not set, and the stored signing keys \(.+\) are encrypted: start with the master key they were stored with$/,
     );
   });
 
@@ -156,7 +162,10 @@ describe('changing LATCHKEY_MASTER_KEY', () => {
       expect(resealed.stdout.match(/^resealed [\w-]+$/gm)).toHaveLength(2);
       expect(resealed.stdout).toContain('\nresealed the refresh-token secret\n');
       // No previous master key was set, so none is said to be done with.
-      expect(resealed.stderr).toBe('every stored key and secret is sealed with LATCHKEY_MASTER_KEY\n');
+      expect(resealed.stderr).toBe(
+        'every stored key and secret is sealed with LATCHKEY_MASTER_KEY\n' +
+          'every server must now start with this LATCHKEY_MASTER_KEY; one started without it cannot open them\n',
+      );
       expect(Object.values(await sealing(fresh.env))).toEqual(['new', 'new']);
       expect(await secretSealing(fresh.env)).toBe('new');
       await withRuntimeOn(withKey, async ({ warnings }) => expect(warnings).toEqual([]));

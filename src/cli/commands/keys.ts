@@ -104,12 +104,16 @@ export function registerKeysCommand(program: Command, context: CLIContext): void
           throw new CLIError(`not resealed, as neither master key opens them: ${unreadableLines.join('; ')}`);
         }
         const anyResealed = resealed.length > 0 || secret === 'resealed';
+        // A server still running without this key keeps the keys it opened, and so looks fine until
+        // it restarts: say it now, while the operator is at it.
+        const restart =
+          'every server must now start with this LATCHKEY_MASTER_KEY; one started without it cannot open them\n';
         context.io.stderr(
           !anyResealed
             ? 'nothing to reseal\n'
             : config.previousMasterKey === null
-              ? 'every stored key and secret is sealed with LATCHKEY_MASTER_KEY\n'
-              : 'every stored key and secret is sealed with LATCHKEY_MASTER_KEY: LATCHKEY_MASTER_KEY_PREVIOUS can go\n',
+              ? `every stored key and secret is sealed with LATCHKEY_MASTER_KEY\n${restart}`
+              : `every stored key and secret is sealed with LATCHKEY_MASTER_KEY: LATCHKEY_MASTER_KEY_PREVIOUS can go\n${restart}`,
         );
       });
     });

@@ -49,6 +49,11 @@ export interface LatchkeyClient {
   login(email: string, password: string): Promise<void>;
   /** Tries a silent refresh (after a page load); true when a session was there to resume. */
   restore(): Promise<boolean>;
+  /**
+   * Ends this device's session. When the server cannot be told (offline, 5xx, a refused origin), it
+   * rejects; in cookie mode the session then stays (the HttpOnly cookie would bring it back), with a
+   * store the token is forgotten all the same.
+   */
   logout(): Promise<void>;
   logoutAll(): Promise<void>;
   me(): Promise<MeResponse>;
@@ -156,11 +161,18 @@ class Client implements LatchkeyClient {
         body?.refresh_token === undefined ? undefined : body,
         this.#token,
       );
-    } finally {
-      // Whatever the server said, this device is logged out, and so is every tab sharing its cookie.
+    } catch (error) {
+      // Cookie mode: the refresh token sits in an HttpOnly cookie that only the server's answer
+      // clears. Unanswered (offline, 5xx, a refused origin), this device is still logged in, and a
+      // reload would bring the session back: say so, and keep the session for another try. With a
+      // store, forgetting the token is the logout on this device, whatever the server said.
+      if (this.#store === null) throw error;
       await this.#endLocally('loggedOut');
       this.#sync?.post({ type: 'logged-out' });
+      throw error;
     }
+    await this.#endLocally('loggedOut');
+    this.#sync?.post({ type: 'logged-out' });
   }
 
   async logoutAll(): Promise<void> {

@@ -305,6 +305,19 @@ describe.skipIf(unavailable !== null)('the web UI', () => {
       await other.getByRole('button', { name: 'Reload sessions' }).click();
       expect(await notice(other)).toMatch(/^Your session has ended: it was revoked .*a change of password/);
 
+      // A logout the server does not answer: this device is still logged in, and the page says so
+      // instead of claiming a logout that a reload would undo.
+      await page.route('**/auth/logout', (route) =>
+        route.fulfill({ status: 503, json: { error: 'unavailable', message: 'the store is unavailable' } }),
+      );
+      await page.getByRole('button', { name: 'Log out', exact: true }).click();
+      await expect
+        .poll(() => page.locator('#dashboard-error').textContent())
+        .toBe('Not logged out. The store is unavailable.');
+      await page.unroute('**/auth/logout');
+      await page.reload();
+      await page.getByRole('button', { name: 'Log out', exact: true }).waitFor();
+
       // Here: log out; the old password is refused on its field, the new one logs in.
       await page.getByRole('button', { name: 'Log out', exact: true }).click();
       expect(await notice(page)).toBe('You logged out on this device.');

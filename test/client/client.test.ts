@@ -216,3 +216,59 @@ describe('latchkey/client in Node (body mode)', () => {
     );
   });
 });
+
+describe('logout the server does not answer', () => {
+  /** A client whose POST /auth/logout fails as `failure` says; every other call reaches the server. */
+  function failingLogout(failure: 'offline' | 503, store: RefreshTokenStore | null) {
+    return createClient({
+      baseUrl: server.baseUrl,
+      ...(store === null ? {} : { refreshToken: store }),
+      fetch: (input, init) => {
+        const url = new URL(input instanceof Request ? input.url : String(input));
+        if (url.pathname !== '/auth/logout') return fetch(input, init);
+        if (failure === 'offline') return Promise.reject(new TypeError('fetch failed'));
+        return Promise.resolve(
+          new Response(JSON.stringify({ error: 'unavailable', message: 'down' }), {
+            status: 503,
+            headers: { 'content-type': 'application/json' },
+          }),
+        );
+      },
+    });
+  }
+
+  it.each(['offline', 503] as const)(
+    'keeps the session in cookie mode (%s): the cookie would bring it back, so the user must know',
+    async (failure) => {
+      const email = await registeredEmail();
+      // Cookie mode, as in a browser; Node keeps no cookie, so the session here is the access token.
+      const client = failingLogout(failure, null);
+      try {
+        await client.login(email, PASSWORD);
+        const events: string[] = [];
+        client.on('loggedOut', () => events.push('loggedOut'));
+        await expect(client.logout()).rejects.toMatchObject({
+          code: failure === 'offline' ? 'network_error' : 'unavailable',
+        });
+        expect(events).toEqual([]);
+        expect(client.authenticated).toBe(true);
+        expect((await client.me()).email).toBe(email);
+      } finally {
+        client.close();
+      }
+    },
+  );
+
+  it('forgets the token in body mode all the same, and says the server was not told', async () => {
+    const email = await registeredEmail();
+    const store = memoryStore();
+    const client = failingLogout(503, store);
+    await client.login(email, PASSWORD);
+    const events: string[] = [];
+    client.on('loggedOut', () => events.push('loggedOut'));
+    await expect(client.logout()).rejects.toMatchObject({ code: 'unavailable' });
+    expect(events).toEqual(['loggedOut']);
+    expect(store.value).toBeNull();
+    expect(client.authenticated).toBe(false);
+  });
+});

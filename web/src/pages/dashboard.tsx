@@ -70,11 +70,21 @@ export function DashboardPage() {
       `Session on ${describeDevice(session.user_agent)} revoked.`,
     );
 
-  const logout = () =>
-    act(async () => {
-      logoutNotice.next = 'You logged out on this device.';
+  async function logout() {
+    setBusy(true);
+    setNotice(null);
+    logoutNotice.next = 'You logged out on this device.';
+    try {
       await client.logout();
-    }, null);
+    } catch (error) {
+      // The server was not told: the session stays (its cookie would bring it back on reload), and so
+      // does this page, saying so, for another try.
+      logoutNotice.next = null;
+      if (!sessionGone(error)) setProblem(`Not logged out. ${describeFormError(error)}`);
+    } finally {
+      setBusy(false);
+    }
+  }
 
   const logoutAll = () =>
     act(async () => {

@@ -65,6 +65,8 @@ export interface KeyResealing {
 
 /** Longer than the JWKS cache lifetime we advertise (300 s) and the instances' reload interval. */
 export const DEFAULT_ROTATION_DELAY_MS = 10 * 60_000;
+/** A scheduled key this close to its activation is left to take over, never withdrawn by a rotate. */
+const SIGNING_SOON_MS = 60_000;
 
 const isSecretAlg = (alg: string) => alg.startsWith('HS');
 
@@ -220,7 +222,12 @@ export class SigningKeys {
       (key) => key.state === 'next' && key.record.kid !== record.kid && key.record.activatesAt > now,
     );
     const later = pending.filter((key) => key.record.activatesAt >= record.activatesAt);
-    const withdrawn = this.#signsUntil(pending, record.activatesAt, now) ? pending : later;
+    // One due within the minute may sign already where a clock runs ahead, or by the time this
+    // withdrawal reaches every instance: withdrawing it then would refuse the tokens it signed.
+    const withdrawable = pending.filter(
+      (key) => later.includes(key) || key.record.activatesAt > now + SIGNING_SOON_MS,
+    );
+    const withdrawn = this.#signsUntil(withdrawable, record.activatesAt, now) ? withdrawable : later;
     if (withdrawn.length > 0) {
       for (const key of withdrawn) await this.#store.revokeSigningKey(key.record.kid, now, null);
       await this.reload();

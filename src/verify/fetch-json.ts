@@ -21,6 +21,13 @@ export interface FetchedJSON {
 /** Why a fetch failed, in words for a status page or a log; never the body. */
 export class FetchJSONError extends Error {
   override name = 'FetchJSONError';
+  /** The HTTP status of an answer other than 200; null when no answer came or it was unreadable. */
+  readonly status: number | null;
+
+  constructor(message: string, options: ErrorOptions & { status?: number } = {}) {
+    super(message, options);
+    this.status = options.status ?? null;
+  }
 }
 
 export async function fetchJSON(url: string, options: FetchJSONOptions): Promise<FetchedJSON> {
@@ -40,7 +47,7 @@ export async function fetchJSON(url: string, options: FetchJSONOptions): Promise
   }
   if (response.status !== 200) {
     await response.body?.cancel().catch(() => {});
-    throw new FetchJSONError(`${url}: answered ${response.status}`);
+    throw new FetchJSONError(`${url}: answered ${response.status}`, { status: response.status });
   }
   const text = await readLimited(response, url, options.maxBytes, signal);
   try {

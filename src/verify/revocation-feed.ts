@@ -5,7 +5,7 @@
  * bound, the verifier fails closed (refuses every token) or open (accepts them), as its owner chose.
  */
 import { REVOCATION_FEED_PAGE, type RevocationFeed } from '../protocol.js';
-import { type FetchLike, fetchJSON } from './fetch-json.js';
+import { FetchJSONError, type FetchLike, fetchJSON } from './fetch-json.js';
 
 export type FeedFailureMode = 'fail-closed' | 'fail-open';
 
@@ -42,12 +42,16 @@ export interface RevocationFeedStatus {
 const OVERLAP_MS = 5_000;
 /** Pages one poll reads at most: a million revoked sessions in the window. */
 const MAX_PAGES = 1_000;
+/** How long an issuer that refused paging is read whole before pages are asked for again. */
+const UNPAGED_RETRY_MS = 10 * 60_000;
 
 export class RevocationFeedPoller {
   readonly #options: RevocationFeedOptions;
   /** sid → until when (this verifier's clock) it is remembered. */
   readonly #sessions = new Map<string, number>();
   #cursor: number | null = null;
+  /** Until when (this verifier's clock) the feed is read whole: its issuer refused paging. */
+  #unpagedUntil = 0;
   #lastSuccessAt: number | null = null;
   #lastError: string | null = null;
   #timer: ReturnType<typeof setInterval> | null = null;
@@ -107,33 +111,48 @@ export class RevocationFeedPoller {
    * page counts as soon as it is read; the position moves on only once the last page is in.
    */
   async #pollOnce(): Promise<void> {
-    const { feedUri, now } = this.#options;
-    const since = this.#cursor === null ? null : String(Math.max(0, this.#cursor - OVERLAP_MS));
+    const { now } = this.#options;
     try {
-      let first: RevocationFeed | null = null;
-      let after: string | null = null;
-      for (let pages = 1; ; pages++) {
-        const url = new URL(feedUri);
-        if (since !== null) url.searchParams.set('since', since);
-        url.searchParams.set('limit', String(REVOCATION_FEED_PAGE));
-        if (after !== null) url.searchParams.set('after', after);
-        const { body } = await fetchJSON(url.href, this.#options);
-        const feed = parseFeed(body);
-        first ??= feed;
-        this.#take(feed);
-        // An issuer older than paging sends everything at once, and no `next`.
-        if (feed.next === undefined) break;
-        if (feed.next === after) throw new Error('the revocation feed answered the same page again');
-        if (pages >= MAX_PAGES) throw new Error(`the revocation feed did not end within ${MAX_PAGES} pages`);
-        after = feed.next;
+      const paged = now() >= this.#unpagedUntil;
+      try {
+        await this.#read(paged);
+      } catch (error) {
+        if (!paged || !(error instanceof FetchJSONError) || error.status !== 400) throw error;
+        // An issuer older than paging refuses its parameters (400): read it whole, as it answers,
+        // and try pages again later, when it may have been upgraded.
+        this.#unpagedUntil = now() + UNPAGED_RETRY_MS;
+        await this.#read(false);
       }
-      // From the first page's time: what was revoked while the later pages were read comes next time.
-      this.#cursor = first.generated_at;
       this.#lastSuccessAt = now();
       this.#lastError = null;
     } catch (error) {
       this.#lastError = error instanceof Error ? error.message : String(error);
     }
+  }
+
+  /** Reads the feed from the position on, all of it, and moves the position on. */
+  async #read(paged: boolean): Promise<void> {
+    const since = this.#cursor === null ? null : String(Math.max(0, this.#cursor - OVERLAP_MS));
+    let first: RevocationFeed | null = null;
+    let after: string | null = null;
+    const seen = new Set<string>();
+    for (let pages = 1; ; pages++) {
+      const url = new URL(this.#options.feedUri);
+      if (since !== null) url.searchParams.set('since', since);
+      if (paged) url.searchParams.set('limit', String(REVOCATION_FEED_PAGE));
+      if (after !== null) url.searchParams.set('after', after);
+      const { body } = await fetchJSON(url.href, this.#options);
+      const feed = parseFeed(body);
+      first ??= feed;
+      this.#take(feed);
+      if (!paged || feed.next === undefined) break;
+      if (seen.has(feed.next)) throw new Error('the revocation feed answered a page again');
+      if (pages >= MAX_PAGES) throw new Error(`the revocation feed did not end within ${MAX_PAGES} pages`);
+      seen.add(feed.next);
+      after = feed.next;
+    }
+    // From the first page's time: what was revoked while the later pages were read comes next time.
+    this.#cursor = first.generated_at;
   }
 
   #take(feed: RevocationFeed): void {

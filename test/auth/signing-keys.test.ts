@@ -219,6 +219,21 @@ describe('SigningKeys', () => {
     expect(keys.signingKey.kid).toBe(second);
   });
 
+  it('leaves an earlier rotate that is about to sign to take over, rather than refuse what it signs', async () => {
+    let now = T0;
+    const keys = new SigningKeys(new MemoryStore(), policy, null, () => now);
+    await keys.maintain();
+    const first = await keys.rotate();
+    // Ten seconds before it activates: another instance, its clock a little ahead, may sign with it.
+    now += 10 * 60_000 - 10_000;
+    const second = await keys.rotate();
+    expect(keys.list().find((key) => key.kid === first)?.state).toBe('next');
+    expect(keys.list().find((key) => key.kid === second)?.state).toBe('next');
+    now += 10_000;
+    await keys.reload();
+    expect(keys.signingKey.kid).toBe(first);
+  });
+
   it('keeps a scheduled key due before the rotated one: something signs all along', async () => {
     let now = T0;
     const keys = new SigningKeys(new MemoryStore(), policy, null, () => now);

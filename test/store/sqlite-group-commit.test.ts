@@ -210,6 +210,39 @@ describe('SQLite group commit', () => {
     }
   });
 
+  it('does not acknowledge a write that waited for a later flush when an earlier flush failed', async () => {
+    const store = await openSQLiteStore(nextPath());
+    let open = () => {};
+    try {
+      await store.createUser({ id: 'u1', email: 'u1@example.com', passwordHash: 'phc', createdAt: T0 });
+      flushes.gate = new Promise((resolve) => {
+        open = resolve;
+      });
+      const first = recordFailure(store, 'login:a', 60_000, T0).then(
+        () => 'acknowledged',
+        (error: Error) => error.message,
+      );
+      await settle();
+      // Committed while the first flush runs: it waits for the next one, which will succeed.
+      const second = recordFailure(store, 'login:b', 60_000, T0).then(
+        () => 'acknowledged',
+        (error: { code?: string }) => error.code,
+      );
+      await settle();
+      flushes.failNext = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+      flushes.gate = null;
+      open();
+      expect(await first).toBe('EIO: i/o error, fdatasync');
+      // Its frames follow pages the failed flush may have lost: recovery could stop before them.
+      expect(await second).toBe('ERR_STORE_UNAVAILABLE');
+    } finally {
+      flushes.gate = null;
+      flushes.failNext = null;
+      open();
+      await store.close();
+    }
+  });
+
   it('refuses a write with RETURNING made around the write transaction too', async () => {
     const database = await openSQLiteDatabase(nextPath());
     try {

@@ -129,8 +129,43 @@ describe('RevocationFeedPoller paging', () => {
     expect(poller.isRevoked('s1')).toBe(true);
     expect(poller.status()).toMatchObject({
       state: 'unavailable',
-      lastError: 'the revocation feed answered the same page again',
+      lastError: 'the revocation feed answered a page again',
     });
+    poller.stop();
+  });
+
+  it('reads an issuer older than paging whole, which refuses limit with a 400, and asks for pages later', async () => {
+    const sessions = [{ sid: 's1', revoked_at: T0 }];
+    const asked: string[] = [];
+    // As Latchkey before paging: its query schema refuses every parameter but since.
+    server = await startControlledServer((request, response) => {
+      const query = new URL(request.url ?? '/', 'http://feed').searchParams;
+      asked.push(query.toString());
+      const unknown = [...query.keys()].filter((key) => key !== 'since');
+      response.writeHead(unknown.length > 0 ? 400 : 200, { 'content-type': 'application/json' });
+      response.end(
+        JSON.stringify(
+          unknown.length > 0
+            ? { error: 'invalid_request', message: 'querystring must NOT have additional properties' }
+            : { generated_at: T0, retention_seconds: 930, sessions, keys: [] },
+        ),
+      );
+    });
+    let now = T0;
+    const poller = pollerOn(server.url, 1 << 20, () => now);
+    await poller.poll();
+    expect(poller.status()).toMatchObject({ state: 'fresh', lastError: null });
+    expect(poller.isRevoked('s1')).toBe(true);
+    expect(asked).toEqual(['limit=1000', '']);
+    // Read whole for a while, without asking for a page first.
+    now += 60_000;
+    await poller.poll();
+    expect(asked.slice(2)).toEqual([`since=${T0 - 5000}`]);
+    // Then pages are asked for again: the issuer may have been upgraded.
+    now += 10 * 60_000;
+    await poller.poll();
+    expect(asked.slice(3)).toEqual([`since=${T0 - 5000}&limit=1000`, `since=${T0 - 5000}`]);
+    expect(poller.status()).toMatchObject({ state: 'fresh', lastError: null });
     poller.stop();
   });
 

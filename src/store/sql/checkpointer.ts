@@ -14,7 +14,7 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 
-/** Commits between checkpoints: about SQLite's default of 1,000 WAL pages at a few pages a commit. */
+/** Writes between checkpoints: about SQLite's default of 1,000 WAL pages at a few pages a write. */
 const COMMITS_PER_CHECKPOINT = 250;
 const CHECKPOINT_INTERVAL_MS = 1_000;
 /** WAL frames (pages) a checkpoint may find before the next one holds writes: 16 MB. */
@@ -104,9 +104,9 @@ export class Checkpointer {
     this.#timer.unref();
   }
 
-  /** Counts a commit, and asks for a checkpoint when enough have gathered. */
-  committed(): void {
-    this.#commits += 1;
+  /** Counts a commit (of `writes` writes), and asks for a checkpoint when enough have gathered. */
+  committed(writes = 1): void {
+    this.#commits += writes;
     if (this.#commits >= COMMITS_PER_CHECKPOINT) this.#checkpoint();
   }
 

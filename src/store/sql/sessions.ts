@@ -133,12 +133,15 @@ export class SQLSessionStore implements SessionStore {
       .orderBy('id')
       .$narrowType<{ revoked_at: number }>();
     if (after !== null) {
-      query = query.where((eb) =>
-        eb.or([
-          eb('revoked_at', '>', after.revokedAt),
-          eb.and([eb('revoked_at', '=', after.revokedAt), eb('id', '>', after.id)]),
-        ]),
-      );
+      // The first condition alone bounds the index range; the second picks up after `after`.
+      query = query
+        .where('revoked_at', '>=', after.revokedAt)
+        .where((eb) =>
+          eb.or([
+            eb('revoked_at', '>', after.revokedAt),
+            eb.and([eb('revoked_at', '=', after.revokedAt), eb('id', '>', after.id)]),
+          ]),
+        );
     }
     const rows = await (page === undefined ? query : query.limit(page.limit)).execute();
     return rows.map((row) => ({ id: row.id, revokedAt: row.revoked_at }));

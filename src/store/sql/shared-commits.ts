@@ -28,8 +28,8 @@ export interface SharedCommitsParts {
   savepoint<T>(work: () => T): T;
   /** Whether the transaction is still open: SQLite may have rolled it back on its own. */
   open(): boolean;
-  /** Resolves once every commit made so far is durable. */
-  durable(): Promise<void>;
+  /** Resolves once every commit made so far is durable; `works` is how many the commit carries. */
+  durable(works: number): Promise<void>;
 }
 
 export class SharedCommits {
@@ -78,7 +78,7 @@ export class SharedCommits {
     }
     let flushed: { ok: true } | { ok: false; error: unknown } = { ok: true };
     try {
-      await this.#parts.durable();
+      await this.#parts.durable(batch.length);
     } catch (error) {
       flushed = { ok: false, error };
     }
@@ -93,7 +93,15 @@ export class SharedCommits {
   /** Inside the transaction. A lone work needs no savepoint: when it throws, the transaction rolls back. */
   #runAll(batch: readonly Queued[]): Outcome[] {
     const [only] = batch;
-    if (batch.length === 1 && only !== undefined) return [{ ok: true, value: only.work() }];
+    if (batch.length === 1 && only !== undefined) {
+      const value = only.work();
+      // What better-sqlite3 refuses of a transaction function, and its savepoints still do: the
+      // statements after an await would run outside the transaction.
+      if (typeof (value as PromiseLike<unknown> | null)?.then === 'function') {
+        throw new TypeError('a shared write must not be async');
+      }
+      return [{ ok: true, value }];
+    }
     return batch.map(({ work }): Outcome => {
       try {
         return { ok: true, value: this.#parts.savepoint(work) };

@@ -247,6 +247,11 @@ describe('PostgreSQL store', () => {
 describe('PostgreSQL start-up errors', () => {
   it.each([
     ['a port that is not a number', 'postgres://u:pw@db.internal:54x2/latchkey', 'its port must be a number'],
+    [
+      'a / in the password',
+      'postgres://u:pa/ss@db.internal:5432/latchkey',
+      'its port must be a number (is there a / or # in the password? percent-encode it: %2F, %23)',
+    ],
     ['a port out of range', 'postgresql://u:pw@db.internal:70000/latchkey', 'its port must be from 1 to'],
     ['a space in the host', 'postgres://u:pw@db internal/latchkey', 'it is not a URL'],
     ['a bad % escape', 'postgres://u:50%off@db.internal/latchkey', 'its password has a % that does not'],
@@ -301,7 +306,9 @@ describe('PostgreSQL start-up errors', () => {
     const error = await openFailure(url.href);
     expect(error.code).toBe('ERR_STORE_DATABASE_MISSING');
     expect(error.message).toMatch(
-      /^PostgreSQL at .+: no schema to create the tables in \(the search_path names none that exists\)$/,
+      new RegExp(
+        `^PostgreSQL at .+: no schema to create the tables in \\(the search_path, ${database.schema}_missing, names none that exists\\)$`,
+      ),
     );
   });
 

@@ -62,9 +62,16 @@ function decodeURLPart(value: string, part: string): string {
   }
 }
 
-function checkPort(port: string): void {
+function checkPort(port: string, passwordHint: boolean): void {
   if (port === '') return;
-  if (!/^\d+$/.test(port)) throw invalidURL('its port must be a number');
+  if (!/^\d+$/.test(port)) {
+    // `user:pa/ss@host`: the URL ends its host part at the `/`, and reads `pa` as the port.
+    throw invalidURL(
+      passwordHint
+        ? 'its port must be a number (is there a / or # in the password? percent-encode it: %2F, %23)'
+        : 'its port must be a number',
+    );
+  }
   if (Number(port) < 1 || Number(port) > 65535) throw invalidURL('its port must be from 1 to 65535');
 }
 
@@ -78,7 +85,9 @@ export function parsePostgresURL(raw: string): PostgresTarget {
   const authority = /^[^:/]+:\/\/([^/?#]*)/.exec(raw)?.[1] ?? '';
   const hostAndPort = authority.slice(authority.lastIndexOf('@') + 1);
   const urlPort = /^(?:\[[^\]]*\]|[^:]*)(?::(.*))?$/.exec(hostAndPort)?.[1] ?? '';
-  checkPort(urlPort);
+  const atAfterAuthority =
+    !authority.includes('@') && raw.slice(raw.indexOf(authority) + authority.length).includes('@');
+  checkPort(urlPort, atAfterAuthority);
   let url: URL;
   try {
     url = new URL(raw);
@@ -98,7 +107,7 @@ export function parsePostgresURL(raw: string): PostgresTarget {
   const host =
     url.searchParams.get('host') ?? decodeURLPart(url.hostname.replace(/^\[(.*)\]$/, '$1'), 'host');
   const rawPort = url.searchParams.get('port') ?? url.port;
-  checkPort(rawPort);
+  checkPort(rawPort, false);
   const port = rawPort === '' ? 5432 : Number(rawPort);
   return { host: host === '' ? 'localhost' : host, port, database: path === '' ? null : path };
 }
@@ -244,10 +253,16 @@ export async function openPostgresDatabase(
     throw startupError(error, target, phase) ?? error;
   }
   if (schema === null) {
+    // Named, so that a mistyped schema is seen at once.
+    const searchPath = await pool
+      .query<{ path: string }>(`select current_setting('search_path') as path`)
+      .then(({ rows }) => rows[0]?.path ?? null)
+      .catch(() => null);
     await pool.end();
     throw new StoreError(
       'ERR_STORE_DATABASE_MISSING',
-      `${describeTarget(target)}: no schema to create the tables in (the search_path names none that exists)`,
+      `${describeTarget(target)}: no schema to create the tables in (the search_path` +
+        `${searchPath === null ? '' : `, ${searchPath},`} names none that exists)`,
     );
   }
   const migrations = new Kysely<Database>({ dialect: new OwnSchemaPostgresDialect({ pool }, schema) });

@@ -101,6 +101,8 @@ export interface SigningKeysOptions {
 export interface KeyLoadProblem {
   kid: string;
   reason: string;
+  /** The stored private key is sealed with a master key (so no master key at all cannot open it). */
+  sealed: boolean;
 }
 
 export class SigningKeys {
@@ -298,7 +300,11 @@ export class SigningKeys {
       try {
         text = this.#open(record);
       } catch (error) {
-        outcome.unreadable.push({ kid: record.kid, reason: reasonOf(error) });
+        outcome.unreadable.push({
+          kid: record.kid,
+          reason: reasonOf(error),
+          sealed: isSealed(record.privateKey),
+        });
         continue;
       }
       const sealed = sealPrivateKey(masterKey, record.kid, text);
@@ -339,7 +345,7 @@ export class SigningKeys {
       try {
         privateKeys.set(record.kid, this.#parse(record));
       } catch (error) {
-        problems.push({ kid: record.kid, reason: reasonOf(error) });
+        problems.push({ kid: record.kid, reason: reasonOf(error), sealed: isSealed(record.privateKey) });
       }
     }
     this.#schedule = schedule;

@@ -266,8 +266,8 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
       const kids = keys.problems.map(({ kid }) => kid).join(', ');
       throw new ConfigError(
         'LATCHKEY_MASTER_KEY',
-        // Only when that is what every key said: a damaged unsealed row is not a missing key.
-        keys.problems.every(({ reason }) => reason.includes('LATCHKEY_MASTER_KEY is not set'))
+        // Only when every unreadable key is sealed: a damaged unsealed row is not a missing key.
+        config.masterKey === null && keys.problems.every(({ sealed }) => sealed)
           ? `is not set, and the stored signing keys (${kids}) are encrypted: start with the master key ` +
               'they were stored with'
           : `does not decrypt the stored signing keys (${kids}): start with the master key they were stored with`,

@@ -153,6 +153,8 @@ export class RevocationFeedPoller {
     }
     // From the first page's time: what was revoked while the later pages were read comes next time.
     this.#cursor = first.generated_at;
+    const now = this.#options.now();
+    for (const [sid, until] of this.#sessions) if (until < now) this.#sessions.delete(sid);
   }
 
   #take(feed: RevocationFeed): void {
@@ -165,7 +167,6 @@ export class RevocationFeedPoller {
       if (!this.#sessions.has(sid)) this.#sessions.set(sid, keepUntil);
     }
     for (const { kid } of feed.keys) this.#options.onRevokedKey(kid);
-    for (const [sid, until] of this.#sessions) if (until < receivedAt) this.#sessions.delete(sid);
   }
 }
 

@@ -404,6 +404,7 @@ describe('SigningKeys', () => {
       {
         kid: sealing.signingKey.kid,
         reason: 'signing keys in the database are encrypted, but LATCHKEY_MASTER_KEY is not set',
+        sealed: true,
       },
     ]);
   });

@@ -108,12 +108,12 @@ export function registerKeysCommand(program: Command, context: CLIContext): void
         // it restarts: say it now, while the operator is at it.
         const restart =
           'every server must now start with this LATCHKEY_MASTER_KEY; one started without it cannot open them\n';
+        const previousCanGo =
+          config.previousMasterKey === null ? '' : ': LATCHKEY_MASTER_KEY_PREVIOUS can go';
         context.io.stderr(
-          !anyResealed
-            ? 'nothing to reseal\n'
-            : config.previousMasterKey === null
-              ? `every stored key and secret is sealed with LATCHKEY_MASTER_KEY\n${restart}`
-              : `every stored key and secret is sealed with LATCHKEY_MASTER_KEY: LATCHKEY_MASTER_KEY_PREVIOUS can go\n${restart}`,
+          anyResealed
+            ? `every stored key and secret is sealed with LATCHKEY_MASTER_KEY${previousCanGo}\n${restart}`
+            : 'nothing to reseal\n',
         );
       });
     });

@@ -81,11 +81,12 @@ export function registerDiscoveryRoutes(app: FastifyInstance, runtime: Runtime):
     },
     async (_request, reply): Promise<DiscoveryDocument> => {
       reply.header('cache-control', 'public, max-age=3600');
+      const signingAlgorithms = algorithms();
       return {
         issuer: config.issuer,
         jwks_uri: `${config.issuer}${WELL_KNOWN.jwks}`,
-        id_token_signing_alg_values_supported: algorithms(),
-        access_token_signing_alg_values_supported: algorithms(),
+        id_token_signing_alg_values_supported: signingAlgorithms,
+        access_token_signing_alg_values_supported: signingAlgorithms,
         revocation_feed_uri: feedUri,
         login_endpoint: `${config.issuer}/auth/login`,
         refresh_endpoint: `${config.issuer}/auth/refresh`,

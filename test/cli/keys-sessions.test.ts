@@ -284,9 +284,12 @@ describe('commands on a database that is not there', () => {
 
   it('refuse a schema older than theirs, change nothing, and work once it is migrated', async () => {
     const file = db.env.DATABASE_URL?.replace(/^sqlite:/, '') ?? '';
-    // The schema of the version before roles: its last migration undone, table and record.
+    // The schema of the version before the feed index: its last migration undone, index and record.
     const raw = new BetterSqlite3(file);
-    raw.exec("DROP TABLE user_roles; DELETE FROM kysely_migration WHERE name = '0003_user_roles'");
+    raw.exec(
+      'DROP INDEX sessions_revoked_idx; CREATE INDEX sessions_revoked_at_idx ON sessions (revoked_at); ' +
+        "DELETE FROM kysely_migration WHERE name = '0004_revocation_feed_index'",
+    );
     raw.close();
     const before = createHash('sha256')
       .update(await readFile(file))
@@ -297,7 +300,7 @@ describe('commands on a database that is not there', () => {
         code: 1,
         stdout: '',
         stderr:
-          `latchkey: ${file} lacks migration 0003_user_roles: start the server of this version or run ` +
+          `latchkey: ${file} lacks migration 0004_revocation_feed_index: start the server of this version or run ` +
           '`latchkey migrate` first (ERR_STORE_SCHEMA_OUTDATED)\n',
       });
     }
@@ -306,7 +309,7 @@ describe('commands on a database that is not there', () => {
         .update(await readFile(file))
         .digest('hex'),
     ).toBe(before);
-    expect((await db.run(['migrate'])).stdout).toContain('applied migration 0003_user_roles');
+    expect((await db.run(['migrate'])).stdout).toContain('applied migration 0004_revocation_feed_index');
     expect(await db.run(['users', 'list'])).toEqual({ code: 0, stdout: 'no users\n', stderr: '' });
   });
 });

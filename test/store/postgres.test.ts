@@ -127,6 +127,23 @@ describe('PostgreSQL store', () => {
     }
   });
 
+  it('keeps the revocation feed index in the feed order, of revoked sessions only', async () => {
+    const database = await freshDatabase();
+    const db = await openPostgresDatabase(database.url);
+    try {
+      const indexes = await sql<{ indexdef: string }>`
+        select indexdef from pg_indexes
+        where schemaname = current_schema() and tablename = 'sessions' and indexdef like '%revoked_at%'`.execute(
+        db,
+      );
+      expect(indexes.rows.map((row) => row.indexdef.replace(/ ON \S+\.sessions /, ' ON sessions '))).toEqual([
+        'CREATE INDEX sessions_revoked_idx ON sessions USING btree (revoked_at, id) WHERE (revoked_at IS NOT NULL)',
+      ]);
+    } finally {
+      await db.destroy();
+    }
+  });
+
   it('opens no more connections than the pool size', async () => {
     const database = await freshDatabase();
     const db = await openPostgresDatabase(database.url, { poolSize: 2 });
@@ -230,6 +247,7 @@ describe('PostgreSQL store', () => {
         '0001_initial',
         '0002_signing_key_revocation',
         '0003_user_roles',
+        '0004_revocation_feed_index',
       ]);
     } finally {
       await db.destroy();

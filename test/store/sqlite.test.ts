@@ -5,8 +5,9 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import BetterSqlite3 from 'better-sqlite3';
-import { sql } from 'kysely';
+import { type Compilable, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { revokedSessionsQuery } from '../../src/store/sql/sessions.js';
 import { openSQLiteDatabase, openSQLiteStore } from '../../src/store/sql/sqlite.js';
 import type { RefreshOutcome, Store } from '../../src/store/types.js';
 import { describeStoreConformance } from './conformance.js';
@@ -87,6 +88,39 @@ describe('SQLite store', () => {
       expect((await sql`pragma synchronous`.execute(db)).rows).toEqual([{ synchronous: 1 }]);
       expect((await sql`pragma foreign_keys`.execute(db)).rows).toEqual([{ foreign_keys: 1 }]);
       expect((await sql`pragma busy_timeout`.execute(db)).rows).toEqual([{ timeout: 5000 }]);
+    } finally {
+      await database.close();
+    }
+  });
+
+  it('reads each page of the revocation feed as ranges of its index, which holds revoked sessions only', async () => {
+    const database = await openSQLiteDatabase(nextPath());
+    const { db, connection } = database;
+    const plan = (query: Compilable<unknown>) => {
+      const { sql: text, parameters } = query.compile();
+      return connection
+        .prepare(`EXPLAIN QUERY PLAN ${text}`)
+        .all(...(parameters as unknown[]))
+        .map((row) => (row as { detail: string }).detail);
+    };
+    try {
+      const after = { id: 'session-b', revokedAt: T0 + 20 };
+      const firstPage = plan(revokedSessionsQuery(db, T0, { after: null, limit: 100 }));
+      expect(firstPage).toEqual(['SEARCH sessions USING COVERING INDEX sessions_revoked_idx (revoked_at>?)']);
+      const laterPage = plan(revokedSessionsQuery(db, T0, { after, limit: 100 })).join('\n');
+      // The rest of `after`'s instant is one seek on both columns, not a scan of that instant.
+      expect(laterPage).toContain('USING COVERING INDEX sessions_revoked_idx (revoked_at=? AND id>?)');
+      expect(laterPage).toContain('USING COVERING INDEX sessions_revoked_idx (revoked_at>?)');
+      // No scan of the table; what is sorted is each range's page, at most `limit` rows.
+      expect(laterPage).not.toContain('SCAN sessions');
+      // A live session (revoked_at NULL) has no entry in it: a login does not write to it.
+      const index = connection
+        .prepare("select sql from sqlite_master where type = 'index' and tbl_name = 'sessions'")
+        .all()
+        .map((row) => (row as { sql: string | null }).sql ?? '');
+      expect(index.filter((text) => text.includes('revoked_at'))).toEqual([
+        'CREATE INDEX "sessions_revoked_idx" on "sessions" ("revoked_at", "id") where "revoked_at" is not null',
+      ]);
     } finally {
       await database.close();
     }

@@ -27,6 +27,40 @@ export interface SessionWriteStrategy extends WriteStrategy {
   createLoginSession?: SessionStore['createLoginSession'];
 }
 
+/**
+ * The revocation feed's query: the sessions revoked at `since` or later, in the feed's order
+ * (revocation time, then id), one page of them when `page` is given.
+ */
+export function revokedSessionsQuery(db: Kysely<Database>, since: number, page?: RevokedSessionsPage) {
+  const listed = () =>
+    db.selectFrom('sessions').select(['id', 'revoked_at']).$narrowType<{ revoked_at: number }>();
+  const fromSince = listed().where('revoked_at', '>=', since).orderBy('revoked_at').orderBy('id');
+  if (page === undefined) return fromSince;
+  const { after, limit } = page;
+  if (after === null || after.revokedAt < since) return fromSince.limit(limit);
+  // Two ranges of the feed's index (migration 0004), each read in place: the rest of `after`'s
+  // instant, then the instants after it; in one statement, so both come from one snapshot. Written as
+  // one condition (time > t OR time = t AND id > i), each page of a logout-all's thousands of sessions
+  // revoked in one instant would scan that whole instant.
+  const sameInstant = listed()
+    .where('revoked_at', '=', after.revokedAt)
+    .where('id', '>', after.id)
+    .orderBy('id')
+    .limit(limit);
+  const later = listed()
+    .where('revoked_at', '>', after.revokedAt)
+    .orderBy('revoked_at')
+    .orderBy('id')
+    .limit(limit);
+  return db
+    .selectFrom(sameInstant.as('same_instant'))
+    .selectAll()
+    .unionAll(db.selectFrom(later.as('later')).selectAll())
+    .orderBy('revoked_at')
+    .orderBy('id')
+    .limit(limit);
+}
+
 export class SQLSessionStore implements SessionStore {
   readonly #db: Kysely<Database>;
   readonly #write: WriteTransaction;
@@ -124,26 +158,7 @@ export class SQLSessionStore implements SessionStore {
   }
 
   async listRevokedSessionsSince(since: number, page?: RevokedSessionsPage): Promise<RevokedSession[]> {
-    const after = page?.after ?? null;
-    let query = this.#db
-      .selectFrom('sessions')
-      .select(['id', 'revoked_at'])
-      .where('revoked_at', '>=', since)
-      .orderBy('revoked_at')
-      .orderBy('id')
-      .$narrowType<{ revoked_at: number }>();
-    if (after !== null) {
-      // The first condition alone bounds the index range; the second picks up after `after`.
-      query = query
-        .where('revoked_at', '>=', after.revokedAt)
-        .where((eb) =>
-          eb.or([
-            eb('revoked_at', '>', after.revokedAt),
-            eb.and([eb('revoked_at', '=', after.revokedAt), eb('id', '>', after.id)]),
-          ]),
-        );
-    }
-    const rows = await (page === undefined ? query : query.limit(page.limit)).execute();
+    const rows = await revokedSessionsQuery(this.#db, since, page).execute();
     return rows.map((row) => ({ id: row.id, revokedAt: row.revoked_at }));
   }
 

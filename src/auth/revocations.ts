@@ -3,10 +3,8 @@
  * (access-token lifetime + clock tolerance); after that every such token has expired on its own.
  * Fed by this instance at once and by the store's revocation list for the others.
  */
+import { REVOCATION_REREAD_MS } from '../protocol.js';
 import type { SessionStore } from '../store/types.js';
-
-/** Re-read this much of the past on every sync, for commits that land out of clock order. */
-const SYNC_OVERLAP_MS = 5_000;
 
 export class RevokedSessions {
   readonly #retentionMs: number;
@@ -31,7 +29,8 @@ export class RevokedSessions {
 
   /** Pulls revocations made since the last sync (by any instance) and forgets those too old to matter. */
   async sync(store: SessionStore, now: number): Promise<void> {
-    const since = this.#syncedUntil === null ? now - this.#retentionMs : this.#syncedUntil - SYNC_OVERLAP_MS;
+    const since =
+      this.#syncedUntil === null ? now - this.#retentionMs : this.#syncedUntil - REVOCATION_REREAD_MS;
     for (const { id, revokedAt } of await store.listRevokedSessionsSince(since)) this.add(id, revokedAt);
     this.#syncedUntil = now;
     for (const [id, revokedAt] of this.#revoked) {

@@ -4,7 +4,7 @@
  * one poll interval, with no call per request. When the feed cannot be read for longer than the
  * bound, the verifier fails closed (refuses every token) or open (accepts them), as its owner chose.
  */
-import { REVOCATION_FEED_PAGE, type RevocationFeed } from '../protocol.js';
+import { REVOCATION_FEED_PAGE, REVOCATION_REREAD_MS, type RevocationFeed } from '../protocol.js';
 import { FetchJSONError, type FetchLike, fetchJSON } from './fetch-json.js';
 
 export type FeedFailureMode = 'fail-closed' | 'fail-open';
@@ -38,8 +38,6 @@ export interface RevocationFeedStatus {
   revokedSessions: number;
 }
 
-/** Re-read this much before the last answer's time, for revocations that commit out of clock order. */
-const OVERLAP_MS = 5_000;
 /** Pages one poll reads at most: a million revoked sessions in the window. */
 const MAX_PAGES = 1_000;
 /** How long an issuer that refused paging is read whole before pages are asked for again. */
@@ -132,7 +130,7 @@ export class RevocationFeedPoller {
 
   /** Reads the feed from the position on, all of it, and moves the position on. */
   async #read(paged: boolean): Promise<void> {
-    const since = this.#cursor === null ? null : String(Math.max(0, this.#cursor - OVERLAP_MS));
+    const since = this.#cursor === null ? null : String(Math.max(0, this.#cursor - REVOCATION_REREAD_MS));
     let first: RevocationFeed | null = null;
     let after: string | null = null;
     const seen = new Set<string>();

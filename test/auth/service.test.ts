@@ -366,6 +366,15 @@ describe('AuthService', () => {
     expect((await service.login('alice@example.com', 'correct horse', client)).sessionId).toBeTruthy();
   });
 
+  it('learns a revocation whose commit trailed its time by 20 s, syncing every second meanwhile', async () => {
+    const login = await service.login('alice@example.com', 'correct horse', client);
+    for (let at = now + 1000; at <= now + 20_000; at += 1000) await revocations.sync(store, at);
+    // Another instance stamped it at `now` and waited for a lock before its commit.
+    await store.revokeSession(login.sessionId, now, 'elsewhere');
+    await revocations.sync(store, now + 21_000);
+    expect(await code(() => service.authenticate(login.accessToken))).toBe('ERR_SESSION_REVOKED');
+  });
+
   it('learns revocations made by another instance through the store', async () => {
     const login = await service.login('alice@example.com', 'correct horse', client);
     await store.revokeSession(login.sessionId, now, 'elsewhere');

@@ -4,6 +4,7 @@
  * issuer's window, which a verifier with a larger tolerance or a lagging clock outlives.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { REVOCATION_REREAD_MS } from '../../src/protocol.js';
 import { RevocationFeedPoller } from '../../src/verify/revocation-feed.js';
 import { type ControlledServer, type Handler, startControlledServer } from './controlled-server.js';
 
@@ -46,6 +47,38 @@ describe('RevocationFeedPoller', () => {
     now = T0 + 5_000 + 90_000 + 1;
     await poller.poll();
     expect(poller.isRevoked('s1')).toBe(false);
+    poller.stop();
+  });
+});
+
+describe('RevocationFeedPoller re-reading', () => {
+  it('learns a revocation whose commit trailed its time by 20 s, as a wait for PostgreSQL row locks can', async () => {
+    // The feed as an issuer answers it: what has committed, at or after `since`.
+    const committed: { sid: string; revoked_at: number }[] = [];
+    let now = T0;
+    server = await startControlledServer((request, response) => {
+      const since = Number(new URL(request.url ?? '/', 'http://feed').searchParams.get('since') ?? 0);
+      response.writeHead(200, { 'content-type': 'application/json' });
+      const sessions = committed.filter(({ revoked_at }) => revoked_at >= since);
+      response.end(JSON.stringify({ generated_at: now, retention_seconds: 930, sessions, keys: [] }));
+    });
+    const poller = new RevocationFeedPoller({
+      feedUri: `${server.url}/feed`,
+      intervalMs: 1000,
+      maxStalenessMs: 60_000,
+      onUnavailable: 'fail-closed',
+      fetch: (input, init) => fetch(input, init),
+      timeoutMs: 2000,
+      maxBytes: 1 << 20,
+      now: () => now,
+      extraRetentionMs: 30_000,
+      onRevokedKey: () => {},
+    });
+    // Stamped at T0 + 500, committed 20 s later; the verifier polls every second meanwhile.
+    for (; now <= T0 + 20_000; now += 1000) await poller.poll();
+    committed.push({ sid: 'late', revoked_at: T0 + 500 });
+    await poller.poll();
+    expect(poller.isRevoked('late')).toBe(true);
     poller.stop();
   });
 });
@@ -111,7 +144,7 @@ describe('RevocationFeedPoller paging', () => {
     ]);
     // The next poll starts from the first page's time (less the overlap), not the last's.
     await poller.poll();
-    expect(feed.asked[3]?.get('since')).toBe(String(T0 + 1000 - 5000));
+    expect(feed.asked[3]?.get('since')).toBe(String(T0 + 1000 - REVOCATION_REREAD_MS));
     poller.stop();
   });
 
@@ -160,11 +193,14 @@ describe('RevocationFeedPoller paging', () => {
     // Read whole for a while, without asking for a page first.
     now += 60_000;
     await poller.poll();
-    expect(asked.slice(2)).toEqual([`since=${T0 - 5000}`]);
+    expect(asked.slice(2)).toEqual([`since=${T0 - REVOCATION_REREAD_MS}`]);
     // Then pages are asked for again: the issuer may have been upgraded.
     now += 10 * 60_000;
     await poller.poll();
-    expect(asked.slice(3)).toEqual([`since=${T0 - 5000}&limit=1000`, `since=${T0 - 5000}`]);
+    expect(asked.slice(3)).toEqual([
+      `since=${T0 - REVOCATION_REREAD_MS}&limit=1000`,
+      `since=${T0 - REVOCATION_REREAD_MS}`,
+    ]);
     expect(poller.status()).toMatchObject({ state: 'fresh', lastError: null });
     poller.stop();
   });

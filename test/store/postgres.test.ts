@@ -144,6 +144,56 @@ describe('PostgreSQL store', () => {
     }
   });
 
+  it.skipIf(!onServer)(
+    'migrates to the feed index with reads of sessions going on, only writes waiting for the build',
+    async () => {
+      const database = await freshDatabase();
+      await (await openPostgresDatabase(database.url)).destroy();
+      const writer = new pg.Client({ connectionString: database.url });
+      const reader = new pg.Client({ connectionString: database.url });
+      await Promise.all([writer.connect(), reader.connect()]);
+      let migrated: ReturnType<typeof openPostgresDatabase> | undefined;
+      try {
+        // The schema before 0004, and a write to sessions in progress that the index build waits for.
+        await writer.query(
+          'DROP INDEX sessions_revoked_idx; CREATE INDEX sessions_revoked_at_idx ON sessions (revoked_at); ' +
+            "DELETE FROM kysely_migration WHERE name = '0004_revocation_feed_index'",
+        );
+        await writer.query('BEGIN');
+        await writer.query('LOCK TABLE sessions IN ROW EXCLUSIVE MODE');
+        migrated = openPostgresDatabase(database.url);
+        const waiting = async () =>
+          (
+            await reader.query<{ n: number }>(
+              "select count(*)::int as n from pg_locks where not granted and relation = 'sessions'::regclass",
+            )
+          ).rows[0]?.n ?? 0;
+        for (let tries = 0; (await waiting()) === 0; tries++) {
+          if (tries > 100) throw new Error('the migration never waited for the write in progress');
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        // A lock that holds reads, queued behind the write, would make this wait for it too.
+        await reader.query("SET statement_timeout = '2s'");
+        expect((await reader.query('select count(*)::int as n from sessions')).rows).toEqual([{ n: 0 }]);
+        await writer.query('COMMIT');
+        await (await migrated).destroy();
+        migrated = undefined;
+        const indexes = await reader.query<{ indexname: string }>(
+          "select indexname from pg_indexes where schemaname = current_schema() and indexname like 'sessions_revoked%'",
+        );
+        expect(indexes.rows).toEqual([{ indexname: 'sessions_revoked_idx' }]);
+      } finally {
+        // The write's end lets a migration still waiting finish, and its pool close.
+        await writer.end();
+        await migrated?.then(
+          (db) => db.destroy(),
+          () => {},
+        );
+        await reader.end();
+      }
+    },
+  );
+
   it('opens no more connections than the pool size', async () => {
     const database = await freshDatabase();
     const db = await openPostgresDatabase(database.url, { poolSize: 2 });

@@ -131,18 +131,20 @@ const userRoles: Migration = {
 /**
  * The revocation feed's index, in the feed's order (revocation time, then id) so that a page is a
  * range of it read in place, with no sort; and of revoked sessions only, so that a login, which adds
- * a live session, no longer writes to it. On PostgreSQL this builds the index under a lock that holds
- * writes to sessions while it runs: on a large table, migrate outside busy hours.
+ * a live session, no longer writes to it. Building it holds writes to sessions while it runs (on
+ * SQLite, every write): on a large table, migrate outside busy hours.
  */
 const revocationFeedIndex: Migration = {
   async up(db: Kysely<unknown>): Promise<void> {
-    await db.schema.dropIndex('sessions_revoked_at_idx').execute();
+    // The new index first: on PostgreSQL, building it holds writes to sessions, not reads; dropping
+    // the old one takes a lock that holds reads too, and would keep it for the whole build if first.
     await db.schema
       .createIndex('sessions_revoked_idx')
       .on('sessions')
       .columns(['revoked_at', 'id'])
       .where(sql.ref('revoked_at'), 'is not', null)
       .execute();
+    await db.schema.dropIndex('sessions_revoked_at_idx').execute();
   },
 };
 

@@ -239,16 +239,6 @@ export const revocationFeedSchema = {
 } as const;
 export type RevocationFeed = Infer<typeof revocationFeedSchema>;
 
-/**
- * How far before its last read a reader of revocations (an instance's sync of the store, a verifier's
- * poll of the feed) reads again. A revocation is stamped with its time before its transaction commits,
- * so it can appear in the list later than younger ones: after a wait for SQLite's write lock (up to
- * its 5 s busy timeout), or for PostgreSQL row locks (up to the 10 s statement timeout by default). A
- * revocation that commits more than this after its time is missed by readers that already read past
- * it, and its access tokens stay valid there until they expire.
- */
-export const REVOCATION_REREAD_MS = 30_000;
-
 /** Sessions per page a verifier asks the revocation feed for, and the most it may ask. */
 export const REVOCATION_FEED_PAGE = 1000;
 export const REVOCATION_FEED_MAX_PAGE = 10_000;

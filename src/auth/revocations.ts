@@ -3,13 +3,13 @@
  * (access-token lifetime + clock tolerance); after that every such token has expired on its own.
  * Fed by this instance at once and by the store's revocation list for the others.
  */
-import { REVOCATION_REREAD_MS } from '../protocol.js';
+import { RereadPositions } from '../revocation-reread.js';
 import type { SessionStore } from '../store/types.js';
 
 export class RevokedSessions {
   readonly #retentionMs: number;
   readonly #revoked = new Map<string, number>();
-  #syncedUntil: number | null = null;
+  readonly #positions = new RereadPositions();
 
   constructor(retentionMs: number) {
     this.#retentionMs = retentionMs;
@@ -29,10 +29,10 @@ export class RevokedSessions {
 
   /** Pulls revocations made since the last sync (by any instance) and forgets those too old to matter. */
   async sync(store: SessionStore, now: number): Promise<void> {
-    const since =
-      this.#syncedUntil === null ? now - this.#retentionMs : this.#syncedUntil - REVOCATION_REREAD_MS;
+    const start = this.#positions.next();
+    const since = start.since ?? now - this.#retentionMs;
     for (const { id, revokedAt } of await store.listRevokedSessionsSince(since)) this.add(id, revokedAt);
-    this.#syncedUntil = now;
+    this.#positions.read(start, now);
     for (const [id, revokedAt] of this.#revoked) {
       if (revokedAt < now - this.#retentionMs) this.#revoked.delete(id);
     }

@@ -296,11 +296,14 @@ export class AuthService {
     } finally {
       await attempt.end();
     }
+    const hashed = await passwords.hash(next);
+    // Stamped after the hash, which may wait behind a queue of logins: readers find a revocation by
+    // re-reading a window of the past, so its time must be close to its commit (revocation-reread.ts).
     const at = now();
     const revoked = await store.changePassword(
       user.id,
       user.passwordHash,
-      await passwords.hash(next),
+      hashed,
       principal.sessionId,
       at,
       SessionEndReason.passwordChanged,

@@ -4,7 +4,8 @@
  * one poll interval, with no call per request. When the feed cannot be read for longer than the
  * bound, the verifier fails closed (refuses every token) or open (accepts them), as its owner chose.
  */
-import { REVOCATION_FEED_PAGE, REVOCATION_REREAD_MS, type RevocationFeed } from '../protocol.js';
+import { REVOCATION_FEED_PAGE, type RevocationFeed } from '../protocol.js';
+import { RereadPositions } from '../revocation-reread.js';
 import { FetchJSONError, type FetchLike, fetchJSON } from './fetch-json.js';
 
 export type FeedFailureMode = 'fail-closed' | 'fail-open';
@@ -47,7 +48,8 @@ export class RevocationFeedPoller {
   readonly #options: RevocationFeedOptions;
   /** sid → until when (this verifier's clock) it is remembered. */
   readonly #sessions = new Map<string, number>();
-  #cursor: number | null = null;
+  /** Where the next poll reads from, in the issuer's times of the polls before. */
+  readonly #positions = new RereadPositions();
   /** Until when (this verifier's clock) the feed is read whole: its issuer refused paging. */
   #unpagedUntil = 0;
   #lastSuccessAt: number | null = null;
@@ -130,7 +132,8 @@ export class RevocationFeedPoller {
 
   /** Reads the feed from the position on, all of it, and moves the position on. */
   async #read(paged: boolean): Promise<void> {
-    const since = this.#cursor === null ? null : String(Math.max(0, this.#cursor - REVOCATION_REREAD_MS));
+    const start = this.#positions.next();
+    const since = start.since === null ? null : String(Math.max(0, start.since));
     let first: RevocationFeed | null = null;
     let after: string | null = null;
     const seen = new Set<string>();
@@ -150,7 +153,7 @@ export class RevocationFeedPoller {
       after = feed.next;
     }
     // From the first page's time: what was revoked while the later pages were read comes next time.
-    this.#cursor = first.generated_at;
+    this.#positions.read(start, first.generated_at);
     const now = this.#options.now();
     for (const [sid, until] of this.#sessions) if (until < now) this.#sessions.delete(sid);
   }

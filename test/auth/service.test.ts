@@ -1,4 +1,4 @@
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { AccessTokens } from '../../src/auth/access-tokens.js';
 import { DEFAULT_SESSION_POLICY } from '../../src/auth/options.js';
 import { PasswordHasher } from '../../src/auth/passwords.js';
@@ -7,6 +7,7 @@ import { type AuthEvent, AuthService } from '../../src/auth/service.js';
 import { SigningKeys } from '../../src/auth/signing-keys.js';
 import { DEFAULT_THROTTLE, Throttle } from '../../src/auth/throttle.js';
 import { AuthError, LatchkeyError } from '../../src/errors.js';
+import { REVOCATION_REREAD } from '../../src/revocation-reread.js';
 import type { AttemptsInFlight } from '../../src/store/attempts-in-flight.js';
 import { MemoryStore } from '../../src/store/memory.js';
 
@@ -222,6 +223,33 @@ describe('AuthService', () => {
     );
   });
 
+  it('stamps the sessions a password change revokes after hashing the new password, not before', async () => {
+    const current = await service.login('alice@example.com', 'correct horse', client);
+    const other = await service.login('alice@example.com', 'correct horse', client);
+    // The hash may wait behind a queue of logins: readers that re-read a window of past revocations
+    // must find the revocation's time close to its commit.
+    const hash = PasswordHasher.prototype.hash;
+    const slowHash = vi.spyOn(PasswordHasher.prototype, 'hash').mockImplementation(async function (
+      this: PasswordHasher,
+      password: string,
+    ) {
+      now += 20_000;
+      return hash.call(this, password);
+    });
+    try {
+      const hashed = now + 20_000;
+      await service.changePassword(
+        service.authenticate(current.accessToken),
+        'correct horse',
+        'new password!',
+        client,
+      );
+      expect((await store.findSession(other.sessionId))?.revokedAt).toBe(hashed);
+    } finally {
+      slowHash.mockRestore();
+    }
+  });
+
   /** Holds `store[method]` at its first call until `release()`; `reached` settles when it is held. */
   function hold(method: 'createLoginSession' | 'rehashPassword') {
     const original = store[method].bind(store) as (...args: unknown[]) => Promise<unknown>;
@@ -368,11 +396,38 @@ describe('AuthService', () => {
 
   it('learns a revocation whose commit trailed its time by 20 s, syncing every second meanwhile', async () => {
     const login = await service.login('alice@example.com', 'correct horse', client);
-    for (let at = now + 1000; at <= now + 20_000; at += 1000) await revocations.sync(store, at);
+    let at = now + 1000;
+    for (; at <= now + 20_000; at += 1000) await revocations.sync(store, at);
     // Another instance stamped it at `now` and waited for a lock before its commit.
     await store.revokeSession(login.sessionId, now, 'elsewhere');
-    await revocations.sync(store, now + 21_000);
+    const committedAt = at;
+    for (; at <= committedAt + REVOCATION_REREAD.deepEveryMs; at += 1000) await revocations.sync(store, at);
     expect(await code(() => service.authenticate(login.accessToken))).toBe('ERR_SESSION_REVOKED');
+  });
+
+  it('reads a mass revocation again a few times, not on every sync of the deep window', async () => {
+    await revocations.sync(store, now);
+    const ids = (
+      await Promise.all([1, 2, 3].map(() => service.login('alice@example.com', 'correct horse', client)))
+    ).map((login) => login.sessionId);
+    await store.revokeUserSessions(
+      (await store.findUserByEmail('alice@example.com'))?.id ?? '',
+      now + 100,
+      'logout_all',
+    );
+    const list = store.listRevokedSessionsSince.bind(store);
+    let times = 0;
+    store.listRevokedSessionsSince = async (since, page) => {
+      const listed = await list(since, page);
+      if (listed.some(({ id }) => id === ids[0])) times += 1;
+      return listed;
+    };
+    // Twice a second for a minute, as an instance syncs.
+    for (let at = now + 500; at <= now + 60_000; at += 500) await revocations.sync(store, at);
+    const { recentMs, deepMs, deepEveryMs } = REVOCATION_REREAD;
+    expect(times).toBeGreaterThan(0);
+    // 10 + 4 + 1 = 15; it was 60 when every sync re-read the deep window.
+    expect(times).toBeLessThanOrEqual(recentMs / 500 + (deepMs + deepEveryMs) / deepEveryMs + 1);
   });
 
   it('learns revocations made by another instance through the store', async () => {

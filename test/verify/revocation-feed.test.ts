@@ -4,7 +4,7 @@
  * issuer's window, which a verifier with a larger tolerance or a lagging clock outlives.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { REVOCATION_REREAD_MS } from '../../src/protocol.js';
+import { REVOCATION_REREAD } from '../../src/revocation-reread.js';
 import { RevocationFeedPoller } from '../../src/verify/revocation-feed.js';
 import { type ControlledServer, type Handler, startControlledServer } from './controlled-server.js';
 
@@ -52,15 +52,16 @@ describe('RevocationFeedPoller', () => {
 });
 
 describe('RevocationFeedPoller re-reading', () => {
-  it('learns a revocation whose commit trailed its time by 20 s, as a wait for PostgreSQL row locks can', async () => {
-    // The feed as an issuer answers it: what has committed, at or after `since`.
+  /** An issuer's feed over `committed`: what has committed at or after `since`, at the time `now()`. */
+  async function issuer(now: () => number) {
     const committed: { sid: string; revoked_at: number }[] = [];
-    let now = T0;
+    const answered: string[][] = [];
     server = await startControlledServer((request, response) => {
       const since = Number(new URL(request.url ?? '/', 'http://feed').searchParams.get('since') ?? 0);
-      response.writeHead(200, { 'content-type': 'application/json' });
       const sessions = committed.filter(({ revoked_at }) => revoked_at >= since);
-      response.end(JSON.stringify({ generated_at: now, retention_seconds: 930, sessions, keys: [] }));
+      answered.push(sessions.map(({ sid }) => sid));
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ generated_at: now(), retention_seconds: 930, sessions, keys: [] }));
     });
     const poller = new RevocationFeedPoller({
       feedUri: `${server.url}/feed`,
@@ -70,15 +71,39 @@ describe('RevocationFeedPoller re-reading', () => {
       fetch: (input, init) => fetch(input, init),
       timeoutMs: 2000,
       maxBytes: 1 << 20,
-      now: () => now,
+      now,
       extraRetentionMs: 30_000,
       onRevokedKey: () => {},
     });
+    return { committed, answered, poller };
+  }
+
+  it('learns a revocation whose commit trailed its time by 20 s, as a wait for PostgreSQL row locks can', async () => {
+    let now = T0;
+    const { committed, poller } = await issuer(() => now);
     // Stamped at T0 + 500, committed 20 s later; the verifier polls every second meanwhile.
     for (; now <= T0 + 20_000; now += 1000) await poller.poll();
     committed.push({ sid: 'late', revoked_at: T0 + 500 });
+    let polls = 0;
+    for (; !poller.isRevoked('late') && polls < 30; now += 1000, polls++) await poller.poll();
+    // Within one deep re-read's period and one interval of its commit.
+    expect(polls).toBeGreaterThan(0);
+    expect(polls * 1000).toBeLessThanOrEqual(REVOCATION_REREAD.deepEveryMs + 1000);
+    poller.stop();
+  });
+
+  it('reads a revocation again a few times, not on every poll of the deep window', async () => {
+    let now = T0;
+    const { committed, answered, poller } = await issuer(() => now);
     await poller.poll();
-    expect(poller.isRevoked('late')).toBe(true);
+    committed.push({ sid: 'logout-all', revoked_at: T0 + 500 });
+    for (now += 1000; now <= T0 + 60_000; now += 1000) await poller.poll();
+    const times = answered.filter((sids) => sids.includes('logout-all')).length;
+    // recent / interval + (deep + deepEvery) / deepEvery, and one for the boundaries: 10; it was 30
+    // when every poll re-read the deep window.
+    const { recentMs, deepMs, deepEveryMs } = REVOCATION_REREAD;
+    expect(times).toBeGreaterThan(0);
+    expect(times).toBeLessThanOrEqual(recentMs / 1000 + (deepMs + deepEveryMs) / deepEveryMs + 1);
     poller.stop();
   });
 });
@@ -144,7 +169,7 @@ describe('RevocationFeedPoller paging', () => {
     ]);
     // The next poll starts from the first page's time (less the overlap), not the last's.
     await poller.poll();
-    expect(feed.asked[3]?.get('since')).toBe(String(T0 + 1000 - REVOCATION_REREAD_MS));
+    expect(feed.asked[3]?.get('since')).toBe(String(T0 + 1000 - REVOCATION_REREAD.recentMs));
     poller.stop();
   });
 
@@ -193,13 +218,13 @@ describe('RevocationFeedPoller paging', () => {
     // Read whole for a while, without asking for a page first.
     now += 60_000;
     await poller.poll();
-    expect(asked.slice(2)).toEqual([`since=${T0 - REVOCATION_REREAD_MS}`]);
+    expect(asked.slice(2)).toEqual([`since=${T0 - REVOCATION_REREAD.recentMs}`]);
     // Then pages are asked for again: the issuer may have been upgraded.
     now += 10 * 60_000;
     await poller.poll();
     expect(asked.slice(3)).toEqual([
-      `since=${T0 - REVOCATION_REREAD_MS}&limit=1000`,
-      `since=${T0 - REVOCATION_REREAD_MS}`,
+      `since=${T0 - REVOCATION_REREAD.recentMs}&limit=1000`,
+      `since=${T0 - REVOCATION_REREAD.recentMs}`,
     ]);
     expect(poller.status()).toMatchObject({ state: 'fresh', lastError: null });
     poller.stop();

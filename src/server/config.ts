@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { StoreError } from '../errors.js';
 import { type Algorithm, isAlgorithm } from '../jwt/index.js';
+import { REVOCATION_REREAD } from '../revocation-reread.js';
 import type { DatabaseConfig } from '../store/open.js';
 import { DEFAULT_POSTGRES_OPTIONS, parsePostgresURL } from '../store/sql/postgres.js';
 
@@ -244,6 +245,26 @@ function allowedOrigins(env: Env, issuer: URL): string[] {
     origins.push(`${issuer.protocol}//127.0.0.1${port}`, `${issuer.protocol}//[::1]${port}`);
   }
   return origins;
+}
+
+/**
+ * A warning when PostgreSQL statements may wait for locks longer than readers of revocations look back
+ * for late commits (revocation-reread.ts): such a revocation can be missed by other instances and
+ * resource servers, and its access tokens stay accepted there until they expire.
+ */
+export function statementTimeoutWarning(database: DatabaseConfig): string | null {
+  if (database.kind !== 'postgres') return null;
+  const { statementTimeoutMs } = database;
+  if (statementTimeoutMs !== 0 && statementTimeoutMs <= REVOCATION_REREAD.deepMs) return null;
+  const what =
+    statementTimeoutMs === 0
+      ? "LATCHKEY_PG_STATEMENT_TIMEOUT_MS is 0 (PostgreSQL's own statement_timeout, often none)"
+      : `LATCHKEY_PG_STATEMENT_TIMEOUT_MS is ${statementTimeoutMs}`;
+  return (
+    `${what}: a revocation that waits longer than ${REVOCATION_REREAD.deepMs / 1000} s for a lock commits ` +
+    'after other instances and resource servers have read past its time, and its access tokens stay ' +
+    `accepted there until they expire; set it to ${REVOCATION_REREAD.deepMs} or below`
+  );
 }
 
 export function loadConfig(env: Env = process.env): ServerConfig {

@@ -24,7 +24,7 @@ import { type FanOutMessage, type FanOutPublisher, RedisFanOut } from '../store/
 import { publishingChanges } from '../store/redis/publishing-store.js';
 import { GroupSync } from '../store/sql/group-sync.js';
 import type { CounterStore, KeyStore, Store } from '../store/types.js';
-import { ConfigError, type ServerConfig } from './config.js';
+import { ConfigError, type ServerConfig, statementTimeoutWarning } from './config.js';
 import { Metrics } from './metrics.js';
 
 const DAY = 86_400_000;
@@ -376,7 +376,9 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
     metrics,
     now,
     failingBackgroundWork: () => [...failing.values()],
-    warnings: secret.warning === null ? [] : [secret.warning],
+    warnings: [secret.warning, statementTimeoutWarning(config.database)].filter(
+      (warning): warning is string => warning !== null,
+    ),
     async close() {
       closed = true;
       for (const timer of timers) clearInterval(timer);

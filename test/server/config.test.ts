@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/server/config.js';
+import { ConfigError, loadConfig, statementTimeoutWarning } from '../../src/server/config.js';
 
 function configError(env: Record<string, string>): { variable: string; message: string } {
   try {
@@ -278,5 +278,27 @@ describe('loadConfig', () => {
     ],
   ])('refuses %j, naming the variable', (env, variable, message) => {
     expect(configError(env)).toEqual({ variable, message });
+  });
+});
+
+describe('statementTimeoutWarning', () => {
+  const postgres = (timeout: string) =>
+    loadConfig({ DATABASE_URL: 'postgres://u@h/db', LATCHKEY_PG_STATEMENT_TIMEOUT_MS: timeout }).database;
+
+  it('says nothing for SQLite, or a statement timeout within the 30 s readers look back', () => {
+    expect(statementTimeoutWarning(loadConfig({}).database)).toBeNull();
+    expect(statementTimeoutWarning(postgres('10000'))).toBeNull();
+    expect(statementTimeoutWarning(postgres('30000'))).toBeNull();
+  });
+
+  it('warns of a longer statement timeout, or none, that a revocation can commit too late to be read', () => {
+    expect(statementTimeoutWarning(postgres('30001'))).toBe(
+      'LATCHKEY_PG_STATEMENT_TIMEOUT_MS is 30001: a revocation that waits longer than 30 s for a lock ' +
+        'commits after other instances and resource servers have read past its time, and its access ' +
+        'tokens stay accepted there until they expire; set it to 30000 or below',
+    );
+    expect(statementTimeoutWarning(postgres('0'))).toMatch(
+      /^LATCHKEY_PG_STATEMENT_TIMEOUT_MS is 0 \(PostgreSQL's own statement_timeout, often none\): a revocation/,
+    );
   });
 });

@@ -21,23 +21,50 @@ export interface RereadStart {
   deep: boolean;
 }
 
-/** A reader's positions, in the times of the list it reads (its own clock's or its issuer's). */
+/**
+ * A reader's positions, in the times of the list it reads (its own clock's, or its issuer's), and
+ * when it read, by its own clock.
+ */
 export class RereadPositions {
   #position: number | null = null;
   #deepPosition: number | null = null;
+  #readAt = 0;
 
-  /** Where the next read starts. */
-  next(): RereadStart {
+  /** Where the next read, starting at `now` by the reader's clock, starts in the list. */
+  next(now: number): RereadStart {
     if (this.#position === null || this.#deepPosition === null) return { since: null, deep: true };
-    if (this.#position - this.#deepPosition >= REVOCATION_REREAD.deepEveryMs) {
+    // Where the list has got to by now: a reader that reads seldom re-reads the deep window each time.
+    const reached = this.#position + Math.max(0, now - this.#readAt);
+    if (reached - this.#deepPosition >= REVOCATION_REREAD.deepEveryMs) {
       return { since: this.#deepPosition - REVOCATION_REREAD.deepMs, deep: true };
     }
     return { since: this.#position - REVOCATION_REREAD.recentMs, deep: false };
   }
 
-  /** A read that started where `start` said succeeded, and read the list up to `position`. */
-  read(start: RereadStart, position: number): void {
+  /**
+   * A read that started where `start` said succeeded, and read the list up to `position`; `now` is
+   * when it started, by the reader's clock.
+   */
+  read(start: RereadStart, position: number, now: number): void {
+    if (this.#steppedBack(position, now)) {
+      // New revocations may be stamped below where the re-reads would start: read it all.
+      this.#position = null;
+      this.#deepPosition = null;
+      return;
+    }
     this.#position = position;
+    this.#readAt = now;
     if (start.deep) this.#deepPosition = position;
+  }
+
+  /**
+   * The list's clock went back: behind the last deep read, or by more than the recent window against
+   * the reader's own clock since the last read (an issuer's NTP step, seen by a verifier).
+   */
+  #steppedBack(position: number, now: number): boolean {
+    if (this.#position === null || this.#deepPosition === null) return false;
+    if (position < this.#deepPosition) return true;
+    const behind = now - this.#readAt - (position - this.#position);
+    return behind > REVOCATION_REREAD.recentMs;
   }
 }

@@ -29,10 +29,10 @@ export class RevokedSessions {
 
   /** Pulls revocations made since the last sync (by any instance) and forgets those too old to matter. */
   async sync(store: SessionStore, now: number): Promise<void> {
-    const start = this.#positions.next();
+    const start = this.#positions.next(now);
     const since = start.since ?? now - this.#retentionMs;
     for (const { id, revokedAt } of await store.listRevokedSessionsSince(since)) this.add(id, revokedAt);
-    this.#positions.read(start, now);
+    this.#positions.read(start, now, now);
     for (const [id, revokedAt] of this.#revoked) {
       if (revokedAt < now - this.#retentionMs) this.#revoked.delete(id);
     }

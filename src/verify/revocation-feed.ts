@@ -132,7 +132,8 @@ export class RevocationFeedPoller {
 
   /** Reads the feed from the position on, all of it, and moves the position on. */
   async #read(paged: boolean): Promise<void> {
-    const start = this.#positions.next();
+    const startedAt = this.#options.now();
+    const start = this.#positions.next(startedAt);
     const since = start.since === null ? null : String(Math.max(0, start.since));
     let first: RevocationFeed | null = null;
     let after: string | null = null;
@@ -153,7 +154,7 @@ export class RevocationFeedPoller {
       after = feed.next;
     }
     // From the first page's time: what was revoked while the later pages were read comes next time.
-    this.#positions.read(start, first.generated_at);
+    this.#positions.read(start, first.generated_at, startedAt);
     const now = this.#options.now();
     for (const [sid, until] of this.#sessions) if (until < now) this.#sessions.delete(sid);
   }

@@ -195,6 +195,7 @@ describe('RevocationFeedPoller paging', () => {
   it('reads an issuer older than paging whole, which refuses limit with a 400, and asks for pages later', async () => {
     const sessions = [{ sid: 's1', revoked_at: T0 }];
     const asked: string[] = [];
+    let now = T0;
     // As Latchkey before paging: its query schema refuses every parameter but since.
     server = await startControlledServer((request, response) => {
       const query = new URL(request.url ?? '/', 'http://feed').searchParams;
@@ -205,26 +206,25 @@ describe('RevocationFeedPoller paging', () => {
         JSON.stringify(
           unknown.length > 0
             ? { error: 'invalid_request', message: 'querystring must NOT have additional properties' }
-            : { generated_at: T0, retention_seconds: 930, sessions, keys: [] },
+            : { generated_at: now, retention_seconds: 930, sessions, keys: [] },
         ),
       );
     });
-    let now = T0;
     const poller = pollerOn(server.url, 1 << 20, () => now);
     await poller.poll();
     expect(poller.status()).toMatchObject({ state: 'fresh', lastError: null });
     expect(poller.isRevoked('s1')).toBe(true);
     expect(asked).toEqual(['limit=1000', '']);
-    // Read whole for a while, without asking for a page first.
+    // Read whole for a while, without asking for a page first; a minute on, from the deep window.
     now += 60_000;
     await poller.poll();
-    expect(asked.slice(2)).toEqual([`since=${T0 - REVOCATION_REREAD.recentMs}`]);
+    expect(asked.slice(2)).toEqual([`since=${T0 - REVOCATION_REREAD.deepMs}`]);
     // Then pages are asked for again: the issuer may have been upgraded.
     now += 10 * 60_000;
     await poller.poll();
     expect(asked.slice(3)).toEqual([
-      `since=${T0 - REVOCATION_REREAD.recentMs}&limit=1000`,
-      `since=${T0 - REVOCATION_REREAD.recentMs}`,
+      `since=${T0 + 60_000 - REVOCATION_REREAD.deepMs}&limit=1000`,
+      `since=${T0 + 60_000 - REVOCATION_REREAD.deepMs}`,
     ]);
     expect(poller.status()).toMatchObject({ state: 'fresh', lastError: null });
     poller.stop();

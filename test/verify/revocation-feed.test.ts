@@ -16,6 +16,21 @@ afterEach(async () => {
 
 const T0 = 1_800_000_000_000;
 
+/** A verifier polling `url`/feed every second, on the clock `now`. */
+const pollerOn = (url: string, now: () => number, { maxBytes = 1 << 20, extraRetentionMs = 30_000 } = {}) =>
+  new RevocationFeedPoller({
+    feedUri: `${url}/feed`,
+    intervalMs: 1000,
+    maxStalenessMs: 60_000,
+    onUnavailable: 'fail-closed',
+    fetch: (input, init) => fetch(input, init),
+    timeoutMs: 5000,
+    maxBytes,
+    now,
+    extraRetentionMs,
+    onRevokedKey: () => {},
+  });
+
 describe('RevocationFeedPoller', () => {
   it('keeps a revoked sid for the feed window from when it heard of it, plus its own tolerance', async () => {
     let sessions = [{ sid: 's1', revoked_at: T0 }];
@@ -25,18 +40,7 @@ describe('RevocationFeedPoller', () => {
       response.end(JSON.stringify({ generated_at: T0, retention_seconds: 5, sessions, keys: [] }));
     });
     let now = T0;
-    const poller = new RevocationFeedPoller({
-      feedUri: `${server.url}/feed`,
-      intervalMs: 1000,
-      maxStalenessMs: 60_000,
-      onUnavailable: 'fail-closed',
-      fetch: (input, init) => fetch(input, init),
-      timeoutMs: 2000,
-      maxBytes: 1 << 20,
-      now: () => now,
-      extraRetentionMs: 90_000,
-      onRevokedKey: () => {},
-    });
+    const poller = pollerOn(server.url, () => now, { extraRetentionMs: 90_000 });
     await poller.poll();
     expect(poller.isRevoked('s1')).toBe(true);
     sessions = [];
@@ -63,19 +67,7 @@ describe('RevocationFeedPoller re-reading', () => {
       response.writeHead(200, { 'content-type': 'application/json' });
       response.end(JSON.stringify({ generated_at: now(), retention_seconds: 930, sessions, keys: [] }));
     });
-    const poller = new RevocationFeedPoller({
-      feedUri: `${server.url}/feed`,
-      intervalMs: 1000,
-      maxStalenessMs: 60_000,
-      onUnavailable: 'fail-closed',
-      fetch: (input, init) => fetch(input, init),
-      timeoutMs: 2000,
-      maxBytes: 1 << 20,
-      now,
-      extraRetentionMs: 30_000,
-      onRevokedKey: () => {},
-    });
-    return { committed, answered, poller };
+    return { committed, answered, poller: pollerOn(server.url, now) };
   }
 
   it('learns a revocation whose commit trailed its time by 20 s, as a wait for PostgreSQL row locks can', async () => {
@@ -134,20 +126,6 @@ describe('RevocationFeedPoller paging', () => {
     return { asked, handler };
   }
 
-  const pollerOn = (url: string, maxBytes: number, now: () => number) =>
-    new RevocationFeedPoller({
-      feedUri: `${url}/feed`,
-      intervalMs: 1000,
-      maxStalenessMs: 60_000,
-      onUnavailable: 'fail-closed',
-      fetch: (input, init) => fetch(input, init),
-      timeoutMs: 5000,
-      maxBytes,
-      now,
-      extraRetentionMs: 30_000,
-      onRevokedKey: () => {},
-    });
-
   it('reads a revocation of thousands of sessions a page at a time, each page under its byte limit', async () => {
     const sessions = Array.from({ length: 2500 }, (_, i) => ({
       sid: `sid-${String(i).padStart(5, '0')}-${'x'.repeat(16)}`,
@@ -158,7 +136,7 @@ describe('RevocationFeedPoller paging', () => {
     server = await startControlledServer(feed.handler);
     // The whole list is about 150 KB: one answer would be refused, as an attacker's logout-all meant to.
     expect(JSON.stringify(sessions).length).toBeGreaterThan(120_000);
-    const poller = pollerOn(server.url, 100_000, () => T0 + 1000);
+    const poller = pollerOn(server.url, () => T0 + 1000, { maxBytes: 100_000 });
     await poller.poll();
     expect(poller.status()).toMatchObject({ state: 'fresh', lastError: null, revokedSessions: 2500 });
     for (const { sid } of sessions) expect(poller.isRevoked(sid)).toBe(true);
@@ -182,7 +160,7 @@ describe('RevocationFeedPoller paging', () => {
         JSON.stringify({ generated_at: T0, retention_seconds: 930, sessions, keys: [], next: 's1' }),
       );
     });
-    const poller = pollerOn(server.url, 1 << 20, () => T0);
+    const poller = pollerOn(server.url, () => T0);
     await poller.poll();
     expect(poller.isRevoked('s1')).toBe(true);
     expect(poller.status()).toMatchObject({
@@ -210,7 +188,7 @@ describe('RevocationFeedPoller paging', () => {
         ),
       );
     });
-    const poller = pollerOn(server.url, 1 << 20, () => now);
+    const poller = pollerOn(server.url, () => now);
     await poller.poll();
     expect(poller.status()).toMatchObject({ state: 'fresh', lastError: null });
     expect(poller.isRevoked('s1')).toBe(true);
@@ -237,7 +215,7 @@ describe('RevocationFeedPoller paging', () => {
         JSON.stringify({ generated_at: T0, retention_seconds: 930, sessions: [], keys: [], next: 7 }),
       );
     });
-    const poller = pollerOn(server.url, 1 << 20, () => T0);
+    const poller = pollerOn(server.url, () => T0);
     await poller.poll();
     expect(poller.status()).toMatchObject({
       state: 'unavailable',

@@ -247,6 +247,29 @@ function allowedOrigins(env: Env, issuer: URL): string[] {
   return origins;
 }
 
+const DURATION_UNITS: Readonly<Record<string, number>> = {
+  ms: 1,
+  s: 1000,
+  min: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+};
+
+/** A PostgreSQL duration setting (`60000`, `30s`, `1min`) in ms; null when it is not one. */
+function postgresDurationMs(value: string): number | null {
+  const match = /^\s*(\d+)\s*(ms|s|min|h|d)?\s*$/.exec(value);
+  return match === null ? null : Number(match[1]) * (DURATION_UNITS[match[2] ?? 'ms'] ?? 1);
+}
+
+/** The statement timeout `DATABASE_URL` sets, which wins over LATCHKEY_PG_STATEMENT_TIMEOUT_MS. */
+function urlStatementTimeoutMs(url: string): number | null {
+  const query = new URL(url).searchParams;
+  const direct = query.get('statement_timeout');
+  if (direct !== null) return postgresDurationMs(direct);
+  const option = /(?:^|\s)(?:-c\s*|--)statement_timeout=(\S+)/.exec(query.get('options') ?? '');
+  return option === null ? null : postgresDurationMs(option[1] ?? '');
+}
+
 /**
  * A warning when PostgreSQL statements may wait for locks longer than readers of revocations look back
  * for late commits (revocation-reread.ts): such a revocation can be missed by other instances and
@@ -254,16 +277,19 @@ function allowedOrigins(env: Env, issuer: URL): string[] {
  */
 export function statementTimeoutWarning(database: DatabaseConfig): string | null {
   if (database.kind !== 'postgres') return null;
-  const { statementTimeoutMs } = database;
-  if (statementTimeoutMs !== 0 && statementTimeoutMs <= REVOCATION_REREAD.deepMs) return null;
+  const fromURL = urlStatementTimeoutMs(database.url);
+  const timeoutMs = fromURL ?? database.statementTimeoutMs;
+  if (timeoutMs !== 0 && timeoutMs <= REVOCATION_REREAD.deepMs) return null;
   const what =
-    statementTimeoutMs === 0
-      ? "LATCHKEY_PG_STATEMENT_TIMEOUT_MS is 0 (PostgreSQL's own statement_timeout, often none)"
-      : `LATCHKEY_PG_STATEMENT_TIMEOUT_MS is ${statementTimeoutMs}`;
+    fromURL !== null
+      ? `DATABASE_URL sets statement_timeout to ${timeoutMs === 0 ? '0 (none)' : `${timeoutMs} ms`}`
+      : timeoutMs === 0
+        ? "LATCHKEY_PG_STATEMENT_TIMEOUT_MS is 0 (PostgreSQL's own statement_timeout, often none)"
+        : `LATCHKEY_PG_STATEMENT_TIMEOUT_MS is ${timeoutMs}`;
   return (
     `${what}: a revocation that waits longer than ${REVOCATION_REREAD.deepMs / 1000} s for a lock commits ` +
     'after other instances and resource servers have read past its time, and its access tokens stay ' +
-    `accepted there until they expire; set it to ${REVOCATION_REREAD.deepMs} or below`
+    `accepted there until they expire; set it to ${REVOCATION_REREAD.deepMs} ms or below`
   );
 }
 

@@ -295,10 +295,31 @@ describe('statementTimeoutWarning', () => {
     expect(statementTimeoutWarning(postgres('30001'))).toBe(
       'LATCHKEY_PG_STATEMENT_TIMEOUT_MS is 30001: a revocation that waits longer than 30 s for a lock ' +
         'commits after other instances and resource servers have read past its time, and its access ' +
-        'tokens stay accepted there until they expire; set it to 30000 or below',
+        'tokens stay accepted there until they expire; set it to 30000 ms or below',
     );
     expect(statementTimeoutWarning(postgres('0'))).toMatch(
       /^LATCHKEY_PG_STATEMENT_TIMEOUT_MS is 0 \(PostgreSQL's own statement_timeout, often none\): a revocation/,
+    );
+  });
+
+  it('reads a statement timeout that DATABASE_URL sets, which wins over the variable', () => {
+    const url = (query: string) =>
+      loadConfig({ DATABASE_URL: `postgres://u@h/db?${query}`, LATCHKEY_PG_STATEMENT_TIMEOUT_MS: '0' })
+        .database;
+    expect(statementTimeoutWarning(url('statement_timeout=20000'))).toBeNull();
+    expect(statementTimeoutWarning(url('options=-c%20statement_timeout%3D30s'))).toBeNull();
+    expect(statementTimeoutWarning(url('statement_timeout=60000'))).toMatch(
+      /^DATABASE_URL sets statement_timeout to 60000 ms: a revocation that waits longer than 30 s/,
+    );
+    expect(statementTimeoutWarning(url('options=-c%20statement_timeout%3D2min'))).toMatch(
+      /^DATABASE_URL sets statement_timeout to 120000 ms: /,
+    );
+    expect(statementTimeoutWarning(url('options=--statement_timeout%3D0'))).toMatch(
+      /^DATABASE_URL sets statement_timeout to 0 \(none\): /,
+    );
+    // Without one in the URL, the variable's 0 decides.
+    expect(statementTimeoutWarning(url('sslmode=require'))).toMatch(
+      /^LATCHKEY_PG_STATEMENT_TIMEOUT_MS is 0 /,
     );
   });
 });

@@ -6,6 +6,10 @@ import { MemoryStore } from '../../src/store/memory.js';
 
 const DAY = 86_400_000;
 const T0 = 1_800_000_000_000;
+
+/** What `keys list` shows of key `kid`. */
+const listed = (keys: SigningKeys, kid: string | undefined) => keys.list().find((key) => key.kid === kid);
+
 const policy: SigningKeyPolicy = {
   alg: 'ES256',
   rotationMs: 30 * DAY,
@@ -93,7 +97,7 @@ describe('SigningKeys', () => {
     now += 1000;
     const kid = await a.rotate();
     expect(a.signingKey.kid).toBe(old);
-    expect(a.list().find((key) => key.kid === kid)?.state).toBe('next');
+    expect(listed(a, kid)?.state).toBe('next');
     expect(a.verificationKeys.select('ES256', kid)).toBeDefined();
     now += 10 * 60_000;
     await a.reload();
@@ -123,7 +127,7 @@ describe('SigningKeys', () => {
     now = T0 + DAY;
     const kid = await keys.rotate(0);
     expect(keys.signingKey.kid).toBe(kid);
-    expect(keys.list().find((key) => key.kid === old)).toMatchObject({
+    expect(listed(keys, old)).toMatchObject({
       state: 'retired',
       retiresAt: T0 + DAY,
       expiresAt: T0 + DAY + policy.retentionMs,
@@ -181,7 +185,7 @@ describe('SigningKeys', () => {
     now += 1000;
     const urgent = await keys.rotate(0);
     expect(keys.signingKey.kid).toBe(urgent);
-    expect(keys.list().find((key) => key.kid === scheduled)?.state).toBe('revoked');
+    expect(listed(keys, scheduled)?.state).toBe('revoked');
     expect(keys.verificationKeys.keys.map((key) => key.kid).sort()).toEqual([first, urgent].sort());
     // Past the scheduled key's activation the rotated key still signs; maintenance plans its successor.
     now = T0 + 31 * DAY;
@@ -191,7 +195,7 @@ describe('SigningKeys', () => {
     const pending = await keys.rotate();
     const now2 = await keys.rotate(0);
     expect(keys.signingKey.kid).toBe(now2);
-    expect(keys.list().find((key) => key.kid === pending)?.state).toBe('revoked');
+    expect(listed(keys, pending)?.state).toBe('revoked');
     expect(keys.list().filter((key) => key.state === 'next')).toEqual([]);
   });
 
@@ -203,7 +207,7 @@ describe('SigningKeys', () => {
     const first = await keys.rotate();
     now += 4000;
     const second = await keys.rotate();
-    expect(keys.list().find((key) => key.kid === first)?.state).toBe('revoked');
+    expect(listed(keys, first)?.state).toBe('revoked');
     expect(
       keys
         .list()
@@ -227,8 +231,8 @@ describe('SigningKeys', () => {
     // Ten seconds before it activates: another instance, its clock a little ahead, may sign with it.
     now += 10 * 60_000 - 10_000;
     const second = await keys.rotate();
-    expect(keys.list().find((key) => key.kid === first)?.state).toBe('next');
-    expect(keys.list().find((key) => key.kid === second)?.state).toBe('next');
+    expect(listed(keys, first)?.state).toBe('next');
+    expect(listed(keys, second)?.state).toBe('next');
     now += 10_000;
     await keys.reload();
     expect(keys.signingKey.kid).toBe(first);
@@ -245,7 +249,7 @@ describe('SigningKeys', () => {
     // Five minutes before the first key retires, a rotation that starts in ten.
     now = T0 + 30 * DAY - 5 * 60_000;
     const rotated = await keys.rotate();
-    expect(keys.list().find((key) => key.kid === scheduled)?.state).toBe('next');
+    expect(listed(keys, scheduled)?.state).toBe('next');
     now = T0 + 30 * DAY + 60_000;
     await keys.reload();
     expect(keys.hasSigningKey).toBe(true);
@@ -325,7 +329,7 @@ describe('SigningKeys', () => {
     const pending = await before.rotate();
     const after = new SigningKeys(store, { ...policy, alg: 'EdDSA' }, null, () => now);
     await after.start();
-    expect(after.list().find((key) => key.kid === pending)?.state).toBe('revoked');
+    expect(listed(after, pending)?.state).toBe('revoked');
     now += DAY;
     await after.maintain();
     expect(after.signingKey.alg).toBe('EdDSA');
@@ -339,11 +343,11 @@ describe('SigningKeys', () => {
     await cli.maintain();
     expect(cli.signingKey.alg).toBe('EdDSA');
     const rotated = await cli.rotate(0);
-    expect(cli.list().find((key) => key.kid === rotated)?.alg).toBe('EdDSA');
+    expect(listed(cli, rotated)?.alg).toBe('EdDSA');
     const revocation = await cli.revoke(rotated);
     if (revocation.outcome !== 'revoked' || revocation.replacementKid === null)
       throw new Error('replacement expected');
-    expect(cli.list().find((key) => key.kid === revocation.replacementKid)?.alg).toBe('EdDSA');
+    expect(listed(cli, revocation.replacementKid)?.alg).toBe('EdDSA');
   });
 
   it('replaces a revoked secret with a secret even when the revoking process uses key pairs', async () => {

@@ -232,7 +232,7 @@ async function openChecked(path: string, options: SQLiteOptions): Promise<SQLite
       }),
     savepoint: (work) => transaction(work) as ReturnType<typeof work>,
     open: () => database.inTransaction,
-    durable: (works) => madeDurable(works),
+    durable: madeDurable,
   });
   const writeNow: SyncWriteTransaction = async (work) => {
     if (flushFailure !== null) throw brokenByFlush(flushFailure);

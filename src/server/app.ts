@@ -32,6 +32,7 @@ import { registerHomeRoutes } from './routes/home.js';
 import { registerTokenRoutes } from './routes/tokens.js';
 import { createRuntime, type Runtime, type RuntimeOptions } from './runtime.js';
 import { securityHeaders } from './security-headers.js';
+import { validationError } from './validation-message.js';
 import { isPagePath, registerWebUI, resolveWebRoot } from './web-ui.js';
 
 declare module 'fastify' {
@@ -102,6 +103,7 @@ export async function buildApp(
     ajv: {
       customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false },
     },
+    schemaErrorFormatter: validationError,
     // Refused in the contract's shape instead, by the hook below.
     return503OnClosing: false,
     // What Node's HTTP parser refuses never becomes a request (headers over 16 KiB, a request line

@@ -145,7 +145,7 @@ describe('POST /auth/register', () => {
     [
       'an unknown property',
       { email: 'a@example.com', password: PASSWORD, admin: true },
-      /additional properties/,
+      'body must NOT have additional properties: "admin" is not allowed',
     ],
     ['a missing email', { password: PASSWORD }, /required property 'email'/],
     ['a missing password', { email: 'a@example.com' }, /required property 'password'/],
@@ -389,7 +389,16 @@ describe('POST /auth/login', () => {
     ],
     ['an email in an array', { email: ['a@example.com'], password: PASSWORD }, /email/],
     ['a numeric password', { email: 'a@example.com', password: 12345678 }, /password/],
-    ['an unknown property', { email: 'a@example.com', password: PASSWORD, remember: true }, /additional/],
+    [
+      'an unknown property',
+      { email: 'a@example.com', password: PASSWORD, remember: true },
+      /additional properties: "remember" is not allowed/,
+    ],
+    [
+      'an unknown property with a long name',
+      { email: 'a@example.com', password: PASSWORD, [`${'n'.repeat(64)}secret`]: 1 },
+      `body must NOT have additional properties: "${'n'.repeat(64)}…" is not allowed`,
+    ],
     ['a missing password', { email: 'a@example.com' }, /required property 'password'/],
     ['an invalid email', { email: 'nope', password: PASSWORD }, 'email must be a valid email address'],
   ];
@@ -985,7 +994,7 @@ describe('POST /auth/password', () => {
     [
       'an unknown property',
       { current_password: PASSWORD, new_password: 'a new passphrase', x: 1 },
-      /additional/,
+      /additional properties: "x" is not allowed/,
     ],
   ];
 

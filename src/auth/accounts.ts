@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { AuthError, StoreError } from '../errors.js';
 import type { UserRecord, UserStore } from '../store/types.js';
-import { normalizeEmail } from './emails.js';
+import { newAccountEmail } from './emails.js';
 import type { PasswordHasher } from './passwords.js';
 import { normalizePassword } from './passwords.js';
 
@@ -16,7 +16,7 @@ export async function createAccount(
   passwordInput: string,
   now: number,
 ): Promise<UserRecord> {
-  const email = normalizeEmail(emailInput);
+  const email = newAccountEmail(emailInput);
   const password = normalizePassword(passwordInput);
   const passwordHash = await passwords.hash(password);
   try {

@@ -25,3 +25,21 @@ export function normalizeEmail(input: string): string {
   }
   return email;
 }
+
+/**
+ * The email of an account about to be made: `normalizeEmail`, and no compatibility characters
+ * (fullwidth "ａ", the ligature "ﬁ", superscript or circled letters), which NFKC folds into plain
+ * ones: "ａlice@example.com" would be a second account that reads as alice's. Refused rather than
+ * folded, so that an account made before this rule keeps the address it signs in with.
+ */
+export function newAccountEmail(input: string): string {
+  const email = normalizeEmail(input);
+  if (email.normalize('NFKC') !== email) {
+    throw new AuthError(
+      'ERR_INVALID_INPUT',
+      'email must not contain compatibility characters (such as fullwidth letters or ligatures)',
+      { field: 'email' },
+    );
+  }
+  return email;
+}

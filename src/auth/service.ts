@@ -9,7 +9,7 @@ import { AuthError } from '../errors.js';
 import type { SessionRecord, SessionStore, UserRecord, UserStore } from '../store/types.js';
 import type { AccessTokenClaims, AccessTokens } from './access-tokens.js';
 import { createAccount } from './accounts.js';
-import { normalizeEmail } from './emails.js';
+import { newAccountEmail, normalizeEmail } from './emails.js';
 import type { ResolvedAuthOptions } from './options.js';
 import {
   MAX_PASSWORD_LENGTH,
@@ -118,7 +118,8 @@ export class AuthService {
   }
 
   async register(emailInput: string, passwordInput: string, client: ClientContext): Promise<UserView> {
-    const email = normalizeEmail(emailInput);
+    // Refused before the throttle counts the attempt: a bad address costs no registration.
+    const email = newAccountEmail(emailInput);
     const password = normalizePassword(passwordInput);
     const { store, throttle, passwords, now } = this.#d;
     await this.#throttled('registration_throttled', throttle.admitRegistration(client.ip, now()));

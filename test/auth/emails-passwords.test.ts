@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { normalizeEmail } from '../../src/auth/emails.js';
+import { newAccountEmail, normalizeEmail } from '../../src/auth/emails.js';
 import { defaultHashConcurrency, normalizePassword, PasswordHasher } from '../../src/auth/passwords.js';
 import { AuthError } from '../../src/errors.js';
 import { rejectionOf } from '../support/errors.js';
@@ -115,6 +115,42 @@ describe('PasswordHasher', () => {
   it('refuses bad parameters as caller mistakes', () => {
     expect(() => new PasswordHasher({ argon2: { ...FAST, memoryCost: 0 } })).toThrow(TypeError);
     expect(() => new PasswordHasher({ maxConcurrent: 0 })).toThrow(TypeError);
+  });
+});
+
+describe('newAccountEmail', () => {
+  it.each([
+    ['a fullwidth letter', '\uff41lice@example.com'],
+    ['a fullwidth capital, lower-cased to a fullwidth small one', '\uff21lice@example.com'],
+    ['a ligature', '\ufb01nance@example.com'],
+    ['a circled letter', 'b\u24d1@example.com'],
+    ['a superscript digit', 'agent\u00b9@example.com'],
+    ['a fullwidth domain', 'alice@\uff45xample.com'],
+    ['a black-letter capital that no lower-casing folds', '\u210cal@example.com'],
+  ])('refuses %s, which would be a second account that reads as another', (_name, lookalike) => {
+    expect(authError(() => newAccountEmail(lookalike))).toEqual({
+      code: 'ERR_INVALID_INPUT',
+      message: 'email must not contain compatibility characters (such as fullwidth letters or ligatures)',
+      field: 'email',
+    });
+  });
+
+  it('takes what normalizeEmail takes that NFKC leaves alone, normalised the same way', () => {
+    for (const email of [
+      '  Alice@Example.COM ',
+      'jos\u00e9@ex\u00e4mple.com',
+      'stra\u00dfe@example.de',
+      '\u7528\u6237@\u4f8b\u5b50.\u5e7f\u544a',
+    ]) {
+      expect(newAccountEmail(email)).toBe(normalizeEmail(email));
+    }
+    expect(newAccountEmail('cafe\u0301@example.com')).toBe('caf\u00e9@example.com');
+    // The shape rules still come first.
+    expect(authError(() => newAccountEmail('nope')).message).toBe('email must be a valid email address');
+  });
+
+  it('leaves signing in alone: an account made before the rule keeps its address', () => {
+    expect(normalizeEmail('\uff41lice@example.com')).toBe('\uff41lice@example.com');
   });
 });
 

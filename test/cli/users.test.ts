@@ -92,6 +92,14 @@ describe('latchkey users', () => {
       stdin: `${PASSWORD}\n`,
     });
     expect(email).toMatchObject({ code: 1, stderr: 'latchkey: email must be a valid email address\n' });
+    // Refused before a password is asked for: here, none is given at all.
+    const lookalike = await db.run(['users', 'add', '\uff41nn@example.com']);
+    expect(lookalike).toEqual({
+      code: 1,
+      stdout: '',
+      stderr:
+        'latchkey: email must not contain compatibility characters (such as fullwidth letters or ligatures)\n',
+    });
     const empty = await db.run(['users', 'add', 'bob@example.com', '--password-stdin'], { stdin: '' });
     expect(empty).toMatchObject({ code: 1, stderr: 'latchkey: --password-stdin: standard input is empty\n' });
     // Not a terminal and no --password-stdin: a usage error, and nothing is read from argv.

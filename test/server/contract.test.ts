@@ -147,6 +147,11 @@ describe('POST /auth/register', () => {
       { email: 'a@example.com', password: PASSWORD, admin: true },
       'body must NOT have additional properties: "admin" is not allowed',
     ],
+    [
+      'a look-alike email in fullwidth letters',
+      { email: '\uff41lice@example.com', password: PASSWORD },
+      'email must not contain compatibility characters (such as fullwidth letters or ligatures)',
+    ],
     ['a missing email', { password: PASSWORD }, /required property 'email'/],
     ['a missing password', { email: 'a@example.com' }, /required property 'password'/],
     ['an array body', [{ email: 'a@example.com', password: PASSWORD }], /object/],
@@ -212,6 +217,21 @@ describe('POST /auth/register', () => {
     expect(retryAfter).toBeLessThanOrEqual(3600);
     const elsewhere = await registerFrom(app, 'other', '192.0.2.11');
     expect(elsewhere.statusCode).toBe(201);
+  });
+
+  it('refuses a look-alike email before the registration cap counts it', async () => {
+    const app = await makeApp();
+    const ip = '192.0.2.13';
+    for (let i = 0; i < 25; i += 1) {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/auth/register',
+        payload: { email: `\uff41lice${i}@example.com`, password: PASSWORD },
+        remoteAddress: ip,
+      });
+      expectProblem(res, 400, 'invalid_request', /compatibility characters/);
+    }
+    expect((await registerFrom(app, 'after-lookalikes', ip)).statusCode).toBe(201);
   });
 
   it('holds the registration cap for a burst from one IP sent at once', async () => {

@@ -5,7 +5,7 @@
  * on the network. Passwords never come from argv.
  */
 import type { Command } from 'commander';
-import { normalizeEmail } from '../../auth/emails.js';
+import { newAccountEmail, normalizeEmail } from '../../auth/emails.js';
 import { AuthError } from '../../errors.js';
 import type { UserRecord } from '../../store/types.js';
 import { type CLIContext, CLIError, usageError } from '../context.js';
@@ -26,6 +26,7 @@ export function registerUsersCommand(program: Command, context: CLIContext): voi
     .action(async (emailInput: string, flags: { passwordStdin?: boolean }) => {
       await context.withAdmin(async (admin) => {
         // Before asking for a password, so nobody types one for nothing.
+        newAccountEmail(emailInput);
         const taken = await admin.findUser(emailInput);
         if (taken !== null) throw emailTaken(taken.email);
         const password = await readPassword(context, flags.passwordStdin === true);

@@ -346,7 +346,7 @@ export class AuthService {
     const at = now();
     const refreshToken = generateRefreshToken();
     const expiresAt = at + options.sessions.absoluteTtlMs;
-    const session = await store.createLoginSession(
+    const created = await store.createLoginSession(
       {
         id: randomBytes(16).toString('base64url'),
         userId: user.id,
@@ -359,8 +359,11 @@ export class AuthService {
       },
       hashRefreshToken(refreshToken),
       verifiedHash,
+      { most: options.sessions.maxLivePerUser, reason: SessionEndReason.sessionLimit },
     );
-    return session === null ? null : this.#tokens(session, refreshToken, user.roles);
+    if (created === null) return null;
+    this.#remember(created.ended, at, SessionEndReason.sessionLimit);
+    return this.#tokens(created.session, refreshToken, user.roles);
   }
 
   #tokens(session: SessionRecord, refreshToken: string, roles: readonly string[]): IssuedTokens {

@@ -17,6 +17,8 @@ export const SessionEndReason = {
   userDisabled: 'user_disabled',
   /** An operator ended the session from the console. */
   revokedByAdmin: 'revoked_by_admin',
+  /** A login of the same user ended it, the least recently used, to stay within the live-session limit. */
+  sessionLimit: 'session_limit',
 } as const;
 
 export type SessionEndReason = (typeof SessionEndReason)[keyof typeof SessionEndReason];

@@ -4,6 +4,7 @@
  */
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
+import { DEFAULT_SESSION_POLICY } from '../auth/options.js';
 import { StoreError } from '../errors.js';
 import { type Algorithm, isAlgorithm } from '../jwt/index.js';
 import { REVOCATION_REREAD } from '../revocation-reread.js';
@@ -23,6 +24,8 @@ export interface ServerConfig {
   accessTtlSeconds: number;
   clockToleranceSeconds: number;
   refreshGraceSeconds: number;
+  /** Live sessions a user may have; a login beyond it ends the least recently used. */
+  maxSessionsPerUser: number;
   dataDir: string;
   database: DatabaseConfig;
   redisUrl: string | null;
@@ -338,6 +341,13 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     accessTtlSeconds: integer(env, 'LATCHKEY_ACCESS_TTL', 900, 1, 86400),
     clockToleranceSeconds: integer(env, 'LATCHKEY_CLOCK_TOLERANCE', 30, 0, 300),
     refreshGraceSeconds: integer(env, 'LATCHKEY_REFRESH_GRACE', 10, 0, 60),
+    maxSessionsPerUser: integer(
+      env,
+      'LATCHKEY_MAX_SESSIONS_PER_USER',
+      DEFAULT_SESSION_POLICY.maxLivePerUser,
+      1,
+      10_000,
+    ),
     dataDir,
     database: database(env, dataDir),
     redisUrl,

@@ -282,7 +282,11 @@ export async function createRuntime(config: ServerConfig, options: RuntimeOption
     ...(config.hashConcurrency === null ? {} : { maxConcurrent: config.hashConcurrency }),
   });
   const auth: ResolvedAuthOptions = {
-    sessions: { ...DEFAULT_SESSION_POLICY, refreshGraceMs: config.refreshGraceSeconds * 1000 },
+    sessions: {
+      ...DEFAULT_SESSION_POLICY,
+      refreshGraceMs: config.refreshGraceSeconds * 1000,
+      maxLivePerUser: config.maxSessionsPerUser,
+    },
     throttle: throttlePolicy,
   };
   const accessTokens = new AccessTokens(keys, {

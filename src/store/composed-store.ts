@@ -30,8 +30,8 @@ export function composeStore({ users, sessions, counters, keys, ping, close }: S
     removeUserRole: (userId, role) => users.removeUserRole(userId, role),
 
     createSession: (session, refreshTokenHash) => sessions.createSession(session, refreshTokenHash),
-    createLoginSession: (session, refreshTokenHash, verifiedHash) =>
-      sessions.createLoginSession(session, refreshTokenHash, verifiedHash),
+    createLoginSession: (session, refreshTokenHash, verifiedHash, limit) =>
+      sessions.createLoginSession(session, refreshTokenHash, verifiedHash, limit),
     findSession: (id) => sessions.findSession(id),
     listActiveSessions: (userId, now) => sessions.listActiveSessions(userId, now),
     consumeRefreshToken: (hash, decide) => sessions.consumeRefreshToken(hash, decide),

@@ -9,6 +9,8 @@ import { newSessionRecord } from './session-record.js';
 import type {
   CounterFailure,
   CounterState,
+  LiveSessionLimit,
+  NewLoginSession,
   NewSession,
   NewUser,
   RefreshDecision,
@@ -118,10 +120,20 @@ export class MemoryStore implements Store {
     session: NewSession,
     refreshTokenHash: string,
     verifiedHash: string,
-  ): Promise<SessionRecord | null> {
+    limit: LiveSessionLimit,
+  ): Promise<NewLoginSession | null> {
     const user = this.#users.get(session.userId);
     if (user === undefined || user.disabledAt !== null || user.passwordHash !== verifiedHash) return null;
-    return this.createSession(session, refreshTokenHash);
+    const now = session.createdAt;
+    const ended = this.#liveSessions(session.userId, now)
+      .sort((a, b) => b.lastUsedAt - a.lastUsedAt || compareText(b.id, a.id))
+      .slice(Math.max(limit.most - 1, 0))
+      .map((old) => {
+        old.revokedAt = now;
+        old.revokedReason = limit.reason;
+        return old.id;
+      });
+    return { session: await this.createSession(session, refreshTokenHash), ended };
   }
 
   async createSession(session: NewSession, refreshTokenHash: string): Promise<SessionRecord> {
@@ -144,16 +156,20 @@ export class MemoryStore implements Store {
   }
 
   async listActiveSessions(userId: string, now: number): Promise<SessionRecord[]> {
-    return [...this.#sessions.values()]
-      .filter(
-        (session) =>
-          session.userId === userId &&
-          session.revokedAt === null &&
-          session.expiresAt > now &&
-          session.idleExpiresAt > now,
-      )
+    return this.#liveSessions(userId, now)
       .sort((a, b) => b.createdAt - a.createdAt || compareText(b.id, a.id))
       .map((session) => ({ ...session }));
+  }
+
+  /** The user's sessions that are neither revoked nor expired at `now`: the records themselves. */
+  #liveSessions(userId: string, now: number): SessionRecord[] {
+    return [...this.#sessions.values()].filter(
+      (session) =>
+        session.userId === userId &&
+        session.revokedAt === null &&
+        session.expiresAt > now &&
+        session.idleExpiresAt > now,
+    );
   }
 
   async consumeRefreshToken(

@@ -75,19 +75,34 @@ export interface RevokedSessionsPage {
   limit: number;
 }
 
+/** How many live sessions a user may have, and the reason recorded for those a login ends. */
+export interface LiveSessionLimit {
+  most: number;
+  reason: string;
+}
+
+/** A login's new session, and the ids of the user's sessions it ended to stay within the limit. */
+export interface NewLoginSession {
+  session: SessionRecord;
+  ended: string[];
+}
+
 export interface SessionStore {
   /** Stores a new session with its first refresh token, in one transaction. */
   createSession(session: NewSession, refreshTokenHash: string): Promise<SessionRecord>;
   /**
    * `createSession` for a login that verified `verifiedHash`: in the same transaction, only if the
    * user still has that hash and is not disabled. `null` when a password change or disabling
-   * committed after the check, so that the login cannot outlive it.
+   * committed after the check, so that the login cannot outlive it. In that transaction too, the
+   * user's live sessions beyond `limit.most − 1` are revoked (at the new session's `createdAt`, the
+   * least recently used first), so that with the new one the user has at most `limit.most`.
    */
   createLoginSession(
     session: NewSession,
     refreshTokenHash: string,
     verifiedHash: string,
-  ): Promise<SessionRecord | null>;
+    limit: LiveSessionLimit,
+  ): Promise<NewLoginSession | null>;
   findSession(id: string): Promise<SessionRecord | null>;
   /** Sessions of a user that are neither revoked nor expired at `now`, newest first. */
   listActiveSessions(userId: string, now: number): Promise<SessionRecord[]>;

@@ -10,6 +10,8 @@ export type { AttemptsInFlight, InFlightLimit, ReleaseAttempt } from './attempts
 export type { CounterFailure, CounterState, CounterStore } from './counter-store.js';
 export type { KeyStore, SigningKeyRecord } from './key-store.js';
 export type {
+  LiveSessionLimit,
+  NewLoginSession,
   NewSession,
   RefreshDecision,
   RefreshOutcome,

@@ -21,7 +21,7 @@ let service: AuthService;
 let events: AuthEvent[];
 let revocations: RevokedSessions;
 
-async function build(argon2 = FAST, inFlight?: AttemptsInFlight) {
+async function build(argon2 = FAST, inFlight?: AttemptsInFlight, sessions = DEFAULT_SESSION_POLICY) {
   const keys = new SigningKeys(
     store,
     { alg: 'ES256', rotationMs: 30 * 86_400_000, prePublishMs: 2 * 86_400_000, retentionMs: 930_000 },
@@ -44,7 +44,7 @@ async function build(argon2 = FAST, inFlight?: AttemptsInFlight) {
     }),
     revocations,
     refreshSecret: () => Buffer.alloc(32, 9),
-    options: { sessions: DEFAULT_SESSION_POLICY, throttle: DEFAULT_THROTTLE },
+    options: { sessions, throttle: DEFAULT_THROTTLE },
     now: () => now,
     onEvent: (event) => events.push(event),
   });
@@ -188,6 +188,33 @@ describe('AuthService', () => {
     await service.logoutAll(service.authenticate(c.accessToken).userId);
     expect(await code(() => service.authenticate(b.accessToken))).toBe('ERR_SESSION_REVOKED');
     expect(await code(() => service.authenticate(c.accessToken))).toBe('ERR_SESSION_REVOKED');
+  });
+
+  it('ends the least recently used session when a login goes over the live-session limit', async () => {
+    service = await build(FAST, undefined, { ...DEFAULT_SESSION_POLICY, maxLivePerUser: 2 });
+    const a = await service.login('alice@example.com', 'correct horse', client);
+    now += 1_000;
+    const b = await service.login('alice@example.com', 'correct horse', client);
+    now += 1_000;
+    // Used since b was made: a is now the more recently used of the two.
+    const a2 = await service.refresh(a.refreshToken);
+    now += 1_000;
+    events.length = 0;
+    const c = await service.login('alice@example.com', 'correct horse', client);
+    expect(events).toContainEqual({
+      type: 'sessions_revoked',
+      sessionIds: [b.sessionId],
+      reason: 'session_limit',
+    });
+    // Its access token is refused at once on this instance, and its refresh token is dead.
+    expect(await code(() => service.authenticate(b.accessToken))).toBe('ERR_SESSION_REVOKED');
+    expect(await code(() => service.refresh(b.refreshToken))).toBe('ERR_INVALID_GRANT');
+    expect(service.authenticate(a2.accessToken).sessionId).toBe(a.sessionId);
+    expect(service.authenticate(c.accessToken).sessionId).toBe(c.sessionId);
+    const userId = service.authenticate(c.accessToken).userId;
+    expect((await service.listSessions(userId)).map(({ id }) => id).sort()).toEqual(
+      [a.sessionId, c.sessionId].sort(),
+    );
   });
 
   it("revokes only the user's own sessions by id", async () => {

@@ -284,11 +284,11 @@ describe('commands on a database that is not there', () => {
 
   it('refuse a schema older than theirs, change nothing, and work once it is migrated', async () => {
     const file = db.env.DATABASE_URL?.replace(/^sqlite:/, '') ?? '';
-    // The schema of the version before the feed index: its last migration undone, index and record.
+    // The schema of the version before the live-sessions index: its last migration undone, index and record.
     const raw = new BetterSqlite3(file);
     raw.exec(
-      'DROP INDEX sessions_revoked_idx; CREATE INDEX sessions_revoked_at_idx ON sessions (revoked_at); ' +
-        "DELETE FROM kysely_migration WHERE name = '0004_revocation_feed_index'",
+      'DROP INDEX sessions_live_user_idx; ' +
+        "DELETE FROM kysely_migration WHERE name = '0005_live_sessions_index'",
     );
     raw.close();
     const before = createHash('sha256')
@@ -300,7 +300,7 @@ describe('commands on a database that is not there', () => {
         code: 1,
         stdout: '',
         stderr:
-          `latchkey: ${file} lacks migration 0004_revocation_feed_index: start the server of this version or run ` +
+          `latchkey: ${file} lacks migration 0005_live_sessions_index: start the server of this version or run ` +
           '`latchkey migrate` first (ERR_STORE_SCHEMA_OUTDATED)\n',
       });
     }
@@ -309,7 +309,7 @@ describe('commands on a database that is not there', () => {
         .update(await readFile(file))
         .digest('hex'),
     ).toBe(before);
-    expect((await db.run(['migrate'])).stdout).toContain('applied migration 0004_revocation_feed_index');
+    expect((await db.run(['migrate'])).stdout).toContain('applied migration 0005_live_sessions_index');
     expect(await db.run(['users', 'list'])).toEqual({ code: 0, stdout: 'no users\n', stderr: '' });
   });
 });

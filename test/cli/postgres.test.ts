@@ -37,12 +37,12 @@ describe('latchkey on PostgreSQL', () => {
       stdout:
         'applied migration 0001_initial\napplied migration 0002_signing_key_revocation\n' +
         'applied migration 0003_user_roles\napplied migration 0004_revocation_feed_index\n' +
-        'schema is now at 0004_revocation_feed_index\n',
+        'applied migration 0005_live_sessions_index\nschema is now at 0005_live_sessions_index\n',
       stderr: '',
     });
     expect(await runCLI(['migrate'], env)).toEqual({
       code: 0,
-      stdout: 'PostgreSQL database is up to date (schema 0004_revocation_feed_index)\n',
+      stdout: 'PostgreSQL database is up to date (schema 0005_live_sessions_index)\n',
       stderr: '',
     });
     const added = await runCLI(['users', 'add', 'ann@example.com', '--password-stdin'], env, {

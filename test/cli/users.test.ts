@@ -16,9 +16,10 @@ describe('latchkey migrate', () => {
     expect(first.stdout).toContain('applied migration 0002_signing_key_revocation');
     expect(first.stdout).toContain('applied migration 0003_user_roles');
     expect(first.stdout).toContain('applied migration 0004_revocation_feed_index');
+    expect(first.stdout).toContain('applied migration 0005_live_sessions_index');
     const second = await db.run(['migrate']);
     expect(second.code).toBe(0);
-    expect(second.stdout).toMatch(/is up to date \(schema 0004_revocation_feed_index\)/);
+    expect(second.stdout).toMatch(/is up to date \(schema 0005_live_sessions_index\)/);
     expect(second.stdout).not.toContain('applied');
   });
 

@@ -820,6 +820,29 @@ describe('GET /auth/sessions', () => {
     expectInvalidToken(await app.inject({ url: '/auth/sessions', headers: bearer('garbage') }));
   });
 
+  it('holds LATCHKEY_MAX_SESSIONS_PER_USER live sessions: a login beyond it ends the least recently used', async () => {
+    const clock = createClock();
+    const app = await makeApp({ LATCHKEY_MAX_SESSIONS_PER_USER: '2' }, { now: clock.now });
+    const user = await registerUser(app);
+    const other = await registerUser(app);
+    const others = await login(app, other);
+    const first = await login(app, user);
+    clock.advance(1_000);
+    const second = await login(app, user);
+    clock.advance(1_000);
+    const third = await login(app, user);
+    // The first one ends: its access token is refused at once, its refresh token is dead.
+    expectInvalidToken(await me(app, first.accessToken));
+    expectInvalidGrant(await refreshByBody(app, first.refreshToken));
+    for (const kept of [second, third, others])
+      expect((await me(app, kept.accessToken)).statusCode).toBe(200);
+    const res = await app.inject({ url: '/auth/sessions', headers: bearer(third.accessToken) });
+    const { sessions } = res.json() as { sessions: Array<{ id: string }> };
+    expect(sessions.map((s) => s.id)).toEqual([third.sessionId, second.sessionId]);
+    const metrics = await app.inject({ url: '/metrics' });
+    expect(metrics.body).toContain('latchkey_sessions_revoked_total{reason="session_limit"} 1');
+  });
+
   it('lists the active sessions newest first, with their fields and the current one marked', async () => {
     const clock = createClock();
     const app = await makeApp({}, { now: clock.now });

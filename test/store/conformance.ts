@@ -84,6 +84,9 @@ interface Closable {
 
 /** `revokedReason` the domain gives a password change (src/auth/session-end-reasons.ts). */
 const CHANGED = 'password_changed';
+const LIMITED = 'session_limit';
+/** A limit no test's logins reach. */
+const UNLIMITED = { most: 10_000, reason: LIMITED };
 
 /** Users and their roles. A password change ending sessions is in the sessions section. */
 export function describeUserStore(name: string, open: () => Promise<UserStore & Closable>): void {
@@ -292,22 +295,84 @@ export function describeSessionStore(
 
       it('creates a login session only while the verified hash is stored and the user enabled', async () => {
         const expected: SessionRecord = { ...newSession('s1'), revokedAt: null, revokedReason: null };
-        expect(await store.createLoginSession(newSession('s1'), 'rt-1', '$argon2id$v=19$u1')).toEqual(
-          expected,
-        );
+        expect(
+          await store.createLoginSession(newSession('s1'), 'rt-1', '$argon2id$v=19$u1', UNLIMITED),
+        ).toEqual({ session: expected, ended: [] });
         expect(await store.findSession('s1')).toEqual(expected);
         // The password changed after the login checked it: no session, no token.
         await store.changePassword('u1', '$argon2id$v=19$u1', '$argon2id$v=19$changed', null, T0, CHANGED);
-        expect(await store.createLoginSession(newSession('s2'), 'rt-2', '$argon2id$v=19$u1')).toBeNull();
+        expect(
+          await store.createLoginSession(newSession('s2'), 'rt-2', '$argon2id$v=19$u1', UNLIMITED),
+        ).toBeNull();
         expect(await store.findSession('s2')).toBeNull();
         expect(await peekToken('rt-2')).toBeNull();
         // Disabled after the check: the same.
         await store.setUserDisabled('u1', T0);
-        expect(await store.createLoginSession(newSession('s3'), 'rt-3', '$argon2id$v=19$changed')).toBeNull();
+        expect(
+          await store.createLoginSession(newSession('s3'), 'rt-3', '$argon2id$v=19$changed', UNLIMITED),
+        ).toBeNull();
         expect(await store.findSession('s3')).toBeNull();
         expect(
-          await store.createLoginSession(newSession('s4', { userId: 'nobody' }), 'rt-4', '$argon2id$v=19$u1'),
+          await store.createLoginSession(
+            newSession('s4', { userId: 'nobody' }),
+            'rt-4',
+            '$argon2id$v=19$u1',
+            UNLIMITED,
+          ),
         ).toBeNull();
+      });
+
+      it('ends the least recently used live sessions beyond the limit as a login begins its own', async () => {
+        const HASH = '$argon2id$v=19$u1';
+        const at = T0 + 10 * MINUTE;
+        await store.createUser(newUser('u2', { createdAt: T0 }));
+        const used = (id: string, minutes: number, overrides: Partial<NewSession> = {}) =>
+          store.createSession(
+            newSession(id, { lastUsedAt: T0 + minutes * MINUTE, ...overrides }),
+            `rt-${id}`,
+          );
+        await used('a', 1);
+        await used('b', 3);
+        await used('c', 2);
+        // Neither counts nor ends: a revoked one keeps its time, an expired one stays as it was.
+        await used('revoked', 9);
+        await store.revokeSession('revoked', T0 + 9 * MINUTE, CHANGED);
+        await used('idle', 8, { idleExpiresAt: at - 1 });
+        await used('other', 0, { userId: 'u2' });
+
+        const login = (id: string, most: number, hash = HASH) =>
+          store.createLoginSession(newSession(id, { createdAt: at, lastUsedAt: at }), `rt-${id}`, hash, {
+            most,
+            reason: LIMITED,
+          });
+        const first = await login('new', 3);
+        expect(first).toEqual({
+          session: {
+            ...newSession('new', { createdAt: at, lastUsedAt: at }),
+            revokedAt: null,
+            revokedReason: null,
+          },
+          ended: ['a'],
+        });
+        expect(await store.findSession('a')).toMatchObject({ revokedAt: at, revokedReason: LIMITED });
+        expect((await store.listActiveSessions('u1', at)).map(({ id }) => id)).toEqual(['new', 'c', 'b']);
+        expect(await store.findSession('revoked')).toMatchObject({
+          revokedAt: T0 + 9 * MINUTE,
+          revokedReason: CHANGED,
+        });
+        expect(await store.findSession('idle')).toMatchObject({ revokedAt: null });
+        expect(await store.findSession('other')).toMatchObject({ revokedAt: null });
+        // The feed tells every instance and verifier, as of any revocation.
+        expect(await store.listRevokedSessionsSince(at)).toEqual([{ id: 'a', revokedAt: at }]);
+
+        // A login refused for a changed password ends nothing.
+        expect(await login('refused', 1, '$argon2id$v=19$stale')).toBeNull();
+        expect(await store.listActiveSessions('u1', at)).toHaveLength(3);
+        // A limit of one: the new session is the only one left.
+        const only = await login('only', 1);
+        expect(only?.ended.sort()).toEqual(['b', 'c', 'new']);
+        expect((await store.listActiveSessions('u1', at)).map(({ id }) => id)).toEqual(['only']);
+        expect(await store.findSession('other')).toMatchObject({ revokedAt: null });
       });
 
       it('returns null for an unknown session', async () => {

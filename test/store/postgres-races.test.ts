@@ -11,7 +11,7 @@ import { SessionEndReason } from '../../src/auth/session-end-reasons.js';
 import { decideRefresh } from '../../src/auth/sessions.js';
 import { openPostgresStore } from '../../src/store/open.js';
 import { openPostgresDatabase, withPostgresTransaction } from '../../src/store/sql/postgres.js';
-import type { SessionRecord, Store } from '../../src/store/types.js';
+import type { NewLoginSession, Store } from '../../src/store/types.js';
 import { readCounter, recordFailure } from '../support/counters.js';
 import { postgresTarget, type TestDatabase } from '../support/postgres.js';
 import { newSession } from './conformance.js';
@@ -134,7 +134,7 @@ describe('two instances on one PostgreSQL database', () => {
       const user = await a.findUserById('u1');
       const oldHash = user?.passwordHash ?? '';
       const newHash = `$argon2id$v=19$round-${round}`;
-      const logins: Promise<SessionRecord | null>[] = [];
+      const logins: Promise<NewLoginSession | null>[] = [];
       for (let i = 0; i < 6; i++) {
         const store = i % 2 === 0 ? a : b;
         logins.push(
@@ -142,6 +142,7 @@ describe('two instances on one PostgreSQL database', () => {
             newSession(`r${round}-s${i}`, { createdAt: T0 + round, lastUsedAt: T0 + round }),
             `rt-r${round}-${i}`,
             oldHash,
+            { most: 10_000, reason: SessionEndReason.sessionLimit },
           ),
         );
       }
@@ -154,7 +155,7 @@ describe('two instances on one PostgreSQL database', () => {
         SessionEndReason.passwordChanged,
       );
       const [revoked, created] = await Promise.all([change, Promise.all(logins)]);
-      const made = created.filter((session) => session !== null);
+      const made = created.flatMap((login) => (login === null ? [] : [login.session]));
       // Every login that got a session was before the change in the serial order, so the change ended it.
       expect(revoked).not.toBeNull();
       for (const session of made) expect(revoked).toContain(session.id);
@@ -165,6 +166,26 @@ describe('two instances on one PostgreSQL database', () => {
       }
       expect((await b.findUserById('u1'))?.passwordHash).toBe(newHash);
     }
+  });
+
+  it('keeps the live-session limit for logins of one user that race on two instances', async () => {
+    const { passwordHash } = (await a.findUserById('u1')) ?? { passwordHash: '' };
+    const limit = { most: 3, reason: SessionEndReason.sessionLimit };
+    const before = (await a.listActiveSessions('u1', T0)).length;
+    const logins = Array.from({ length: 12 }, (_, i) =>
+      (i % 2 === 0 ? a : b).createLoginSession(
+        newSession(`limited-${i}`, { createdAt: T0 + i, lastUsedAt: T0 + i }),
+        `rt-limited-${i}`,
+        passwordHash,
+        limit,
+      ),
+    );
+    const created = await Promise.all(logins);
+    // Each login counted the ones committed before it (the user's row is locked): never more than 3.
+    expect(await a.listActiveSessions('u1', T0 + 12)).toHaveLength(3);
+    const ended = created.flatMap((login) => login?.ended ?? []);
+    expect(ended).toHaveLength(before + 12 - 3);
+    expect(new Set(ended).size).toBe(ended.length);
   });
 
   it('lets one of two password changes made with the same old password win', async () => {

@@ -138,6 +138,7 @@ describe('PostgreSQL store', () => {
       );
       expect(indexes.rows.map((row) => row.indexdef.replace(/ ON \S+\.sessions /, ' ON sessions '))).toEqual([
         'CREATE INDEX sessions_revoked_idx ON sessions USING btree (revoked_at, id) WHERE (revoked_at IS NOT NULL)',
+        'CREATE INDEX sessions_live_user_idx ON sessions USING btree (user_id) WHERE (revoked_at IS NULL)',
       ]);
     } finally {
       await db.destroy();
@@ -145,7 +146,7 @@ describe('PostgreSQL store', () => {
   });
 
   it.skipIf(!onServer)(
-    'migrates to the feed index with reads of sessions going on, only writes waiting for the build',
+    'migrates to the feed and live-session indexes with reads of sessions going on, only writes waiting',
     async () => {
       const database = await freshDatabase();
       await (await openPostgresDatabase(database.url)).destroy();
@@ -154,10 +155,12 @@ describe('PostgreSQL store', () => {
       await Promise.all([writer.connect(), reader.connect()]);
       let migrated: ReturnType<typeof openPostgresDatabase> | undefined;
       try {
-        // The schema before 0004, and a write to sessions in progress that the index build waits for.
+        // The schema before 0004 (and 0005), and a write to sessions in progress that the index builds
+        // wait for.
         await writer.query(
           'DROP INDEX sessions_revoked_idx; CREATE INDEX sessions_revoked_at_idx ON sessions (revoked_at); ' +
-            "DELETE FROM kysely_migration WHERE name = '0004_revocation_feed_index'",
+            'DROP INDEX sessions_live_user_idx; ' +
+            "DELETE FROM kysely_migration WHERE name IN ('0004_revocation_feed_index', '0005_live_sessions_index')",
         );
         await writer.query('BEGIN');
         await writer.query('LOCK TABLE sessions IN ROW EXCLUSIVE MODE');
@@ -179,9 +182,15 @@ describe('PostgreSQL store', () => {
         await (await migrated).destroy();
         migrated = undefined;
         const indexes = await reader.query<{ indexname: string }>(
-          "select indexname from pg_indexes where schemaname = current_schema() and indexname like 'sessions_revoked%'",
+          "select indexname from pg_indexes where schemaname = current_schema() and indexname like 'sessions_%' " +
+            'order by indexname',
         );
-        expect(indexes.rows).toEqual([{ indexname: 'sessions_revoked_idx' }]);
+        expect(indexes.rows.map((row) => row.indexname)).toEqual([
+          'sessions_live_user_idx',
+          'sessions_pkey',
+          'sessions_revoked_idx',
+          'sessions_user_id_idx',
+        ]);
       } finally {
         // The write's end lets a migration still waiting finish, and its pool close.
         await writer.end();
@@ -298,6 +307,7 @@ describe('PostgreSQL store', () => {
         '0002_signing_key_revocation',
         '0003_user_roles',
         '0004_revocation_feed_index',
+        '0005_live_sessions_index',
       ]);
     } finally {
       await db.destroy();

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import BetterSqlite3 from 'better-sqlite3';
 import { type Compilable, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { prepareSessionQueries } from '../../src/store/sql/session-queries.js';
 import { revokedSessionsQuery } from '../../src/store/sql/sessions.js';
 import { openSQLiteDatabase, openSQLiteStore } from '../../src/store/sql/sqlite.js';
 import type { RefreshOutcome, Store } from '../../src/store/types.js';
@@ -120,7 +121,30 @@ describe('SQLite store', () => {
         .map((row) => (row as { sql: string | null }).sql ?? '');
       expect(index.filter((text) => text.includes('revoked_at'))).toEqual([
         'CREATE INDEX "sessions_revoked_idx" on "sessions" ("revoked_at", "id") where "revoked_at" is not null',
+        'CREATE INDEX "sessions_live_user_idx" on "sessions" ("user_id") where "revoked_at" is null',
       ]);
+    } finally {
+      await database.close();
+    }
+  });
+
+  it("reads a user's live sessions, for a login's limit, from their index only", async () => {
+    const database = await openSQLiteDatabase(nextPath());
+    try {
+      const { sql: text, parameters } = prepareSessionQueries(database.db, false).endLeastRecentlyUsed({
+        userId: 'u1',
+        now: T0,
+        reason: 'session_limit',
+        keep: 99,
+      });
+      const plan = database.connection
+        .prepare(`EXPLAIN QUERY PLAN ${text}`)
+        .all(...(parameters as unknown[]))
+        .map((row) => (row as { detail: string }).detail)
+        .join('\n');
+      // Not the index of all the user's sessions, whose ended ones a day of logins would fill.
+      expect(plan).toContain('SEARCH sessions USING INDEX sessions_live_user_idx (user_id=?)');
+      expect(plan).not.toContain('SCAN sessions');
     } finally {
       await database.close();
     }

@@ -1,6 +1,7 @@
 /**
  * A store that tells every instance of each change it commits that others must learn of at once: the
- * sessions it ended and any change of the signing keys. Whoever writes through it publishes, a server's
+ * sessions it ended (a login's too, when it ends the least recently used to stay within the limit)
+ * and any change of the signing keys. Whoever writes through it publishes, a server's
  * routes and the CLI alike, so no writer is left to the next poll. A method publishes only what that
  * call changed, after the write committed, and returns once the message is out (publishing never
  * rejects: the store stays the truth, and polling covers a message that was lost).
@@ -69,6 +70,12 @@ export function publishingChanges(store: Store, fanOut: FanOutPublisher): Store 
         await sessionsRevoked([session.id], now);
       }
       return session;
+    },
+
+    async createLoginSession(session, refreshTokenHash, verifiedHash, limit) {
+      const created = await store.createLoginSession(session, refreshTokenHash, verifiedHash, limit);
+      await sessionsRevoked(created?.ended ?? [], session.createdAt);
+      return created;
     },
 
     async revokeUserSessions(userId, now, reason, exceptSessionId) {

@@ -4,8 +4,12 @@
  * its connection (sqlite-session-writes.ts).
  */
 import type { Kysely } from 'kysely';
+import type { LiveSessionLimit, NewSession } from '../types.js';
 import { prepareQuery } from './prepared-query.js';
 import type { Database } from './schema.js';
+
+/** More live sessions than a login can find to end: the limit is at most 10,000 (config.ts). */
+const MAX_ENDED_AT_ONCE = 1_000_000;
 
 export function prepareSessionQueries(db: Kysely<Database>, lockRows: boolean) {
   return {
@@ -43,6 +47,33 @@ export function prepareSessionQueries(db: Kysely<Database>, lockRows: boolean) {
         successor_hash: null,
       }),
     ),
+    /**
+     * Ends the user's live sessions beyond the `keep` most recently used: room for a login's new one.
+     * Read through the index of live sessions by user (migration 0005), so it costs as little for a
+     * user with a day of ended sessions behind them as for one with none.
+     */
+    endLeastRecentlyUsed: prepareQuery(['userId', 'now', 'reason', 'keep'], ({ userId, now, reason, keep }) =>
+      db
+        .updateTable('sessions')
+        .set({ revoked_at: now, revoked_reason: reason })
+        // Again here: on PostgreSQL a revocation that committed meanwhile keeps its own time.
+        .where('revoked_at', 'is', null)
+        .where('id', 'in', (eb) =>
+          eb
+            .selectFrom('sessions')
+            .select('id')
+            .where('user_id', '=', userId)
+            .where('revoked_at', 'is', null)
+            .where('expires_at', '>', now)
+            .where('idle_expires_at', '>', now)
+            .orderBy('last_used_at', 'desc')
+            .orderBy('id', 'desc')
+            // SQLite takes an OFFSET only after a LIMIT; none of ours allows this many sessions.
+            .limit(MAX_ENDED_AT_ONCE)
+            .offset(keep),
+        )
+        .returning('id'),
+    ),
     /** A revoked session keeps its first revocation: the time the feed already announced. */
     revokeIfLive: prepareQuery(['id', 'now', 'reason'], ({ id, now, reason }) =>
       db
@@ -55,6 +86,16 @@ export function prepareSessionQueries(db: Kysely<Database>, lockRows: boolean) {
 }
 
 export type SessionQueries = ReturnType<typeof prepareSessionQueries>;
+
+/** `endLeastRecentlyUsed`'s values for a login's new `session`: room for it within `limit`. */
+export function endingFor(session: NewSession, limit: LiveSessionLimit) {
+  return {
+    userId: session.userId,
+    now: session.createdAt,
+    reason: limit.reason,
+    keep: Math.max(limit.most - 1, 0),
+  };
+}
 
 /**
  * Whether a login whose password was checked against `verifiedHash` may still get its session: the

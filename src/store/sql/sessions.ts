@@ -2,6 +2,8 @@
 import type { ExpressionBuilder, Kysely } from 'kysely';
 import { newSessionRecord } from '../session-record.js';
 import type {
+  LiveSessionLimit,
+  NewLoginSession,
   NewSession,
   RefreshDecision,
   RefreshOutcome,
@@ -14,7 +16,7 @@ import type {
 import { prepareQuery } from './prepared-query.js';
 import { toSessionRecord } from './rows.js';
 import { type Database, SESSION_COLUMNS } from './schema.js';
-import { prepareSessionQueries, type SessionQueries, stillVerified } from './session-queries.js';
+import { endingFor, prepareSessionQueries, type SessionQueries, stillVerified } from './session-queries.js';
 import type { ReadQuery, WriteStrategy, WriteTransaction } from './write-transaction.js';
 
 export interface SessionWriteStrategy extends WriteStrategy {
@@ -95,16 +97,19 @@ export class SQLSessionStore implements SessionStore {
     session: NewSession,
     refreshTokenHash: string,
     verifiedHash: string,
-  ): Promise<SessionRecord | null> {
+    limit: LiveSessionLimit,
+  ): Promise<NewLoginSession | null> {
     if (this.#createLoginSession !== undefined) {
-      return this.#createLoginSession(session, refreshTokenHash, verifiedHash);
+      return this.#createLoginSession(session, refreshTokenHash, verifiedHash, limit);
     }
     return this.#write(async (trx) => {
-      // Locked with the session insert, so a password change waits for this login or sees it.
+      // Locked with the session insert, so a password change waits for this login or sees it, and
+      // two logins of one user count each other's sessions.
       const [user] = (await trx.executeQuery(this.#queries.loginCheck({ id: session.userId }))).rows;
       if (!stillVerified(user, verifiedHash)) return null;
+      const ended = await trx.executeQuery(this.#queries.endLeastRecentlyUsed(endingFor(session, limit)));
       await this.#insertSession(trx, session, refreshTokenHash);
-      return newSessionRecord(session);
+      return { session: newSessionRecord(session), ended: ended.rows.map((row) => row.id) };
     });
   }
 

@@ -14,7 +14,7 @@ import type { RefreshDecision, RefreshOutcome, RefreshTokenState, SessionStore }
 import type { PreparedQuery } from './prepared-query.js';
 import { requireApplicable } from './refresh-rules.js';
 import { type StateRow as RefreshStateRow, readStateSQL, toOwner, toState } from './refresh-state.js';
-import { type SessionQueries, stillVerified } from './session-queries.js';
+import { endingFor, type SessionQueries, stillVerified } from './session-queries.js';
 
 /**
  * Runs `work` under SQLite's write lock (BEGIN IMMEDIATE), rolled back alone when it throws, and
@@ -58,6 +58,10 @@ function onConnection<Name extends string, Row>(
       const { statement, parameters } = bind(values);
       statement.run(parameters);
     },
+    all(values: Readonly<Record<Name, unknown>>): Row[] {
+      const { statement, parameters } = bind(values);
+      return statement.all(parameters);
+    },
   };
 }
 
@@ -70,6 +74,7 @@ export function createSQLiteSessionWrites(
   const insertSession = onConnection(connection, queries.insertSession);
   const insertToken = onConnection(connection, queries.insertToken);
   const revokeIfLive = onConnection(connection, queries.revokeIfLive);
+  const endLeastRecentlyUsed = onConnection(connection, queries.endLeastRecentlyUsed);
   const readState = connection.prepare<[string], StateRow>(READ_STATE);
   const markRotated = connection.prepare(MARK_ROTATED);
   const touchSession = connection.prepare(TOUCH_SESSION);
@@ -120,12 +125,13 @@ export function createSQLiteSessionWrites(
       });
     },
 
-    createLoginSession(session, refreshTokenHash, verifiedHash) {
+    createLoginSession(session, refreshTokenHash, verifiedHash, limit) {
       return writeNow(() => {
         if (!stillVerified(loginCheck.get({ id: session.userId }), verifiedHash)) return null;
+        const ended = endLeastRecentlyUsed.all(endingFor(session, limit)).map((row) => row.id);
         insertSession.run(session);
         insertToken.run({ hash: refreshTokenHash, sessionId: session.id, createdAt: session.createdAt });
-        return newSessionRecord(session);
+        return { session: newSessionRecord(session), ended };
       });
     },
   };

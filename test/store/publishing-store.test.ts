@@ -81,6 +81,22 @@ describe('publishingChanges', () => {
     expect(messages).toEqual([revoked(T0 + 2, 's1')]);
   });
 
+  it('tells the sessions a login ended to stay within the limit, and nothing when it ended none', async () => {
+    const { store, messages } = await publishing();
+    const login = (id: string, most: number, hash = 'h1') =>
+      store.createLoginSession(newSession(id, { createdAt: T0 + 5, lastUsedAt: T0 + 5 }), `rt-${id}`, hash, {
+        most,
+        reason: 'session_limit',
+      });
+    expect(await login('s3', 3)).toMatchObject({ ended: [] });
+    expect(await login('s4', 3, 'stale')).toBeNull();
+    const ended = await login('s5', 2);
+    expect([...(ended?.ended ?? [])].sort()).toEqual(['s1', 's2']);
+    expect(messages).toEqual([
+      { type: 'sessions-revoked', sessions: ended?.ended.map((id) => ({ id, revokedAt: T0 + 5 })) },
+    ]);
+  });
+
   it('tells a family revoked by consumeRefreshToken only when that call revoked it', async () => {
     const { store, messages } = await publishing();
     const decide = (now: number) => () => ({ action: 'revoke' as const, now, reason: 'refresh_reuse' });

@@ -188,6 +188,39 @@ describe('two instances on one PostgreSQL database', () => {
     expect(new Set(ended).size).toBe(ended.length);
   });
 
+  it("locks the user's row before the sessions when it revokes them all, as a login does", async () => {
+    // A login that ends several sessions locks the user's row and then those sessions; logging out
+    // everywhere in the other order could deadlock with it (PostgreSQL would break it after a second).
+    await a.createSession(newSession('s2'), 'rt-2');
+    const url = (databases.at(-1) as TestDatabase).url;
+    const holder = new pg.Client({ connectionString: url });
+    const other = new pg.Client({ connectionString: url });
+    await Promise.all([holder.connect(), other.connect()]);
+    try {
+      await holder.query('BEGIN');
+      await holder.query("SELECT id FROM users WHERE id = 'u1' FOR UPDATE");
+      const revoking = b.revokeUserSessions('u1', T0 + MINUTE, SessionEndReason.logoutAll);
+      const waiting = async () =>
+        (
+          await other.query<{ n: number }>(
+            "select count(*)::int as n from pg_locks where not granted and locktype = 'transactionid'",
+          )
+        ).rows[0]?.n ?? 0;
+      for (let tries = 0; (await waiting()) === 0; tries++) {
+        if (tries > 100) throw new Error('revoking every session never waited for the user row');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      // Waiting for the user's row, it holds none of the sessions' rows.
+      const free = await other.query("SELECT id FROM sessions WHERE user_id = 'u1' FOR UPDATE NOWAIT");
+      expect(free.rowCount).toBe(2);
+      await holder.query('COMMIT');
+      expect((await revoking).sort()).toEqual(['s1', 's2']);
+    } finally {
+      await holder.query('ROLLBACK').catch(() => {});
+      await Promise.all([holder.end(), other.end()]);
+    }
+  });
+
   it('lets one of two password changes made with the same old password win', async () => {
     await a.createSession(newSession('keep-a'), 'rt-keep-a');
     await a.createSession(newSession('keep-b'), 'rt-keep-b');

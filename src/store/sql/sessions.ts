@@ -69,6 +69,7 @@ export class SQLSessionStore implements SessionStore {
   readonly #read: ReadQuery;
   readonly #sessionById;
   readonly #queries: SessionQueries;
+  readonly #lockRows: boolean;
 
   readonly #consumeRefreshToken: SessionStore['consumeRefreshToken'];
   readonly #createLoginSession: SessionStore['createLoginSession'] | undefined;
@@ -83,6 +84,7 @@ export class SQLSessionStore implements SessionStore {
     this.#createLoginSession = createLoginSession;
     this.#write = write;
     this.#queries = prepareSessionQueries(db, lockRows);
+    this.#lockRows = lockRows;
     this.#sessionById = prepareQuery(['id'], ({ id }) =>
       db.selectFrom('sessions').select(SESSION_COLUMNS).where('id', '=', id),
     );
@@ -159,7 +161,12 @@ export class SQLSessionStore implements SessionStore {
     reason: string,
     exceptSessionId?: string,
   ): Promise<string[]> {
-    return this.#write((trx) => revokeLiveSessions(trx, userId, now, reason, exceptSessionId ?? null));
+    return this.#write(async (trx) => {
+      // The user's row first, as a login (which may end several of these sessions) and a password
+      // change lock it: taken in one order, their row locks cannot deadlock.
+      if (this.#lockRows) await trx.executeQuery(this.#queries.loginCheck({ id: userId }));
+      return revokeLiveSessions(trx, userId, now, reason, exceptSessionId ?? null);
+    });
   }
 
   async listRevokedSessionsSince(since: number, page?: RevokedSessionsPage): Promise<RevokedSession[]> {

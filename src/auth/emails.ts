@@ -27,17 +27,19 @@ export function normalizeEmail(input: string): string {
 }
 
 /**
- * The email of an account about to be made: `normalizeEmail`, and no compatibility characters
- * (fullwidth "ａ", the ligature "ﬁ", superscript or circled letters), which NFKC folds into plain
- * ones: "ａlice@example.com" would be a second account that reads as alice's. Refused rather than
- * folded, so that an account made before this rule keeps the address it signs in with.
+ * The email of an account about to be made: `normalizeEmail`, and nothing that NFKC changes, such as
+ * compatibility characters (fullwidth "ａ", the ligature "ﬁ", superscript or circled letters), which
+ * it folds into plain ones: "ａlice@example.com" would be a second account that reads as alice's.
+ * Also a letter and mark that lower-casing left decomposed ("J̌" becomes "j" and a caron, which NFC
+ * would compose into "ǰ"), so no new account has a spelling that reads as another's. Refused rather
+ * than folded, so that an account made before this rule keeps the address it signs in with.
  */
 export function newAccountEmail(input: string): string {
   const email = normalizeEmail(input);
   if (email.normalize('NFKC') !== email) {
     throw new AuthError(
       'ERR_INVALID_INPUT',
-      'email must not contain compatibility characters (such as fullwidth letters or ligatures)',
+      'email must not contain characters that Unicode normalization changes (such as fullwidth letters or ligatures)',
       { field: 'email' },
     );
   }

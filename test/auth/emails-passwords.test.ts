@@ -127,10 +127,12 @@ describe('newAccountEmail', () => {
     ['a superscript digit', 'agent\u00b9@example.com'],
     ['a fullwidth domain', 'alice@\uff45xample.com'],
     ['a black-letter capital that no lower-casing folds', '\u210cal@example.com'],
+    ['a capital and mark that lower-casing leaves decomposed', 'j\u030Cane@example.com'.toUpperCase()],
   ])('refuses %s, which would be a second account that reads as another', (_name, lookalike) => {
     expect(authError(() => newAccountEmail(lookalike))).toEqual({
       code: 'ERR_INVALID_INPUT',
-      message: 'email must not contain compatibility characters (such as fullwidth letters or ligatures)',
+      message:
+        'email must not contain characters that Unicode normalization changes (such as fullwidth letters or ligatures)',
       field: 'email',
     });
   });

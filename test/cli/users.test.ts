@@ -99,7 +99,7 @@ describe('latchkey users', () => {
       code: 1,
       stdout: '',
       stderr:
-        'latchkey: email must not contain compatibility characters (such as fullwidth letters or ligatures)\n',
+        'latchkey: email must not contain characters that Unicode normalization changes (such as fullwidth letters or ligatures)\n',
     });
     const empty = await db.run(['users', 'add', 'bob@example.com', '--password-stdin'], { stdin: '' });
     expect(empty).toMatchObject({ code: 1, stderr: 'latchkey: --password-stdin: standard input is empty\n' });

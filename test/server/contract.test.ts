@@ -150,7 +150,7 @@ describe('POST /auth/register', () => {
     [
       'a look-alike email in fullwidth letters',
       { email: '\uff41lice@example.com', password: PASSWORD },
-      'email must not contain compatibility characters (such as fullwidth letters or ligatures)',
+      'email must not contain characters that Unicode normalization changes (such as fullwidth letters or ligatures)',
     ],
     ['a missing email', { password: PASSWORD }, /required property 'email'/],
     ['a missing password', { email: 'a@example.com' }, /required property 'password'/],
@@ -229,7 +229,7 @@ describe('POST /auth/register', () => {
         payload: { email: `\uff41lice${i}@example.com`, password: PASSWORD },
         remoteAddress: ip,
       });
-      expectProblem(res, 400, 'invalid_request', /compatibility characters/);
+      expectProblem(res, 400, 'invalid_request', /Unicode normalization changes/);
     }
     expect((await registerFrom(app, 'after-lookalikes', ip)).statusCode).toBe(201);
   });

@@ -3,10 +3,20 @@
  * store runs them in its write transactions (sessions.ts), SQLite's synchronous session writes on
  * its connection (sqlite-session-writes.ts).
  */
-import type { Kysely } from 'kysely';
+import type { ExpressionBuilder, Kysely } from 'kysely';
 import type { LiveSessionLimit, NewSession } from '../types.js';
 import { prepareQuery } from './prepared-query.js';
 import type { Database } from './schema.js';
+
+/** A session of `userId` that is neither revoked nor expired at `now`. */
+export function liveSessionOf(eb: ExpressionBuilder<Database, 'sessions'>, userId: string, now: number) {
+  return eb.and([
+    eb('user_id', '=', userId),
+    eb('revoked_at', 'is', null),
+    eb('expires_at', '>', now),
+    eb('idle_expires_at', '>', now),
+  ]);
+}
 
 /** More live sessions than a login can find to end: the limit is at most 10,000 (config.ts). */
 const MAX_ENDED_AT_ONCE = 1_000_000;
@@ -62,10 +72,7 @@ export function prepareSessionQueries(db: Kysely<Database>, lockRows: boolean) {
           eb
             .selectFrom('sessions')
             .select('id')
-            .where('user_id', '=', userId)
-            .where('revoked_at', 'is', null)
-            .where('expires_at', '>', now)
-            .where('idle_expires_at', '>', now)
+            .where((live) => liveSessionOf(live, userId, now))
             .orderBy('last_used_at', 'desc')
             .orderBy('id', 'desc')
             // SQLite takes an OFFSET only after a LIMIT; none of ours allows this many sessions.

@@ -16,7 +16,13 @@ import type {
 import { prepareQuery } from './prepared-query.js';
 import { toSessionRecord } from './rows.js';
 import { type Database, SESSION_COLUMNS } from './schema.js';
-import { endingFor, prepareSessionQueries, type SessionQueries, stillVerified } from './session-queries.js';
+import {
+  endingFor,
+  liveSessionOf,
+  prepareSessionQueries,
+  type SessionQueries,
+  stillVerified,
+} from './session-queries.js';
 import type { ReadQuery, WriteStrategy, WriteTransaction } from './write-transaction.js';
 
 export interface SessionWriteStrategy extends WriteStrategy {
@@ -133,10 +139,7 @@ export class SQLSessionStore implements SessionStore {
     const rows = await this.#db
       .selectFrom('sessions')
       .select(SESSION_COLUMNS)
-      .where('user_id', '=', userId)
-      .where('revoked_at', 'is', null)
-      .where('expires_at', '>', now)
-      .where('idle_expires_at', '>', now)
+      .where((live) => liveSessionOf(live, userId, now))
       .orderBy('created_at', 'desc')
       .orderBy('id', 'desc')
       .execute();

@@ -13,7 +13,7 @@ import { openPostgresStore } from '../../src/store/open.js';
 import { openPostgresDatabase, withPostgresTransaction } from '../../src/store/sql/postgres.js';
 import type { NewLoginSession, Store } from '../../src/store/types.js';
 import { readCounter, recordFailure } from '../support/counters.js';
-import { postgresTarget, type TestDatabase } from '../support/postgres.js';
+import { postgresTarget, type TestDatabase, untilLockWaits } from '../support/postgres.js';
 import { newSession } from './conformance.js';
 
 const T0 = 1_700_000_000_000;
@@ -200,16 +200,7 @@ describe('two instances on one PostgreSQL database', () => {
       await holder.query('BEGIN');
       await holder.query("SELECT id FROM users WHERE id = 'u1' FOR UPDATE");
       const revoking = b.revokeUserSessions('u1', T0 + MINUTE, SessionEndReason.logoutAll);
-      const waiting = async () =>
-        (
-          await other.query<{ n: number }>(
-            "select count(*)::int as n from pg_locks where not granted and locktype = 'transactionid'",
-          )
-        ).rows[0]?.n ?? 0;
-      for (let tries = 0; (await waiting()) === 0; tries++) {
-        if (tries > 100) throw new Error('revoking every session never waited for the user row');
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      await untilLockWaits(other, "locktype = 'transactionid'", 'revoking every session');
       // Waiting for the user's row, it holds none of the sessions' rows.
       const free = await other.query("SELECT id FROM sessions WHERE user_id = 'u1' FOR UPDATE NOWAIT");
       expect(free.rowCount).toBe(2);

@@ -12,7 +12,7 @@ import { ConfigError, loadConfig } from '../../src/server/config.js';
 import { openPostgresStore } from '../../src/store/open.js';
 import { openPostgresDatabase, parseInt8 } from '../../src/store/sql/postgres.js';
 import { freePort } from '../support/ports.js';
-import { postgresTarget, type TestDatabase } from '../support/postgres.js';
+import { postgresTarget, type TestDatabase, untilLockWaits } from '../support/postgres.js';
 import { describeStoreConformance } from './conformance.js';
 
 const T0 = 1_700_000_000_000;
@@ -165,16 +165,7 @@ describe('PostgreSQL store', () => {
         await writer.query('BEGIN');
         await writer.query('LOCK TABLE sessions IN ROW EXCLUSIVE MODE');
         migrated = openPostgresDatabase(database.url);
-        const waiting = async () =>
-          (
-            await reader.query<{ n: number }>(
-              "select count(*)::int as n from pg_locks where not granted and relation = 'sessions'::regclass",
-            )
-          ).rows[0]?.n ?? 0;
-        for (let tries = 0; (await waiting()) === 0; tries++) {
-          if (tries > 100) throw new Error('the migration never waited for the write in progress');
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
+        await untilLockWaits(reader, "relation = 'sessions'::regclass", 'the migration');
         // A lock that holds reads, queued behind the write, would make this wait for it too.
         await reader.query("SET statement_timeout = '2s'");
         expect((await reader.query('select count(*)::int as n from sessions')).rows).toEqual([{ n: 0 }]);

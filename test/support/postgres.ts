@@ -324,3 +324,20 @@ export function postgresTarget(): Promise<PostgresTarget> {
 export async function createTestDatabase(): Promise<TestDatabase> {
   return (await postgresTarget()).createDatabase();
 }
+
+/**
+ * Resolves once some session waits for a lock that `condition` (SQL on pg_locks) picks out, asked
+ * through `client`; fails naming `what` when none does within two seconds.
+ */
+export async function untilLockWaits(client: pg.Client, condition: string, what: string): Promise<void> {
+  const waiting = async () =>
+    (
+      await client.query<{ n: number }>(
+        `select count(*)::int as n from pg_locks where not granted and ${condition}`,
+      )
+    ).rows[0]?.n ?? 0;
+  for (let tries = 0; (await waiting()) === 0; tries++) {
+    if (tries > 100) throw new Error(`${what} never waited for the lock`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

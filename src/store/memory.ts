@@ -125,15 +125,16 @@ export class MemoryStore implements Store {
     const user = this.#users.get(session.userId);
     if (user === undefined || user.disabledAt !== null || user.passwordHash !== verifiedHash) return null;
     const now = session.createdAt;
-    const ended = this.#liveSessions(session.userId, now)
+    const ending = this.#liveSessions(session.userId, now)
       .sort((a, b) => b.lastUsedAt - a.lastUsedAt || compareText(b.id, a.id))
-      .slice(Math.max(limit.most - 1, 0))
-      .map((old) => {
-        old.revokedAt = now;
-        old.revokedReason = limit.reason;
-        return old.id;
-      });
-    return { session: await this.createSession(session, refreshTokenHash), ended };
+      .slice(Math.max(limit.most - 1, 0));
+    // Stored first: a session that cannot be (its id taken) must end none, as a rolled-back transaction.
+    const created = await this.createSession(session, refreshTokenHash);
+    for (const old of ending) {
+      old.revokedAt = now;
+      old.revokedReason = limit.reason;
+    }
+    return { session: created, ended: ending.map((old) => old.id) };
   }
 
   async createSession(session: NewSession, refreshTokenHash: string): Promise<SessionRecord> {

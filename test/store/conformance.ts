@@ -375,6 +375,23 @@ export function describeSessionStore(
         expect(await store.findSession('other')).toMatchObject({ revokedAt: null });
       });
 
+      it("ends no session when the login's own cannot be stored", async () => {
+        await store.createSession(newSession('a'), 'rt-a');
+        await store.createSession(newSession('b', { lastUsedAt: T0 + 1 }), 'rt-b');
+        const at = T0 + MINUTE;
+        // Its id is taken: the insert fails after the limit's update, and nothing of either stays.
+        await expect(
+          store.createLoginSession(
+            newSession('a', { createdAt: at, lastUsedAt: at }),
+            'rt-new',
+            '$argon2id$v=19$u1',
+            { most: 1, reason: LIMITED },
+          ),
+        ).rejects.toThrow();
+        expect((await store.listActiveSessions('u1', at)).map(({ id }) => id).sort()).toEqual(['a', 'b']);
+        expect(await peekToken('rt-new')).toBeNull();
+      });
+
       it('returns null for an unknown session', async () => {
         expect(await store.findSession('nope')).toBeNull();
       });

@@ -383,6 +383,30 @@ function requireDiscoveredURL(
   }
 }
 
+/** A document's issuer is the issuer's own text: shown as JSON, and cut short. */
+const NAMED_ISSUER_SHOWN = 200;
+
+/**
+ * Why a discovery document was refused, with the issuer it names: most often the same URL but for a
+ * trailing slash, which a token's `iss` must match exactly too, so the fix is in the configuration.
+ */
+function issuerMismatch(url: string, issuer: string, named: unknown): string {
+  const refused = `${url} does not describe the issuer ${issuer}`;
+  if (typeof named !== 'string') return refused;
+  const slashOnly = withoutTrailingSlashes(named) === withoutTrailingSlashes(issuer);
+  return (
+    `${refused}: it names ${JSON.stringify(named.slice(0, NAMED_ISSUER_SHOWN))}` +
+    (slashOnly ? "; give the issuer exactly as the tokens' iss has it, trailing slash and all" : '')
+  );
+}
+
+/** By hand, not /\/+$/: on a remote's megabyte of slashes and one letter that regex takes quadratic time. */
+function withoutTrailingSlashes(text: string): string {
+  let end = text.length;
+  while (end > 0 && text.charCodeAt(end - 1) === 0x2f) end--;
+  return text.slice(0, end);
+}
+
 /** RFC 8414 §3.3: the document must name the issuer we asked about, or it is someone else's. */
 async function discover(options: ResolvedOptions): Promise<DiscoveryDocument> {
   const url = `${options.issuer.replace(/\/+$/, '')}${WELL_KNOWN.discovery}`;
@@ -400,7 +424,7 @@ async function discover(options: ResolvedOptions): Promise<DiscoveryDocument> {
   }
   const document = body as Partial<DiscoveryDocument> | null;
   if (typeof document !== 'object' || document === null || document.issuer !== options.issuer) {
-    throw new VerifyError('ERR_JWKS_UNAVAILABLE', `${url} does not describe the issuer ${options.issuer}`);
+    throw new VerifyError('ERR_JWKS_UNAVAILABLE', issuerMismatch(url, options.issuer, document?.issuer));
   }
   if (typeof document.jwks_uri !== 'string') {
     throw new VerifyError('ERR_JWKS_UNAVAILABLE', `${url} names no jwks_uri`);

@@ -237,14 +237,31 @@ describe('discovery', () => {
       (url) => ({ issuer: 'https://evil.example', jwks_uri: `${url}/jwks` }),
       {},
       'ERR_JWKS_UNAVAILABLE',
-      (url) => `${url}${DISCOVERY} does not describe the issuer ${url}`,
+      (url) => `${url}${DISCOVERY} does not describe the issuer ${url}: it names "https://evil.example"`,
     ],
     [
       'names the issuer with a trailing slash',
       (url) => ({ issuer: `${url}/`, jwks_uri: `${url}/jwks` }),
       {},
       'ERR_JWKS_UNAVAILABLE',
-      (url) => `${url}${DISCOVERY} does not describe the issuer ${url}`,
+      (url) =>
+        `${url}${DISCOVERY} does not describe the issuer ${url}: it names "${url}/"; give the issuer exactly ` +
+        "as the tokens' iss has it, trailing slash and all",
+    ],
+    [
+      'names an issuer of a megabyte of slashes and a letter, in linear time',
+      () => ({ issuer: `${'/'.repeat(900_000)}x`, jwks_uri: 'https://keys.example/jwks' }),
+      {},
+      'ERR_JWKS_UNAVAILABLE',
+      (url) => `${url}${DISCOVERY} does not describe the issuer ${url}: it names "${'/'.repeat(200)}"`,
+    ],
+    [
+      'names a very long issuer',
+      () => ({ issuer: `https://${'a'.repeat(300)}.example`, jwks_uri: 'https://keys.example/jwks' }),
+      {},
+      'ERR_JWKS_UNAVAILABLE',
+      (url) =>
+        `${url}${DISCOVERY} does not describe the issuer ${url}: it names "${`https://${'a'.repeat(300)}`.slice(0, 200)}"`,
     ],
     [
       'is not an object',

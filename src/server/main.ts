@@ -3,6 +3,7 @@ import { pathToFileURL } from 'node:url';
 import { LatchkeyError } from '../errors.js';
 import { type BuildAppOptions, buildApp } from './app.js';
 import { CONFIGURATION_REFUSED, ConfigError, loadConfig, type ServerConfig } from './config.js';
+import { tierUpServerCode } from './jit-tiering.js';
 import { guardStandardStreams } from './standard-streams.js';
 
 export interface StartServerOptions extends BuildAppOptions {
@@ -19,6 +20,8 @@ export async function startServer(
 ): Promise<() => Promise<void>> {
   // A stdout or stderr whose reader goes away (EPIPE) must neither end the server nor hang it.
   guardStandardStreams();
+  // Before the app's code first runs, so that its functions start with the server's budget.
+  tierUpServerCode();
   const app = await buildApp(config, options);
   if (config.masterKey === null) {
     app.log.warn(

@@ -375,6 +375,34 @@ export function describeSessionStore(
         expect(await store.findSession('other')).toMatchObject({ revokedAt: null });
       });
 
+      it('ends a session only once the user has as many live sessions as the limit', async () => {
+        const HASH = '$argon2id$v=19$u1';
+        const login = (id: string, minutes: number) => {
+          const at = T0 + minutes * MINUTE;
+          return store.createLoginSession(
+            newSession(id, { createdAt: at, lastUsedAt: at }),
+            `rt-${id}`,
+            HASH,
+            {
+              most: 3,
+              reason: LIMITED,
+            },
+          );
+        };
+        // One fewer than the limit before each: nothing to end.
+        expect((await login('a', 1))?.ended).toEqual([]);
+        expect((await login('b', 2))?.ended).toEqual([]);
+        expect((await login('c', 3))?.ended).toEqual([]);
+        // As many as the limit: the least recently used one makes room.
+        expect((await login('d', 4))?.ended).toEqual(['a']);
+        expect((await login('e', 5))?.ended).toEqual(['b']);
+        expect((await store.listActiveSessions('u1', T0 + 6 * MINUTE)).map(({ id }) => id)).toEqual([
+          'e',
+          'd',
+          'c',
+        ]);
+      });
+
       it("ends no session when the login's own cannot be stored", async () => {
         await store.createSession(newSession('a'), 'rt-a');
         await store.createSession(newSession('b', { lastUsedAt: T0 + 1 }), 'rt-b');

@@ -145,6 +145,13 @@ describe('SQLite store', () => {
       // Not the index of all the user's sessions, whose ended ones a day of logins would fill.
       expect(plan).toContain('SEARCH sessions USING INDEX sessions_live_user_idx (user_id=?)');
       expect(plan).not.toContain('SCAN sessions');
+      // The count that tells most logins there is nothing to end, from the same index.
+      const count = prepareSessionQueries(database.db, false).countUnrevoked({ userId: 'u1' });
+      const countPlan = database.connection
+        .prepare(`EXPLAIN QUERY PLAN ${count.sql}`)
+        .all(...(count.parameters as unknown[]))
+        .map((row) => (row as { detail: string }).detail);
+      expect(countPlan).toEqual(['SEARCH sessions USING INDEX sessions_live_user_idx (user_id=?)']);
     } finally {
       await database.close();
     }

@@ -58,6 +58,17 @@ export function prepareSessionQueries(db: Kysely<Database>, lockRows: boolean) {
       }),
     ),
     /**
+     * How many of the user's sessions are not revoked, expired ones too: an upper bound of the live
+     * ones, counted from the index of live sessions by user alone (see `mayEndSessions`).
+     */
+    countUnrevoked: prepareQuery(['userId'], ({ userId }) =>
+      db
+        .selectFrom('sessions')
+        .select((eb) => eb.fn.countAll().as('count'))
+        .where('user_id', '=', userId)
+        .where('revoked_at', 'is', null),
+    ),
+    /**
      * Ends the user's live sessions beyond the `keep` most recently used: room for a login's new one.
      * Read through the index of live sessions by user (migration 0005), so it costs as little for a
      * user with a day of ended sessions behind them as for one with none.
@@ -102,6 +113,16 @@ export function endingFor(session: NewSession, limit: LiveSessionLimit) {
     reason: limit.reason,
     keep: Math.max(limit.most - 1, 0),
   };
+}
+
+/**
+ * Whether a login may have sessions to end, from `countUnrevoked`'s row: only when the user has more
+ * unrevoked sessions than it keeps. Most logins have fewer, and their count reads the index alone,
+ * where `endLeastRecentlyUsed` reads, sorts and offsets every live session of the user.
+ */
+export function mayEndSessions(row: { count: unknown } | undefined, ending: { keep: number }): boolean {
+  // PostgreSQL's count is a bigint, which node-postgres gives as a string.
+  return Number(row?.count ?? 0) > ending.keep;
 }
 
 /**

@@ -19,6 +19,7 @@ import { type Database, SESSION_COLUMNS } from './schema.js';
 import {
   endingFor,
   liveSessionOf,
+  mayEndSessions,
   prepareSessionQueries,
   type SessionQueries,
   stillVerified,
@@ -115,9 +116,13 @@ export class SQLSessionStore implements SessionStore {
       // two logins of one user count each other's sessions.
       const [user] = (await trx.executeQuery(this.#queries.loginCheck({ id: session.userId }))).rows;
       if (!stillVerified(user, verifiedHash)) return null;
-      const ended = await trx.executeQuery(this.#queries.endLeastRecentlyUsed(endingFor(session, limit)));
+      const ending = endingFor(session, limit);
+      const [unrevoked] = (await trx.executeQuery(this.#queries.countUnrevoked(ending))).rows;
+      const ended = mayEndSessions(unrevoked, ending)
+        ? (await trx.executeQuery(this.#queries.endLeastRecentlyUsed(ending))).rows.map((row) => row.id)
+        : [];
       await this.#insertSession(trx, session, refreshTokenHash);
-      return { session: newSessionRecord(session), ended: ended.rows.map((row) => row.id) };
+      return { session: newSessionRecord(session), ended };
     });
   }
 

@@ -14,7 +14,7 @@ import type { RefreshDecision, RefreshOutcome, RefreshTokenState, SessionStore }
 import type { PreparedQuery } from './prepared-query.js';
 import { requireApplicable } from './refresh-rules.js';
 import { type StateRow as RefreshStateRow, readStateSQL, toOwner, toState } from './refresh-state.js';
-import { endingFor, type SessionQueries, stillVerified } from './session-queries.js';
+import { endingFor, mayEndSessions, type SessionQueries, stillVerified } from './session-queries.js';
 
 /**
  * Runs `work` under SQLite's write lock (BEGIN IMMEDIATE), rolled back alone when it throws, and
@@ -74,6 +74,7 @@ export function createSQLiteSessionWrites(
   const insertSession = onConnection(connection, queries.insertSession);
   const insertToken = onConnection(connection, queries.insertToken);
   const revokeIfLive = onConnection(connection, queries.revokeIfLive);
+  const countUnrevoked = onConnection(connection, queries.countUnrevoked);
   const endLeastRecentlyUsed = onConnection(connection, queries.endLeastRecentlyUsed);
   const readState = connection.prepare<[string], StateRow>(READ_STATE);
   const markRotated = connection.prepare(MARK_ROTATED);
@@ -128,7 +129,10 @@ export function createSQLiteSessionWrites(
     createLoginSession(session, refreshTokenHash, verifiedHash, limit) {
       return writeNow(() => {
         if (!stillVerified(loginCheck.get({ id: session.userId }), verifiedHash)) return null;
-        const ended = endLeastRecentlyUsed.all(endingFor(session, limit)).map((row) => row.id);
+        const ending = endingFor(session, limit);
+        const ended = mayEndSessions(countUnrevoked.get(ending), ending)
+          ? endLeastRecentlyUsed.all(ending).map((row) => row.id)
+          : [];
         insertSession.run(session);
         insertToken.run({ hash: refreshTokenHash, sessionId: session.id, createdAt: session.createdAt });
         return { session: newSessionRecord(session), ended };

@@ -121,7 +121,7 @@ export function endingFor(session: NewSession, limit: LiveSessionLimit) {
  * where `endLeastRecentlyUsed` reads, sorts and offsets every live session of the user.
  */
 export function mayEndSessions(row: { count: unknown } | undefined, ending: { keep: number }): boolean {
-  // PostgreSQL's count is a bigint, which node-postgres gives as a string.
+  // count(*) is a bigint on PostgreSQL: Number() takes it as a number (our pools parse int8) or a string.
   return Number(row?.count ?? 0) > ending.keep;
 }
 

@@ -7,11 +7,13 @@ import { fileURLToPath } from 'node:url';
 import BetterSqlite3 from 'better-sqlite3';
 import { type Compilable, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SessionEndReason } from '../../src/auth/session-end-reasons.js';
 import { prepareSessionQueries } from '../../src/store/sql/session-queries.js';
 import { revokedSessionsQuery } from '../../src/store/sql/sessions.js';
 import { openSQLiteDatabase, openSQLiteStore } from '../../src/store/sql/sqlite.js';
+import { createSQLiteSessionWrites } from '../../src/store/sql/sqlite-session-writes.js';
 import type { RefreshOutcome, Store } from '../../src/store/types.js';
-import { describeStoreConformance } from './conformance.js';
+import { describeStoreConformance, newSession } from './conformance.js';
 
 const T0 = 1_700_000_000_000;
 const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -152,6 +154,51 @@ describe('SQLite store', () => {
         .all(...(count.parameters as unknown[]))
         .map((row) => (row as { detail: string }).detail);
       expect(countPlan).toEqual(['SEARCH sessions USING INDEX sessions_live_user_idx (user_id=?)']);
+    } finally {
+      await database.close();
+    }
+  });
+
+  it("runs the session limit's UPDATE only for a login that may have a session to end", async () => {
+    const database = await openSQLiteDatabase(nextPath());
+    try {
+      const queries = prepareSessionQueries(database.db, false);
+      let updates = 0;
+      const writes = createSQLiteSessionWrites(
+        database.connection,
+        {
+          ...queries,
+          endLeastRecentlyUsed: (values) => {
+            updates++;
+            return queries.endLeastRecentlyUsed(values);
+          },
+        },
+        database.writeNow,
+      );
+      database.connection
+        .prepare(
+          "INSERT INTO users (id, email, password_hash, created_at) VALUES ('u1', 'u1@example.com', 'h1', 0)",
+        )
+        .run();
+      const login = (id: string, minutes: number) => {
+        const at = T0 + minutes * 60_000;
+        return writes.createLoginSession(
+          newSession(id, { createdAt: at, lastUsedAt: at }),
+          `rt-${id}`,
+          'h1',
+          {
+            most: 3,
+            reason: SessionEndReason.sessionLimit,
+          },
+        );
+      };
+      for (const [index, id] of ['a', 'b', 'c'].entries()) {
+        expect((await login(id, index + 1))?.ended).toEqual([]);
+      }
+      // Two unrevoked sessions or fewer before each of these: counted, and nothing more read.
+      expect(updates).toBe(0);
+      expect((await login('d', 4))?.ended).toEqual(['a']);
+      expect(updates).toBe(1);
     } finally {
       await database.close();
     }

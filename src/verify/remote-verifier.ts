@@ -409,7 +409,7 @@ function withoutTrailingSlashes(text: string): string {
 
 /** RFC 8414 §3.3: the document must name the issuer we asked about, or it is someone else's. */
 async function discover(options: ResolvedOptions): Promise<DiscoveryDocument> {
-  const url = `${options.issuer.replace(/\/+$/, '')}${WELL_KNOWN.discovery}`;
+  const url = `${withoutTrailingSlashes(options.issuer)}${WELL_KNOWN.discovery}`;
   let body: unknown;
   try {
     body = (await fetchJSON(url, options)).body;

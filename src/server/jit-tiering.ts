@@ -33,12 +33,8 @@ export function interruptBudgetFlag(execArgv: readonly string[], v8Version: stri
   return given ? null : `--interrupt-budget=${SERVER_INTERRUPT_BUDGET}`;
 }
 
-let tuned = false;
-
 /** Sets the server's interrupt budget for the rest of the process, where V8 has one. Idempotent. */
 export function tierUpServerCode(): void {
-  if (tuned) return;
-  tuned = true;
   const flag = interruptBudgetFlag(process.execArgv, process.versions.v8);
   if (flag !== null) setFlagsFromString(flag);
 }

@@ -74,8 +74,8 @@ export class LatchkeyClient {
   }
 
   /** Cookie mode: the answer's body holds the access token, its cookie the refresh token. */
-  login(email: string): Promise<Answer> {
-    return this.#post('/auth/login', {}, JSON.stringify({ email, password: PASSWORD }));
+  login(email: string, password = PASSWORD): Promise<Answer> {
+    return this.#post('/auth/login', {}, JSON.stringify({ email, password }));
   }
 
   /** No body: the cookie authenticates, and its Origin passes the CSRF check. */

@@ -10,7 +10,7 @@ import {
   renderTable,
   SATURATED_BUSY,
 } from './http-report.js';
-import { checkRatio, formatTargetLines, type TargetCheck } from './targets.js';
+import { checkRatio, formatTargetLines, pairedRatios, quartiles, type TargetCheck } from './targets.js';
 
 export const NAMES = ['healthz', 'jwks', 'me', 'refresh', 'login'] as const;
 export type Name = (typeof NAMES)[number];
@@ -26,6 +26,15 @@ export const PEER_OF: Readonly<Record<Name, Exclude<Impl, 'latchkey'>>> = {
   me: 'fastify+@fastify/jwt',
   refresh: 'raw',
   login: 'raw',
+};
+
+/**
+ * A second measure some names are set beside, with no target: for logins, a bare Fastify route that
+ * only verifies the password, which shows what answering a login over HTTP costs on the server's core
+ * before Latchkey does anything of its own.
+ */
+export const SECOND_PEER_OF: Readonly<Partial<Record<Name, Exclude<Impl, 'latchkey'>>>> = {
+  login: 'fastify',
 };
 
 export interface Variant {
@@ -51,12 +60,16 @@ type TableResult = ServerResult & { busy?: number };
 
 export const variantKey = ({ name, impl }: Variant): string => `${name} ${impl}`;
 
-/** Every variant, in table order: each name's Latchkey, then its peer. */
+/** Every variant, in table order: each name's Latchkey, then its peer, then its second peer if any. */
 export function allVariants(): Variant[] {
-  return NAMES.flatMap((name): Variant[] => [
-    { name, impl: 'latchkey' },
-    { name, impl: PEER_OF[name] },
-  ]);
+  return NAMES.flatMap((name): Variant[] => {
+    const second = SECOND_PEER_OF[name];
+    return [
+      { name, impl: 'latchkey' },
+      { name, impl: PEER_OF[name] },
+      ...(second === undefined ? [] : [{ name, impl: second }]),
+    ];
+  });
 }
 
 /** The peer of each row as the table names it; the notes under the table say more ([n]). */
@@ -66,6 +79,10 @@ const PEER_LABEL: Readonly<Record<Name, string>> = {
   me: 'fastify+@fastify/jwt ES256 [3]',
   refresh: 'raw: SQLite commits [4]',
   login: 'raw: argon2id verifications [5]',
+};
+
+const SECOND_PEER_LABEL: Readonly<Partial<Record<Name, string>>> = {
+  login: 'fastify: verify only [6]',
 };
 
 /** The issue's targets: Latchkey's rate over its peer's, at least `minimum`. */
@@ -107,18 +124,25 @@ export function formatTable(results: readonly TableResult[]): string {
     'per CPU',
     'target',
   ];
-  const rows = NAMES.map((name) => {
+  const row = (name: Name, impl: Impl, label: string, minimum: number | undefined): string[] => {
     const latchkey = lookup({ name, impl: 'latchkey' });
-    const peer = lookup({ name, impl: PEER_OF[name] });
-    const minimum = TARGETS.find((target) => target.name === name)?.minimum;
+    const peer = lookup({ name, impl });
     return [
       name,
-      PEER_LABEL[name],
+      label,
       ...figures(latchkey),
       ...figures(peer),
       latchkey === undefined || peer === undefined ? '' : formatRatio(latchkey.perSec / peer.perSec),
       latchkey === undefined || peer === undefined ? '' : capacityCell(latchkey, peer),
       minimum === undefined ? '' : `≥ ${minimum.toFixed(1)}×`,
+    ];
+  };
+  const rows = NAMES.flatMap((name) => {
+    const minimum = TARGETS.find((target) => target.name === name)?.minimum;
+    const second = SECOND_PEER_OF[name];
+    return [
+      row(name, PEER_OF[name], PEER_LABEL[name], minimum),
+      ...(second === undefined ? [] : [row(name, second, SECOND_PEER_LABEL[name] ?? second, undefined)]),
     ];
   });
   return renderTable([header, ...rows], 2);
@@ -182,6 +206,27 @@ export function checkTargets(
       ),
     ];
   });
+}
+
+/**
+ * For scale, under the targets: how much of the raw argon2id rate the verify-only Fastify route keeps.
+ * No login that answers over HTTP on the server's core does much better; empty unless both were run.
+ */
+export function formatLoginScale(
+  results: readonly TableResult[],
+  rounds: RoundsLookup = () => undefined,
+): string {
+  const lookup = createLookup(results);
+  const route: Variant = { name: 'login', impl: 'fastify' };
+  const raw: Variant = { name: 'login', impl: 'raw' };
+  const [measured, reference] = [lookup(route), lookup(raw)];
+  if (measured === undefined || reference === undefined) return '';
+  const spread = quartiles(pairedRatios(rounds(route) ?? [], rounds(raw) ?? []));
+  return (
+    `for scale: a bare Fastify route that only verifies the password [6] reaches ` +
+    `${formatRatio(measured.perSec / reference.perSec)} the raw argon2id rate` +
+    (spread === null ? '' : ` (rounds ${formatRatio(spread[0])}–${formatRatio(spread[1])})`)
+  );
 }
 
 export function formatTargets(checks: readonly TargetCheck[]): string {

@@ -2,7 +2,8 @@
  * Server benchmark (issue #10): Latchkey, run as `npm start` runs it, beside what it is built on.
  * GET /healthz, /.well-known/jwks.json and /api/me (one token repeated) under autocannon, beside a bare
  * Fastify route and Fastify + @fastify/jwt ES256; refreshes/s and logins/s with 16 clients, beside the
- * machine's raw single-row SQLite commits/s and argon2id verifications/s.
+ * machine's raw single-row SQLite commits/s and argon2id verifications/s; logins/s also beside a bare
+ * Fastify route that only verifies the password, for scale.
  *
  *   npm run bench:server                       5 rounds × 3 s per variant, about 3 minutes
  *   npm run bench:server -- --quick            2 rounds × 1 s, under a minute
@@ -39,7 +40,7 @@ import {
   withRig,
   writeResults,
 } from './runners.js';
-import { accessTokenOf, clientSteps, LatchkeyClient, openSessions } from './server-clients.js';
+import { accessTokenOf, clientSteps, emailOf, LatchkeyClient, openSessions } from './server-clients.js';
 import type { PeerConfig } from './server-peers.js';
 import type { RawHello } from './server-raw.js';
 import {
@@ -47,6 +48,7 @@ import {
   checkCapacityTargets,
   checkTargets,
   formatLoadCheck,
+  formatLoginScale,
   formatTable,
   formatTargets,
   type MeasuredResult,
@@ -57,7 +59,7 @@ import {
 import { describeSettings, readSettings, type Settings } from './settings.js';
 
 /**
- * 10 variants × (1 s warm-up + 5 rounds × 3 s) ≈ 160 s of load, plus start-up: about 3 minutes. At
+ * 11 variants × (1 s warm-up + 5 rounds × 3 s) ≈ 180 s of load, plus start-up: about 3 minutes. At
  * 20–30 logins/s a 3 s run still gives 60–90 logins, and at 10k req/s 30k latencies for the p99.
  */
 const FULL: Settings = { rounds: 5, durationSeconds: 3, warmupSeconds: 1 };
@@ -72,6 +74,7 @@ const CLIENTS = 16;
 const DEFAULT_LOG_LEVEL = loadConfig({}).logLevel;
 
 const PEER_ENTRY = fileURLToPath(new URL('./server-peers.ts', import.meta.url));
+const LOGIN_PEER_ENTRY = fileURLToPath(new URL('./server-login-peer.ts', import.meta.url));
 const RAW_ENTRY = fileURLToPath(new URL('./server-raw.ts', import.meta.url));
 
 /** Everything started for one benchmark, stopped by `close` whatever happened. */
@@ -163,6 +166,16 @@ async function checkPeers(
   }
 }
 
+/** The verify-only login route verifies: the benchmark's password passes, another does not. */
+async function checkLoginPeer(client: LatchkeyClient): Promise<void> {
+  const [right, wrong] = await Promise.all([client.login(emailOf(0)), client.login(emailOf(0), 'not-it')]);
+  if (right.status !== 200 || wrong.status !== 401) {
+    throw new Error(
+      `the verify-only login route answered ${right.status} and ${wrong.status}, not 200 and 401`,
+    );
+  }
+}
+
 /** Each request repeats the same, with one token (or none), under autocannon. */
 function autocannonRunner(
   variant: Variant,
@@ -186,9 +199,9 @@ function autocannonRunner(
 async function startRig(pinned: boolean): Promise<Rig> {
   const processes: ServerProcess[] = [];
   let latchkey: LatchkeyProcess | null = null;
-  let client: LatchkeyClient | null = null;
+  const clients: LatchkeyClient[] = [];
   const close = async () => {
-    client?.close();
+    for (const client of clients) client.close();
     await stopProcesses(processes.map(({ child }) => child));
     await latchkey?.close();
   };
@@ -198,7 +211,7 @@ async function startRig(pinned: boolean): Promise<Rig> {
     latchkey = await startLatchkeyProcess({ env, launcher: onServerCore([], pinned) });
     const server: Target = { url: latchkey.baseUrl, pid: latchkey.pid };
     const latchkeyClient = new LatchkeyClient(server.url, CLIENTS);
-    client = latchkeyClient;
+    clients.push(latchkeyClient);
     process.stderr.write(`registering and logging in ${CLIENTS} users…\n`);
     const sessions = await openSessions(latchkeyClient, CLIENTS);
 
@@ -212,23 +225,29 @@ async function startRig(pinned: boolean): Promise<Rig> {
     };
     const startPeer = (config: PeerConfig) =>
       start(config.impl, PEER_ENTRY, { BENCH_SERVER_PEER: JSON.stringify(config), NODE_ENV: 'production' });
-    const [fastifyProcess, fastifyJWTProcess, raw] = await Promise.all([
+    const [fastifyProcess, fastifyJWTProcess, fastifyLoginProcess, raw] = await Promise.all([
       startPeer({ impl: 'fastify', jwks }),
       startPeer({
         impl: 'fastify+@fastify/jwt',
         material: materialOf(jwks, kid, server.url),
         audience: server.url,
       }),
-      // The server's environment, so that it finds the server's hash concurrency.
+      // The server's environment, so that these find the server's hash concurrency.
+      start('fastify login', LOGIN_PEER_ENTRY, env),
       start('raw rates', RAW_ENTRY, env),
     ]);
     const fastify = targetOf(fastifyProcess);
     const fastifyJWT = targetOf(fastifyJWTProcess);
     await checkPeers(server.url, fastify.url, fastifyJWT.url, sessions.meToken);
+    const fastifyLogin = targetOf(fastifyLoginProcess);
+    const fastifyClient = new LatchkeyClient(fastifyLogin.url, CLIENTS);
+    clients.push(fastifyClient);
+    await checkLoginPeer(fastifyClient);
 
     const meToken = () => sessions.meToken;
     const noToken = () => null;
     const steps = clientSteps(latchkeyClient, sessions);
+    const fastifySteps = clientSteps(fastifyClient, sessions);
     const runners: Runner<Variant>[] = [
       autocannonRunner({ name: 'healthz', impl: 'latchkey' }, server, '/healthz', noToken),
       autocannonRunner({ name: 'healthz', impl: 'fastify' }, fastify, '/healthz', noToken),
@@ -240,6 +259,7 @@ async function startRig(pinned: boolean): Promise<Rig> {
       rawRunner({ name: 'refresh', impl: 'raw' }, raw, { op: 'commit' }),
       clientsRunner({ name: 'login', impl: 'latchkey' }, CLIENTS, server.pid, steps.login),
       rawRunner({ name: 'login', impl: 'raw' }, raw, { op: 'argon2' }),
+      clientsRunner({ name: 'login', impl: 'fastify' }, CLIENTS, fastifyLogin.pid, fastifySteps.login),
     ];
     const renewToken = async () => {
       const renewed = await latchkeyClient.refresh(sessions.meRefreshToken);
@@ -288,6 +308,9 @@ function notes(rig: Rig): string {
     `[5] @node-rs/argon2 verify in that process: argon2id m=${memoryCost} KiB, t=${timeCost}, ` +
       `p=${parallelism} (the server’s`,
     `    parameters), ${rig.hashConcurrency} in flight (the server’s hash concurrency).`,
+    '[6] Fastify 5 alone, in a process of its own: POST /auth/login verifying the body’s password against',
+    '    a hash with the parameters of [5], bounded by the hash concurrency as Latchkey bounds it, and',
+    '    answering {"status":"ok"}: no database, token, cookie or log. The same clients as Latchkey’s.',
   ].join('\n');
 }
 
@@ -316,6 +339,8 @@ async function main(): Promise<void> {
     const loadCheck = formatLoadCheck(results);
     console.log(`${loadCheck === '' ? '' : `${loadCheck}\n`}${formatNoise([...samples.values()].flat())}\n`);
     console.log(formatTargets(checkTargets(results, rounds)));
+    const scale = formatLoginScale(results, rounds);
+    if (scale !== '') console.log(scale);
     const capacityChecks = checkCapacityTargets(results);
     if (capacityChecks.length > 0) {
       console.log(

@@ -4,6 +4,7 @@ import {
   checkCapacityTargets,
   checkTargets,
   formatLoadCheck,
+  formatLoginScale,
   formatTable,
   type MeasuredResult,
   type Name,
@@ -27,7 +28,7 @@ function results(ratios: Record<Name, number>): MeasuredResult[] {
 const AT_TARGET = { healthz: 0.6, jwks: 1, me: 1.3, refresh: 1.0, login: 0.9 };
 
 describe('allVariants', () => {
-  it('sets each name’s Latchkey beside its one peer', () => {
+  it('sets each name’s Latchkey beside its peer, and logins beside a second one', () => {
     expect(allVariants().map(variantKey)).toEqual([
       'healthz latchkey',
       'healthz fastify',
@@ -39,6 +40,7 @@ describe('allVariants', () => {
       'refresh raw',
       'login latchkey',
       'login raw',
+      'login fastify',
     ]);
     expect(PEER_OF.me).toBe('fastify+@fastify/jwt');
   });
@@ -97,6 +99,18 @@ describe('formatTable', () => {
     expect(table).toMatch(/^refresh +raw: SQLite commits \[4\] +n\/a +n\/a +≥ 1\.0×$/m);
   });
 
+  it('gives logins a second row beside the verify-only route, with no target', () => {
+    const table = formatTable([
+      result({ name: 'login', impl: 'latchkey' }, 60),
+      result({ name: 'login', impl: 'raw' }, 80),
+      result({ name: 'login', impl: 'fastify' }, 72),
+    ]);
+    expect(table).toMatch(
+      /^login +raw: argon2id verifications \[5\] +60 +1\.23 +99% +80 +1\.23 +99% +0\.75× +≥ 0\.9×$/m,
+    );
+    expect(table).toMatch(/^login +fastify: verify only \[6\] +60 +1\.23 +99% +72 +1\.23 +99% +0\.83×$/m);
+  });
+
   it('leaves busy empty for results read back from a --json file', () => {
     const table = formatTable(toJSON(results(AT_TARGET)).results);
     expect(table).toMatch(
@@ -142,6 +156,30 @@ describe('checkTargets', () => {
 
   it('skips a target whose two sides were not both measured', () => {
     expect(checkTargets([result({ name: 'healthz', impl: 'latchkey' }, 1)])).toEqual([]);
+  });
+});
+
+describe('formatLoginScale', () => {
+  it('says how much of the raw argon2id rate the verify-only route keeps, with its rounds', () => {
+    const measured = [
+      result({ name: 'login', impl: 'raw' }, 80),
+      result({ name: 'login', impl: 'fastify' }, 72),
+      result({ name: 'login', impl: 'latchkey' }, 60),
+    ];
+    const rounds = (variant: Variant): number[] | undefined =>
+      ({ 'login raw': [80, 80, 80, 80], 'login fastify': [68, 72, 76, 80] })[variantKey(variant)];
+    expect(formatLoginScale(measured, rounds)).toBe(
+      'for scale: a bare Fastify route that only verifies the password [6] reaches 0.90× the raw ' +
+        'argon2id rate (rounds 0.85×–0.95×)',
+    );
+    expect(formatLoginScale(measured)).toBe(
+      'for scale: a bare Fastify route that only verifies the password [6] reaches 0.90× the raw argon2id rate',
+    );
+  });
+
+  it('says nothing unless both were measured', () => {
+    expect(formatLoginScale([result({ name: 'login', impl: 'raw' }, 80)])).toBe('');
+    expect(formatLoginScale([result({ name: 'login', impl: 'fastify' }, 80)])).toBe('');
   });
 });
 

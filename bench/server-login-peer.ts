@@ -2,21 +2,26 @@
  * The server benchmark's login peer, a process of its own: Fastify 5 as it comes (no logger, no
  * plugins) with one route, POST /auth/login, which verifies the body's password against an argon2id
  * hash of the benchmark's password and answers {"status":"ok"}, or 401 when it does not verify;
- * nothing else. The hash has the server's parameters, and checks are bounded by the server's hash
- * concurrency as Latchkey bounds them, both read from the same environment. It shows what answering a
- * login over HTTP costs on the server's core before Latchkey does anything of its own. Listens on a free
- * loopback port and prints `{"port":N}` on one line, as the other peers do.
+ * nothing else. The hash has the server's parameters, checks are bounded by the server's hash
+ * concurrency as Latchkey bounds them (both read from the same environment), and V8 tiers its code up
+ * as it does Latchkey's. It shows what answering a login over HTTP costs on the server's core before
+ * Latchkey does anything of its own. Listens on a free loopback port and prints
+ * `{"port":N,"hashConcurrency":N,"argon2":{…}}` on one line, for the benchmark to check against the raw
+ * process's.
  *
  *   node --import tsx bench/server-login-peer.ts
  */
 import type { AddressInfo } from 'node:net';
 import Fastify from 'fastify';
-import { PasswordHasher } from '../src/auth/passwords.js';
+import { defaultHashConcurrency, PasswordHasher } from '../src/auth/passwords.js';
 import { loadConfig } from '../src/server/config.js';
+import { tierUpServerCode } from '../src/server/jit-tiering.js';
 import { PASSWORD } from './server-clients.js';
+import type { RawHello } from './server-raw.js';
 
-const { hashConcurrency } = loadConfig(process.env);
-const hasher = new PasswordHasher(hashConcurrency === null ? {} : { maxConcurrent: hashConcurrency });
+tierUpServerCode();
+const hashConcurrency = loadConfig(process.env).hashConcurrency ?? defaultHashConcurrency();
+const hasher = new PasswordHasher({ maxConcurrent: hashConcurrency });
 const storedHash = await hasher.hash(PASSWORD);
 
 const app = Fastify();
@@ -27,4 +32,9 @@ app.post<{ Body: { password?: unknown } }>('/auth/login', async (request, reply)
 });
 await app.listen({ host: '127.0.0.1', port: 0 });
 process.once('SIGTERM', () => process.exit(0));
-process.stdout.write(`${JSON.stringify({ port: (app.server.address() as AddressInfo).port })}\n`);
+const hello: { port: number } & RawHello = {
+  port: (app.server.address() as AddressInfo).port,
+  hashConcurrency,
+  argon2: { ...hasher.parameters },
+};
+process.stdout.write(`${JSON.stringify(hello)}\n`);

@@ -225,7 +225,7 @@ export function formatLoginScale(
   return (
     `for scale: a bare Fastify route that only verifies the password [6] reaches ` +
     `${formatRatio(measured.perSec / reference.perSec)} the raw argon2id rate` +
-    (spread === null ? '' : ` (rounds ${formatRatio(spread[0])}–${formatRatio(spread[1])})`)
+    (spread === null ? '' : ` (rounds: ${formatRatio(spread[0])}–${formatRatio(spread[1])})`)
   );
 }
 

@@ -166,6 +166,16 @@ async function checkPeers(
   }
 }
 
+/** The verify-only route and the raw rate must hash alike, or [6] and [5] measure different work. */
+function checkSameHashing(route: RawHello, raw: RawHello): void {
+  const describe = ({ hashConcurrency, argon2 }: RawHello) => JSON.stringify({ hashConcurrency, argon2 });
+  if (describe(route) !== describe(raw)) {
+    throw new Error(
+      `the verify-only login route hashes as ${describe(route)}, the raw rate as ${describe(raw)}`,
+    );
+  }
+}
+
 /** The verify-only login route verifies: the benchmark's password passes, another does not. */
 async function checkLoginPeer(client: LatchkeyClient): Promise<void> {
   const [right, wrong] = await Promise.all([client.login(emailOf(0)), client.login(emailOf(0), 'not-it')]);
@@ -225,17 +235,20 @@ async function startRig(pinned: boolean): Promise<Rig> {
     };
     const startPeer = (config: PeerConfig) =>
       start(config.impl, PEER_ENTRY, { BENCH_SERVER_PEER: JSON.stringify(config), NODE_ENV: 'production' });
-    const [fastifyProcess, fastifyJWTProcess, fastifyLoginProcess, raw] = await Promise.all([
+    const starting = [
       startPeer({ impl: 'fastify', jwks }),
       startPeer({
         impl: 'fastify+@fastify/jwt',
         material: materialOf(jwks, kid, server.url),
         audience: server.url,
       }),
-      // The server's environment, so that these find the server's hash concurrency.
       start('fastify login', LOGIN_PEER_ENTRY, env),
       start('raw rates', RAW_ENTRY, env),
-    ]);
+    ] as const;
+    // Every start settled first, so that when one fails, `close` stops all the others that started.
+    await Promise.allSettled(starting);
+    const [fastifyProcess, fastifyJWTProcess, fastifyLoginProcess, raw] = await Promise.all(starting);
+    checkSameHashing(fastifyLoginProcess.hello as RawHello, raw.hello as RawHello);
     const fastify = targetOf(fastifyProcess);
     const fastifyJWT = targetOf(fastifyJWTProcess);
     await checkPeers(server.url, fastify.url, fastifyJWT.url, sessions.meToken);
@@ -310,7 +323,8 @@ function notes(rig: Rig): string {
     `    parameters), ${rig.hashConcurrency} in flight (the server’s hash concurrency).`,
     '[6] Fastify 5 alone, in a process of its own: POST /auth/login verifying the body’s password against',
     '    a hash with the parameters of [5], bounded by the hash concurrency as Latchkey bounds it, and',
-    '    answering {"status":"ok"}: no database, token, cookie or log. The same clients as Latchkey’s.',
+    '    answering {"status":"ok"}: no database, token, cookie or log. The same clients as Latchkey’s;',
+    '    V8’s interrupt budget lowered as Latchkey lowers its own.',
   ].join('\n');
 }
 

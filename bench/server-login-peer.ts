@@ -13,15 +13,14 @@
  */
 import type { AddressInfo } from 'node:net';
 import Fastify from 'fastify';
-import { defaultHashConcurrency, PasswordHasher } from '../src/auth/passwords.js';
-import { loadConfig } from '../src/server/config.js';
+import { PasswordHasher } from '../src/auth/passwords.js';
 import { tierUpServerCode } from '../src/server/jit-tiering.js';
 import { PASSWORD } from './server-clients.js';
-import type { RawHello } from './server-raw.js';
+import { type ServerHashing, serverHashing } from './server-hashing.js';
 
 tierUpServerCode();
-const hashConcurrency = loadConfig(process.env).hashConcurrency ?? defaultHashConcurrency();
-const hasher = new PasswordHasher({ maxConcurrent: hashConcurrency });
+const hashing = serverHashing(process.env);
+const hasher = new PasswordHasher({ argon2: hashing.argon2, maxConcurrent: hashing.hashConcurrency });
 const storedHash = await hasher.hash(PASSWORD);
 
 const app = Fastify();
@@ -32,9 +31,8 @@ app.post<{ Body: { password?: unknown } }>('/auth/login', async (request, reply)
 });
 await app.listen({ host: '127.0.0.1', port: 0 });
 process.once('SIGTERM', () => process.exit(0));
-const hello: { port: number } & RawHello = {
+const hello: { port: number } & ServerHashing = {
   port: (app.server.address() as AddressInfo).port,
-  hashConcurrency,
-  argon2: { ...hasher.parameters },
+  ...hashing,
 };
 process.stdout.write(`${JSON.stringify(hello)}\n`);

@@ -24,10 +24,10 @@ import { createInterface } from 'node:readline';
 import { verify } from '@node-rs/argon2';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
-import { defaultHashConcurrency, PasswordHasher } from '../src/auth/passwords.js';
-import { loadConfig } from '../src/server/config.js';
+import { PasswordHasher } from '../src/auth/passwords.js';
 import type { Outcome } from './http-load.js';
 import { Latencies } from './latencies.js';
+import { type ServerHashing, serverHashing } from './server-hashing.js';
 
 const RAW_ROWS = 16;
 const PASSWORD = 'bench-raw-password-0123456789';
@@ -39,10 +39,8 @@ export interface RawRequest {
   concurrency?: number;
 }
 
-export interface RawHello {
-  hashConcurrency: number;
-  argon2: { memoryCost: number; timeCost: number; parallelism: number };
-}
+/** Its first line: how it hashes, which is how the server does. */
+export type RawHello = ServerHashing;
 
 /** Counted and timed here, in the process that did the work. */
 function outcomeOf(latencies: Latencies, elapsedMs: number): Outcome {
@@ -78,8 +76,8 @@ function commits(seconds: number): Outcome {
   return outcomeOf(latencies, now - started);
 }
 
-const hashConcurrency = loadConfig(process.env).hashConcurrency ?? defaultHashConcurrency();
-const hasher = new PasswordHasher();
+const hashing = serverHashing(process.env);
+const hasher = new PasswordHasher({ argon2: hashing.argon2 });
 const storedHash = await hasher.hash(PASSWORD);
 if (!(await verify(storedHash, PASSWORD))) throw new Error('argon2id: the password does not verify');
 
@@ -134,7 +132,7 @@ function answer(request: RawRequest): Outcome | Promise<Outcome> {
     case 'commit':
       return commits(request.seconds);
     case 'argon2':
-      return verifications(request.seconds, request.concurrency ?? hashConcurrency);
+      return verifications(request.seconds, request.concurrency ?? hashing.hashConcurrency);
     case 'postgres-commit':
       return postgresCommits(request.seconds, request.concurrency ?? 16);
   }
@@ -149,7 +147,7 @@ function cleanUp(): void {
 process.once('exit', cleanUp);
 for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => process.exit(0));
 process.stdout.on('error', () => process.exit(0));
-const hello: RawHello = { hashConcurrency, argon2: { ...hasher.parameters } };
+const hello: RawHello = hashing;
 process.stdout.write(`${JSON.stringify(hello)}\n`);
 for await (const line of createInterface({ input: process.stdin })) {
   const outcome = await answer(JSON.parse(line) as RawRequest);
